@@ -1,1 +1,173 @@
+//! mcp-frontdoor: one TLS port in front of per-user MCP gateways.
+//!
+//! [`run`] is what `main` and the integration tests call: it takes a validated config, bound
+//! listeners and a shutdown signal, so tests bind `127.0.0.1:0` and drive shutdown themselves.
+#![forbid(unsafe_code)]
 
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod dev;
+pub mod error;
+pub mod fsutil;
+pub mod gateways;
+pub mod metrics;
+pub mod proxy;
+pub mod server;
+pub mod shutdown;
+
+use anyhow::Context;
+use auth::Authenticator;
+use config::Config;
+use gateways::{FixedUpstream, GatewayResolver, NoRuntime};
+use proxy::sessions::{SessionBindings, SESSION_IDLE_TTL};
+use proxy::{Proxy, UpstreamClient};
+use server::tls::{server_config, ReloadingCert};
+use server::ListenerSpec;
+use shutdown::Shutdown;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The two listeners, bound by the caller.
+pub struct Listeners {
+    pub public: TcpListener,
+    pub metrics: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the addresses in `config`.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let public = TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("binding server.listen {}", config.server.listen))?;
+        let metrics = TcpListener::bind(config.metrics.listen)
+            .await
+            .with_context(|| format!("binding metrics.listen {}", config.metrics.listen))?;
+        Ok(Self { public, metrics })
+    }
+}
+
+/// The resolver `config` asks for.
+pub fn resolver_from_config(config: &Config) -> anyhow::Result<Arc<dyn GatewayResolver>> {
+    match &config.gateways.upstream_url {
+        Some(url) => {
+            let token = match &config.gateways.upstream_token_env {
+                Some(var) => Some(std::env::var(var).with_context(|| {
+                    format!("gateways.upstream_token_env: {var} is not set")
+                })?),
+                None => None,
+            };
+            Ok(Arc::new(FixedUpstream::new(url, token).map_err(anyhow::Error::msg)?))
+        }
+        None => {
+            tracing::warn!("no gateway runtime configured: proxied requests will get 503");
+            Ok(Arc::new(NoRuntime))
+        }
+    }
+}
+
+/// Runs with the resolver the config names until `shutdown` completes.
+pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
+    let resolver = resolver_from_config(&config)?;
+    run_with(config, listeners, resolver, shutdown).await
+}
+
+/// Runs with an explicit gateway resolver (tests, and the Docker runtime when it is built).
+pub async fn run_with(
+    config: Config,
+    listeners: Listeners,
+    resolver: Arc<dyn GatewayResolver>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let background = CancellationToken::new();
+    let _stop_background = background.clone().drop_guard();
+    let auth = Authenticator::from_config(&config.auth, config.public_url(), background.child_token())
+        .await
+        .context("loading JWT keys")?;
+    let tls = match &config.server.tls {
+        Some(t) => {
+            let certs = ReloadingCert::load(t)?;
+            certs
+                .clone()
+                .spawn_watcher(t.reload_interval.0, background.child_token());
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(server_config(certs)?)))
+        }
+        None => {
+            tracing::warn!("server.tls is not set: serving plain HTTP");
+            None
+        }
+    };
+    let metrics = Arc::new(metrics::Metrics::new(|_| {}));
+    let sessions = Arc::new(SessionBindings::default());
+    spawn_session_sweeper(sessions.clone(), metrics.clone(), background.child_token());
+    let keepalive = config.server.sse_keepalive.0;
+    let proxy = Arc::new(Proxy {
+        auth: Arc::new(auth),
+        resolver,
+        client: UpstreamClient::new(
+            config.gateways.connect_timeout.0,
+            config.gateways.response_timeout.0,
+        ),
+        sessions,
+        metrics,
+        allowed_origins: config.server.allowed_origins.clone(),
+        sse_keepalive: (!keepalive.is_zero()).then_some(keepalive),
+    });
+    let state = app::AppState {
+        proxy,
+        public_url: Arc::from(config.public_url()),
+        authorization_servers: Arc::from(config.auth.authorization_servers.clone()),
+    };
+    tracing::info!(
+        public = %listeners.public.local_addr()?,
+        metrics = %listeners.metrics.local_addr()?,
+        tls = tls.is_some(),
+        url = config.public_url(),
+        "mcp-frontdoor listening"
+    );
+    let public = tokio::spawn(server::serve(
+        listeners.public,
+        ListenerSpec {
+            name: "public",
+            tls,
+            handshake_timeout: config.server.tls_handshake_timeout.0,
+        },
+        app::public_router(state.clone()),
+        shutdown.clone(),
+    ));
+    let metrics_listener = tokio::spawn(server::serve(
+        listeners.metrics,
+        ListenerSpec {
+            name: "metrics",
+            tls: None,
+            handshake_timeout: Duration::ZERO,
+        },
+        app::metrics_router(state),
+        shutdown.clone(),
+    ));
+    let (a, b) = tokio::join!(public, metrics_listener);
+    a.context("public listener task")?;
+    b.context("metrics listener task")?;
+    tracing::info!("mcp-frontdoor stopped");
+    Ok(())
+}
+
+fn spawn_session_sweeper(
+    sessions: Arc<SessionBindings>,
+    metrics: Arc<metrics::Metrics>,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            }
+            let left = sessions.sweep(SESSION_IDLE_TTL);
+            metrics.bound_sessions.set(left as i64);
+        }
+    });
+}

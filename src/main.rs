@@ -1,1 +1,181 @@
-fn main() {}
+//! The command line. Everything else lives in the library.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use mcp_frontdoor::auth::mint::{mint_hs256, TokenRequest};
+use mcp_frontdoor::config::{self, units::parse_duration, Config};
+use mcp_frontdoor::shutdown::{on_signals, Shutdown};
+use mcp_frontdoor::{dev, run, Listeners};
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(name = "mcp-frontdoor", version, about = "One TLS front door for per-user MCP gateways")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the front door.
+    Serve {
+        /// Config file (default: config/frontdoor.yaml when it exists).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Self-signed certificate, generated JWT secret and master key; prints a token.
+        #[arg(long)]
+        dev: bool,
+        /// Log format (RUST_LOG sets the filter).
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+    /// Validate a config file and the keys it names, then exit.
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Mint a development HS256 token with the configured secret.
+    Token {
+        #[arg(long)]
+        sub: String,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[arg(long = "team")]
+        teams: Vec<String>,
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Development certificates.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Write a self-signed certificate and key (cert.pem, key.pem).
+    Generate {
+        #[arg(long, default_value = "certs")]
+        out: PathBuf,
+        #[arg(long = "host", default_values = ["localhost", "127.0.0.1"])]
+        hosts: Vec<String>,
+    },
+}
+
+fn config_path(explicit: Option<PathBuf>) -> Option<PathBuf> {
+    explicit.or_else(|| {
+        let p = Path::new(config::DEFAULT_PATH);
+        p.is_file().then(|| p.to_path_buf())
+    })
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Command::Serve {
+            config,
+            dev,
+            log_format,
+        } => {
+            init_logs(log_format);
+            let path = config_path(config);
+            let cfg = if dev {
+                let raw = Config::load_raw(path.as_deref(), std::env::vars())?;
+                let setup = dev::prepare(raw)?;
+                println!("{}", setup.banner);
+                setup.config
+            } else {
+                Config::load(path.as_deref(), std::env::vars())?
+            };
+            rt.block_on(async move {
+                let listeners = Listeners::bind(&cfg).await?;
+                let shutdown = Shutdown::new();
+                tokio::spawn(on_signals(
+                    shutdown.clone(),
+                    cfg.server.shutdown_grace.0,
+                    cfg.server.shutdown_grace_interrupt.0,
+                ));
+                run(cfg, listeners, shutdown).await
+            })
+        }
+        Command::CheckConfig { config } => {
+            let path = config_path(config);
+            let cfg = Config::load(path.as_deref(), std::env::vars())?;
+            rt.block_on(async {
+                let stop = tokio_util::sync::CancellationToken::new();
+                mcp_frontdoor::auth::Authenticator::from_config(&cfg.auth, cfg.public_url(), stop.clone())
+                    .await
+                    .context("auth keys")?;
+                stop.cancel();
+                if let Some(tls) = &cfg.server.tls {
+                    mcp_frontdoor::server::tls::ReloadingCert::load(tls)?;
+                }
+                anyhow::Ok(())
+            })?;
+            println!(
+                "config OK ({})",
+                path.map_or("defaults".into(), |p| p.display().to_string())
+            );
+            Ok(())
+        }
+        Command::Token {
+            sub,
+            roles,
+            teams,
+            ttl,
+            config,
+        } => {
+            let raw = Config::load_raw(config_path(config).as_deref(), std::env::vars())?;
+            let secret = dev::dev_secret(&raw)?;
+            let mut auth = raw.auth.clone();
+            if auth.hs256_secret_env.is_none() && auth.hs256_secret_file.is_none() {
+                // Minting for a `serve --dev` front door: use the issuer/audience it fills in.
+                auth.issuer.get_or_insert_with(|| "mcp-frontdoor-dev".into());
+                if auth.audience.is_empty() {
+                    auth.audience.push("mcp-frontdoor".into());
+                }
+            }
+            let ttl = parse_duration(&ttl).map_err(anyhow::Error::msg)?;
+            let token = mint_hs256(
+                secret.as_bytes(),
+                &auth,
+                &TokenRequest {
+                    sub,
+                    roles,
+                    teams,
+                    ttl,
+                },
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Certs {
+            command: CertsCommand::Generate { out, hosts },
+        } => {
+            let (cert, key) = mcp_frontdoor::server::tls::generate_self_signed(&out, &hosts)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("wrote {} and {}", cert.display(), key.display());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The routers: the public one (front door endpoints, REST API, everything else proxied to
+//! the caller's gateway) and the metrics one.
+
+use crate::auth::metadata;
+use crate::error::json_error;
+use crate::proxy::{self, Proxy};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http::{header, HeaderValue, StatusCode};
+use std::sync::Arc;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub proxy: Arc<Proxy>,
+    pub public_url: Arc<str>,
+    pub authorization_servers: Arc<[String]>,
+}
+
+/// The public listener's routes.
+pub fn public_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/.well-known/oauth-protected-resource", get(resource_metadata_root))
+        .route(
+            "/.well-known/oauth-protected-resource/{*resource}",
+            get(resource_metadata_path),
+        )
+        .route("/.well-known/{*other}", get(not_found))
+        .nest("/api/v1", crate::api::router())
+        .fallback(proxy_handler)
+        .with_state(state)
+}
+
+/// The metrics listener's routes.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn proxy_handler(State(state): State<AppState>, req: axum::extract::Request) -> Response {
+    proxy::handle(state.proxy, req).await
+}
+
+async fn healthz() -> Response {
+    Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.proxy.resolver.ready().await {
+        Json(serde_json::json!({"status": "ready"})).into_response()
+    } else {
+        json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the gateway runtime is not reachable",
+        )
+    }
+}
+
+async fn resource_metadata_root(State(state): State<AppState>) -> Response {
+    Json(metadata::document(&state.public_url, "", &state.authorization_servers)).into_response()
+}
+
+async fn resource_metadata_path(
+    State(state): State<AppState>,
+    Path(resource): Path<String>,
+) -> Response {
+    let path = format!("/{}", resource.trim_start_matches('/'));
+    Json(metadata::document(&state.public_url, &path, &state.authorization_servers)).into_response()
+}
+
+async fn not_found() -> Response {
+    json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        )],
+        state.proxy.metrics.encode(),
+    )
+        .into_response()
+}

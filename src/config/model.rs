@@ -1,0 +1,280 @@
+//! The config file's shape. Every key has a default here, and `config/frontdoor.yaml`
+//! documents each one; unknown keys are refused by `deny_unknown_fields`.
+
+use super::units::HumanDuration;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The whole config file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub metrics: MetricsConfig,
+    pub data_dir: PathBuf,
+    pub secrets: SecretsConfig,
+    pub gateways: GatewaysConfig,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            auth: AuthConfig::default(),
+            metrics: MetricsConfig::default(),
+            data_dir: PathBuf::from("./data"),
+            secrets: SecretsConfig::default(),
+            gateways: GatewaysConfig::default(),
+        }
+    }
+}
+
+/// The public listener.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The URL clients use; the base of the RFC 9728 metadata URL. Derived from `listen` when unset.
+    pub public_url: Option<String>,
+    /// Absent means plain HTTP (only sensible behind another TLS terminator or in tests).
+    pub tls: Option<TlsConfig>,
+    /// Browser origins allowed to call; `*` allows any. Requests without `Origin` are not affected.
+    pub allowed_origins: Vec<String>,
+    /// Interval of `: keep-alive` comments on quiet event streams; `0s` turns them off.
+    pub sse_keepalive: HumanDuration,
+    /// How long SIGTERM lets in-flight requests finish before streams are cut.
+    pub shutdown_grace: HumanDuration,
+    /// The same for SIGINT (an operator at a terminal wants it quicker).
+    pub shutdown_grace_interrupt: HumanDuration,
+    /// A TLS handshake slower than this is dropped (slowloris guard).
+    pub tls_handshake_timeout: HumanDuration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            public_url: None,
+            tls: None,
+            allowed_origins: Vec::new(),
+            sse_keepalive: HumanDuration::secs(30),
+            shutdown_grace: HumanDuration::secs(30),
+            shutdown_grace_interrupt: HumanDuration::secs(3),
+            tls_handshake_timeout: HumanDuration::secs(10),
+        }
+    }
+}
+
+/// Certificate and key (PEM), watched for changes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// How often the files are checked for a renewal.
+    #[serde(default = "default_tls_reload")]
+    pub reload_interval: HumanDuration,
+}
+
+fn default_tls_reload() -> HumanDuration {
+    HumanDuration::secs(10)
+}
+
+/// JWT verification and claim mapping.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Required `iss`; unset accepts any issuer (a warning is logged).
+    pub issuer: Option<String>,
+    /// Required `aud` (one of); unset accepts any audience (a warning is logged).
+    pub audience: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway: HumanDuration,
+    /// Name of the environment variable holding the HS256 secret.
+    pub hs256_secret_env: Option<String>,
+    /// File holding the HS256 secret (for Docker/Kubernetes secrets mounts).
+    pub hs256_secret_file: Option<PathBuf>,
+    /// PEM public keys (RSA → RS256, P-256 → ES256, P-384 → ES384, Ed25519 → EdDSA).
+    pub public_key_files: Vec<PathBuf>,
+    /// JWKS endpoint (https, or http on loopback), refreshed in the background.
+    pub jwks_url: Option<String>,
+    /// JWKS document on disk.
+    pub jwks_file: Option<PathBuf>,
+    /// How often `jwks_url` is fetched again.
+    pub jwks_refresh: HumanDuration,
+    pub user_claim: String,
+    pub roles_claim: String,
+    pub teams_claim: String,
+    pub admin_role: String,
+    /// Listed in the RFC 9728 metadata so MCP clients know where to get tokens.
+    pub authorization_servers: Vec<String>,
+    /// Verified tokens kept (by hash, until they expire) to skip signature checks.
+    pub cache_size: usize,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audience: Vec::new(),
+            leeway: HumanDuration::secs(30),
+            hs256_secret_env: None,
+            hs256_secret_file: None,
+            public_key_files: Vec::new(),
+            jwks_url: None,
+            jwks_file: None,
+            jwks_refresh: HumanDuration::secs(600),
+            user_claim: "sub".into(),
+            roles_claim: "roles".into(),
+            teams_claim: "groups".into(),
+            admin_role: "admin".into(),
+            authorization_servers: Vec::new(),
+            cache_size: 10_000,
+        }
+    }
+}
+
+/// The metrics and health listener.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 9464)),
+        }
+    }
+}
+
+/// Where the master key for sealed secrets comes from.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    pub master_key_env: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+}
+
+/// When a gateway with a stale catalog is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestartPolicy {
+    Idle,
+    Immediate,
+}
+
+/// Per-user gateway lifecycle.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaysConfig {
+    pub idle_timeout: HumanDuration,
+    pub spawn_timeout: HumanDuration,
+    pub max_running: usize,
+    pub max_concurrent_starts: usize,
+    pub restart_on_catalog_change: RestartPolicy,
+    /// Send every user to this one gateway instead of starting per-user containers
+    /// (a shared gateway, or development without Docker).
+    pub upstream_url: Option<String>,
+    /// Token sent to `upstream_url` (name of an environment variable holding it).
+    pub upstream_token_env: Option<String>,
+    /// TCP connect timeout to a gateway.
+    pub connect_timeout: HumanDuration,
+    /// Longest wait for a gateway's response headers (bodies may stream for hours).
+    pub response_timeout: HumanDuration,
+    pub docker: DockerConfig,
+}
+
+impl Default for GatewaysConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: HumanDuration::secs(900),
+            spawn_timeout: HumanDuration::secs(60),
+            max_running: 100,
+            max_concurrent_starts: 8,
+            restart_on_catalog_change: RestartPolicy::Idle,
+            upstream_url: None,
+            upstream_token_env: None,
+            connect_timeout: HumanDuration::secs(5),
+            response_timeout: HumanDuration::secs(300),
+            docker: DockerConfig::default(),
+        }
+    }
+}
+
+/// How the front door reaches a gateway container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reach {
+    /// The container's address on its bridge network (Linux host, or joined when in a container).
+    Bridge,
+    /// The gateway port published on 127.0.0.1 (Docker Desktop).
+    Loopback,
+}
+
+/// The Docker runtime: image, arguments, isolation and limits of each gateway container.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DockerConfig {
+    /// Engine address (`unix:///var/run/docker.sock` when unset, or `DOCKER_HOST`).
+    pub host: Option<String>,
+    /// Separates deployments that share one engine; part of names and labels.
+    pub instance: String,
+    pub image: String,
+    /// Replaces the image's entrypoint when set.
+    pub command: Vec<String>,
+    /// Templates: `{port}`, `{catalog}`, `{servers}`, `{secrets}`.
+    pub args: Vec<String>,
+    pub port: u16,
+    pub health_path: String,
+    /// Pool carved into one small subnet per user network.
+    pub subnet_pool: String,
+    /// Prefix length of each user's subnet (28 = 16 addresses).
+    pub subnet_prefix: u8,
+    pub reach: Reach,
+    /// `uid:gid` the gateway runs as.
+    pub user: Option<String>,
+    pub memory: String,
+    pub cpus: f64,
+    pub pids: i64,
+    pub read_only: bool,
+    pub extra_env: BTreeMap<String, String>,
+    /// Extra bind mounts, `source:target[:ro]` (the Docker socket for docker/mcp-gateway).
+    pub mounts: Vec<String>,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            instance: "default".into(),
+            image: "docker/mcp-gateway:latest".into(),
+            command: Vec::new(),
+            args: [
+                "--transport=streaming",
+                "--port={port}",
+                "--catalog={catalog}",
+                "--servers={servers}",
+                "--secrets={secrets}",
+            ]
+            .map(String::from)
+            .to_vec(),
+            port: 8811,
+            health_path: "/health".into(),
+            subnet_pool: "10.213.0.0/16".into(),
+            subnet_prefix: 28,
+            reach: Reach::Bridge,
+            user: None,
+            memory: "512m".into(),
+            cpus: 1.0,
+            pids: 256,
+            read_only: true,
+            extra_env: BTreeMap::new(),
+            mounts: Vec::new(),
+        }
+    }
+}

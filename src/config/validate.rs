@@ -1,0 +1,206 @@
+//! Cross-field checks, collected so an operator sees every problem in one run.
+
+use super::units::parse_bytes;
+use super::{ConfigError, RawConfig};
+
+/// Checks `raw` and returns the resolved public URL.
+pub(super) fn validate(raw: &RawConfig) -> Result<String, ConfigError> {
+    let mut errs = Vec::new();
+    let public_url = check_server(raw, &mut errs);
+    check_auth(raw, &mut errs);
+    check_gateways(raw, &mut errs);
+    if raw.metrics.listen == raw.server.listen {
+        errs.push(format!(
+            "metrics.listen and server.listen are both {}; give them different ports",
+            raw.server.listen
+        ));
+    }
+    if errs.is_empty() {
+        Ok(public_url)
+    } else {
+        Err(ConfigError::Invalid(errs))
+    }
+}
+
+fn check_server(raw: &RawConfig, errs: &mut Vec<String>) -> String {
+    let s = &raw.server;
+    if let Some(tls) = &s.tls {
+        for (key, path) in [("server.tls.cert", &tls.cert), ("server.tls.key", &tls.key)] {
+            if !path.is_file() {
+                errs.push(format!(
+                    "{key}: {} does not exist (create a dev pair with `mcp-frontdoor certs generate`)",
+                    path.display()
+                ));
+            }
+        }
+    }
+    for o in &s.allowed_origins {
+        if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
+            errs.push(format!(
+                "server.allowed_origins: `{o}` must be `*` or an origin such as https://app.example.com"
+            ));
+        }
+    }
+    match &s.public_url {
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+            url.trim_end_matches('/').to_string()
+        }
+        Some(url) => {
+            errs.push(format!(
+                "server.public_url: `{url}` must start with https:// or http://"
+            ));
+            String::new()
+        }
+        None => {
+            let scheme = if s.tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://localhost:{}", s.listen.port())
+        }
+    }
+}
+
+fn check_auth(raw: &RawConfig, errs: &mut Vec<String>) {
+    let a = &raw.auth;
+    let sources = a.hs256_secret_env.is_some() as u8
+        + a.hs256_secret_file.is_some() as u8
+        + !a.public_key_files.is_empty() as u8
+        + a.jwks_url.is_some() as u8
+        + a.jwks_file.is_some() as u8;
+    if sources == 0 {
+        errs.push(
+            "auth: no JWT key source; set one of hs256_secret_env, hs256_secret_file, \
+             public_key_files, jwks_url, jwks_file (or run `serve --dev`)"
+                .into(),
+        );
+    }
+    if a.hs256_secret_env.is_some() && a.hs256_secret_file.is_some() {
+        errs.push("auth: set hs256_secret_env or hs256_secret_file, not both".into());
+    }
+    if let Some(url) = &a.jwks_url {
+        if !jwks_url_is_safe(url) {
+            errs.push(format!(
+                "auth.jwks_url: `{url}` must be https:// (plain http:// only to a loopback address)"
+            ));
+        }
+    }
+    for (key, v) in [
+        ("auth.user_claim", &a.user_claim),
+        ("auth.roles_claim", &a.roles_claim),
+        ("auth.teams_claim", &a.teams_claim),
+        ("auth.admin_role", &a.admin_role),
+    ] {
+        if v.trim().is_empty() {
+            errs.push(format!("{key} must not be empty"));
+        }
+    }
+    if a.cache_size == 0 {
+        errs.push("auth.cache_size must be at least 1".into());
+    }
+}
+
+/// Keys fetched over plain HTTP could be swapped in transit, so only loopback may use it.
+fn jwks_url_is_safe(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    matches!(host, "localhost" | "[::1]") || host.starts_with("127.")
+}
+
+fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
+    let g = &raw.gateways;
+    if g.max_running == 0 {
+        errs.push("gateways.max_running must be at least 1".into());
+    }
+    if g.max_concurrent_starts == 0 {
+        errs.push("gateways.max_concurrent_starts must be at least 1".into());
+    }
+    if let Some(url) = &g.upstream_url {
+        match url.parse::<http::Uri>() {
+            Ok(u) if u.scheme_str() == Some("http") && u.authority().is_some() => {}
+            _ => errs.push(format!(
+                "gateways.upstream_url: `{url}` must be http://host:port (gateways speak plain HTTP on their private network)"
+            )),
+        }
+    }
+    let d = &g.docker;
+    let instance_ok = !d.instance.is_empty()
+        && d.instance.len() <= 20
+        && d.instance
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !instance_ok {
+        errs.push(format!(
+            "gateways.docker.instance: `{}` must be 1-20 characters of [a-z0-9-]",
+            d.instance
+        ));
+    }
+    if d.image.trim().is_empty() {
+        errs.push("gateways.docker.image must not be empty".into());
+    }
+    if d.port == 0 {
+        errs.push("gateways.docker.port must not be 0".into());
+    }
+    if !d.health_path.starts_with('/') {
+        errs.push(format!(
+            "gateways.docker.health_path: `{}` must start with /",
+            d.health_path
+        ));
+    }
+    match parse_cidr(&d.subnet_pool) {
+        Some((_, pool_prefix)) if d.subnet_prefix >= pool_prefix && d.subnet_prefix <= 29 => {}
+        Some((_, pool_prefix)) => errs.push(format!(
+            "gateways.docker.subnet_prefix: {} must be between the pool's /{pool_prefix} and /29",
+            d.subnet_prefix
+        )),
+        None => errs.push(format!(
+            "gateways.docker.subnet_pool: `{}` is not an IPv4 CIDR such as 10.213.0.0/16",
+            d.subnet_pool
+        )),
+    }
+    if let Err(e) = parse_bytes(&d.memory) {
+        errs.push(format!("gateways.docker.memory: {e}"));
+    }
+    if d.cpus <= 0.0 || !d.cpus.is_finite() {
+        errs.push("gateways.docker.cpus must be a positive number".into());
+    }
+    if d.pids <= 0 {
+        errs.push("gateways.docker.pids must be positive".into());
+    }
+}
+
+/// Parses `a.b.c.d/n`.
+pub fn parse_cidr(text: &str) -> Option<(std::net::Ipv4Addr, u8)> {
+    let (addr, prefix) = text.split_once('/')?;
+    let prefix: u8 = prefix.parse().ok()?;
+    (prefix <= 32).then_some(())?;
+    Some((addr.parse().ok()?, prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwks_http_only_on_loopback() {
+        assert!(jwks_url_is_safe("https://idp.example.com/jwks"));
+        assert!(jwks_url_is_safe("http://127.0.0.1:8080/jwks"));
+        assert!(jwks_url_is_safe("http://localhost/jwks"));
+        assert!(!jwks_url_is_safe("http://idp.example.com/jwks"));
+        assert!(!jwks_url_is_safe("http://127.0.0.1.evil.com/jwks"));
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let mut raw = RawConfig::default();
+        raw.gateways.max_running = 0;
+        raw.gateways.docker.instance = "Bad Name".into();
+        let err = validate(&raw).unwrap_err().to_string();
+        assert!(err.contains("no JWT key source"), "{err}");
+        assert!(err.contains("max_running"), "{err}");
+        assert!(err.contains("instance"), "{err}");
+    }
+}

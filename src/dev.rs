@@ -1,0 +1,149 @@
+//! `serve --dev`: the quickest real start. A self-signed certificate, a JWT secret and a
+//! master key are made once in `<data_dir>/dev/` (so a restart keeps tokens valid), and a token
+//! plus MCP client config snippets are printed.
+
+use crate::auth::mint::{mint_hs256, TokenRequest};
+use crate::config::{Config, RawConfig, TlsConfig};
+use crate::fsutil::write_atomic;
+use anyhow::Context;
+use base64::Engine;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A ready dev config and what to print.
+pub struct DevSetup {
+    pub config: Config,
+    pub token: String,
+    pub banner: String,
+}
+
+const DEV_ISSUER: &str = "mcp-frontdoor-dev";
+const DEV_AUDIENCE: &str = "mcp-frontdoor";
+
+/// The dev directory inside `data_dir`.
+pub fn dev_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("dev")
+}
+
+/// Reads or creates a random base64 secret of `len` bytes in `path` (0600).
+pub fn ensure_secret(path: &Path, len: usize) -> anyhow::Result<String> {
+    if let Ok(s) = std::fs::read_to_string(path) {
+        return Ok(s.trim().to_string());
+    }
+    let mut bytes = vec![0u8; len];
+    rand::Rng::fill(&mut rand::rng(), bytes.as_mut_slice());
+    let s = base64::engine::general_purpose::STANDARD.encode(bytes);
+    write_atomic(path, s.as_bytes(), 0o600).with_context(|| format!("writing {}", path.display()))?;
+    Ok(s)
+}
+
+/// Fills in what a dev start needs, keeping anything the config already sets.
+pub fn prepare(mut raw: RawConfig) -> anyhow::Result<DevSetup> {
+    let dir = dev_dir(&raw.data_dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    if raw.server.tls.is_none() {
+        let tls_dir = dir.join("tls");
+        let (cert, key) = (tls_dir.join("cert.pem"), tls_dir.join("key.pem"));
+        if !cert.is_file() || !key.is_file() {
+            crate::server::tls::generate_self_signed(
+                &tls_dir,
+                &["localhost".into(), "127.0.0.1".into()],
+            )
+            .map_err(|e| anyhow::anyhow!("generating the dev certificate: {e}"))?;
+        }
+        raw.server.tls = Some(TlsConfig {
+            cert,
+            key,
+            reload_interval: crate::config::units::HumanDuration::secs(10),
+        });
+    }
+    let a = &mut raw.auth;
+    let has_keys = a.hs256_secret_env.is_some()
+        || a.hs256_secret_file.is_some()
+        || !a.public_key_files.is_empty()
+        || a.jwks_url.is_some()
+        || a.jwks_file.is_some();
+    if !has_keys {
+        let path = dir.join("jwt.secret");
+        ensure_secret(&path, 48)?;
+        a.hs256_secret_file = Some(path);
+        a.issuer.get_or_insert_with(|| DEV_ISSUER.into());
+        if a.audience.is_empty() {
+            a.audience.push(DEV_AUDIENCE.into());
+        }
+    }
+    if raw.secrets.master_key_env.is_none() && raw.secrets.master_key_file.is_none() {
+        let path = dir.join("master.key");
+        ensure_secret(&path, 32)?;
+        raw.secrets.master_key_file = Some(path);
+    }
+    let config = Config::from_raw(raw)?;
+    let secret = dev_secret(&config)?;
+    let token = mint_hs256(
+        secret.as_bytes(),
+        &config.auth,
+        &TokenRequest {
+            sub: "dev".into(),
+            roles: vec![config.auth.admin_role.clone()],
+            teams: vec![],
+            ttl: Duration::from_secs(12 * 3600),
+        },
+    )?;
+    let banner = banner(&config, &token);
+    Ok(DevSetup {
+        config,
+        token,
+        banner,
+    })
+}
+
+/// The HS256 secret a config verifies with, for minting dev tokens.
+pub fn dev_secret(config: &RawConfig) -> anyhow::Result<String> {
+    if let Some(var) = &config.auth.hs256_secret_env {
+        return std::env::var(var).with_context(|| format!("{var} is not set"));
+    }
+    let path = config
+        .auth
+        .hs256_secret_file
+        .clone()
+        .unwrap_or_else(|| dev_dir(&config.data_dir).join("jwt.secret"));
+    Ok(std::fs::read_to_string(&path)
+        .with_context(|| {
+            format!(
+                "no HS256 secret: set auth.hs256_secret_env or auth.hs256_secret_file, or run `serve --dev` once ({} missing)",
+                path.display()
+            )
+        })?
+        .trim()
+        .to_string())
+}
+
+fn banner(config: &Config, token: &str) -> String {
+    let url = format!("{}/mcp", config.public_url());
+    let vscode = serde_json::json!({
+        "servers": { "frontdoor": { "type": "http", "url": url,
+            "headers": { "Authorization": format!("Bearer {token}") } } }
+    });
+    let claude = serde_json::json!({
+        "mcpServers": { "frontdoor": { "type": "http", "url": url,
+            "headers": { "Authorization": format!("Bearer {token}") } } }
+    });
+    let cert = config
+        .server
+        .tls
+        .as_ref()
+        .map(|t| t.cert.display().to_string())
+        .unwrap_or_default();
+    format!(
+        "mcp-frontdoor dev mode\n\
+         URL:   {url}\n\
+         Token (user `dev`, admin, 12h):\n{token}\n\n\
+         VS Code (.vscode/mcp.json):\n{}\n\n\
+         Claude Code / Cursor (mcp.json):\n{}\n\n\
+         The certificate is self-signed ({cert}); trust it in your client, e.g.\n\
+         NODE_EXTRA_CA_CERTS={cert} or SSL_CERT_FILE={cert}.\n\
+         More tokens: mcp-frontdoor token --sub alice --team ml\n",
+        serde_json::to_string_pretty(&vscode).unwrap_or_default(),
+        serde_json::to_string_pretty(&claude).unwrap_or_default(),
+    )
+}

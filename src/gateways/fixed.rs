@@ -1,0 +1,38 @@
+//! One gateway for everybody (`gateways.upstream_url`), e.g. a shared docker/mcp-gateway.
+
+use super::{GatewayError, GatewayResolver, Upstream};
+use crate::auth::Principal;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Resolves every principal to the same address.
+pub struct FixedUpstream {
+    base: http::uri::Authority,
+    token: Option<Arc<str>>,
+}
+
+impl FixedUpstream {
+    /// `url` is `http://host:port`; `token` is sent as the gateway's bearer token.
+    pub fn new(url: &str, token: Option<String>) -> Result<Self, String> {
+        let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+        let base = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| format!("{url}: no host:port"))?;
+        Ok(Self {
+            base,
+            token: token.map(Arc::from),
+        })
+    }
+}
+
+#[async_trait]
+impl GatewayResolver for FixedUpstream {
+    async fn ensure(&self, _: &Principal) -> Result<Upstream, GatewayError> {
+        Ok(Upstream {
+            base: self.base.clone(),
+            token: self.token.clone(),
+            lease: None,
+        })
+    }
+}

@@ -1,0 +1,59 @@
+//! Where a user's traffic goes. The proxy asks a [`GatewayResolver`] for an address; the
+//! Docker lifecycle implements it (per-user containers), [`FixedUpstream`] sends everyone to
+//! one gateway.
+
+mod fixed;
+
+pub use fixed::FixedUpstream;
+
+use crate::auth::Principal;
+use async_trait::async_trait;
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A ready gateway for one request.
+pub struct Upstream {
+    /// `http://host:port`, no path.
+    pub base: http::uri::Authority,
+    /// The per-gateway bearer token that replaces the client's `Authorization`.
+    pub token: Option<Arc<str>>,
+    /// Held until the response body ends, so the lifecycle counts open streams as activity.
+    pub lease: Option<Box<dyn Any + Send + Sync>>,
+}
+
+/// Why no gateway could be had; mapped to 503/429 in `error.rs`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GatewayError {
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        retry_after: Duration,
+    },
+    #[error("too many gateways are running; try again shortly")]
+    AtCapacity { retry_after: Duration },
+    #[error("no gateway runtime is configured (set gateways.upstream_url or enable the Docker runtime)")]
+    NotConfigured,
+}
+
+/// Finds or starts the gateway of a user.
+#[async_trait]
+pub trait GatewayResolver: Send + Sync + 'static {
+    /// Returns the address of the principal's gateway once it is ready to serve.
+    async fn ensure(&self, principal: &Principal) -> Result<Upstream, GatewayError>;
+
+    /// Whether the runtime can start gateways right now (feeds `/readyz`).
+    async fn ready(&self) -> bool {
+        true
+    }
+}
+
+/// The resolver used when nothing is configured: every request gets a clear 503.
+pub struct NoRuntime;
+
+#[async_trait]
+impl GatewayResolver for NoRuntime {
+    async fn ensure(&self, _: &Principal) -> Result<Upstream, GatewayError> {
+        Err(GatewayError::NotConfigured)
+    }
+}

@@ -1,0 +1,273 @@
+//! Response bodies pass through frame by frame: nothing is collected, each chunk is handed to
+//! the client the moment the gateway sends it. The wrapper counts bytes, adds keep-alive
+//! comments to quiet event streams, learns legacy SSE session ids, and, when dropped (stream
+//! done or client gone), drops the gateway response too, which cancels the upstream request.
+
+use super::sessions::SessionBindings;
+use crate::metrics::{Metrics, RouteClass};
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+/// One request/response exchange; logged once when the response body is finished or dropped.
+pub struct Exchange {
+    pub method: http::Method,
+    pub route: RouteClass,
+    pub slug: Arc<str>,
+    pub status: u16,
+    pub started: Instant,
+    pub bytes_in: Arc<AtomicU64>,
+    pub bytes_out: u64,
+    pub metrics: Arc<Metrics>,
+    /// Counted in `open_streams` while alive.
+    pub stream: bool,
+    pub finished: bool,
+    /// The gateway lease: keeps the user's gateway "active" while the body is open.
+    pub _lease: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl Exchange {
+    /// Marks an event stream open (the gauge goes down again on drop).
+    pub fn open_stream(&mut self) {
+        self.stream = true;
+        self.metrics.open_streams.inc();
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if self.stream {
+            self.metrics.open_streams.dec();
+        }
+        tracing::info!(
+            method = %self.method,
+            route = ?self.route,
+            user = %self.slug,
+            status = self.status,
+            duration_ms = self.started.elapsed().as_millis() as u64,
+            bytes_in = self.bytes_in.load(Ordering::Relaxed),
+            bytes_out = self.bytes_out,
+            completed = self.finished,
+            "request"
+        );
+    }
+}
+
+/// Keep-alive comments for quiet event streams. A comment is only inserted at a line start,
+/// so it can never split an event's line; a comment line never dispatches an event.
+pub struct Keepalive {
+    interval: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    at_line_start: bool,
+}
+
+impl Keepalive {
+    /// Sends `: keep-alive` after `interval` without data.
+    pub fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            sleep: Box::pin(tokio::time::sleep(interval)),
+            at_line_start: true,
+        }
+    }
+
+    fn reset(&mut self) {
+        let next = tokio::time::Instant::now() + self.interval;
+        self.sleep.as_mut().reset(next);
+    }
+}
+
+/// Watches the first bytes of a legacy `/sse` stream for the `endpoint` event's session id.
+pub struct EndpointSniffer {
+    seen: Vec<u8>,
+    bindings: Arc<SessionBindings>,
+}
+
+const SNIFF_LIMIT: usize = 4096;
+
+impl EndpointSniffer {
+    /// Binds the session id it finds to the exchange's user.
+    pub fn new(bindings: Arc<SessionBindings>) -> Self {
+        Self {
+            seen: Vec::new(),
+            bindings,
+        }
+    }
+
+    /// Feeds a chunk; returns true when done (found, or gave up after [`SNIFF_LIMIT`] bytes).
+    fn feed(&mut self, data: &[u8], slug: &str) -> bool {
+        let room = SNIFF_LIMIT.saturating_sub(self.seen.len());
+        self.seen.extend_from_slice(&data[..data.len().min(room)]);
+        if let Some(id) = find_session_id(&self.seen) {
+            self.bindings.bind(id, slug);
+            return true;
+        }
+        self.seen.len() >= SNIFF_LIMIT
+    }
+}
+
+/// The `sessionId` query value in an SSE `endpoint` event, once its line is complete.
+pub fn find_session_id(buf: &[u8]) -> Option<&str> {
+    const KEY: &[u8] = b"sessionId=";
+    let start = buf.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let rest = &buf[start..];
+    let end = rest
+        .iter()
+        .position(|b| matches!(b, b'&' | b'\r' | b'\n' | b' ' | b'"'))?;
+    std::str::from_utf8(&rest[..end]).ok().filter(|s| !s.is_empty())
+}
+
+pin_project! {
+    /// The gateway's response body on its way to the client.
+    pub struct ProxyBody<B> {
+        #[pin]
+        inner: B,
+        exchange: Exchange,
+        keepalive: Option<Keepalive>,
+        sniffer: Option<EndpointSniffer>,
+    }
+}
+
+impl<B> ProxyBody<B> {
+    /// Wraps `inner`; `keepalive` and `sniffer` only for event streams.
+    pub fn new(
+        inner: B,
+        exchange: Exchange,
+        keepalive: Option<Keepalive>,
+        sniffer: Option<EndpointSniffer>,
+    ) -> Self {
+        Self {
+            inner,
+            exchange,
+            keepalive,
+            sniffer,
+        }
+    }
+}
+
+impl<B> Body for ProxyBody<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.exchange.bytes_out += data.len() as u64;
+                    if let Some(k) = this.keepalive.as_mut() {
+                        if let Some(last) = data.last() {
+                            k.at_line_start = *last == b'\n';
+                        }
+                        k.reset();
+                    }
+                    if let Some(s) = this.sniffer.as_mut() {
+                        if s.feed(data, &this.exchange.slug) {
+                            *this.sniffer = None;
+                        }
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(None) => {
+                this.exchange.finished = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Pending => {
+                let Some(k) = this.keepalive.as_mut() else {
+                    return Poll::Pending;
+                };
+                ready!(k.sleep.as_mut().poll(cx));
+                k.reset();
+                // Re-arm the timer's waker after the reset.
+                let _ = k.sleep.as_mut().poll(cx);
+                if !k.at_line_start {
+                    return Poll::Pending;
+                }
+                const COMMENT: &[u8] = b": keep-alive\n";
+                this.exchange.bytes_out += COMMENT.len() as u64;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(COMMENT)))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+pin_project! {
+    /// Counts request body bytes as they stream to the gateway.
+    pub struct Counted<B> {
+        #[pin]
+        inner: B,
+        count: Arc<AtomicU64>,
+    }
+}
+
+impl<B> Counted<B> {
+    /// Adds every data frame's length to `count`.
+    pub fn new(inner: B, count: Arc<AtomicU64>) -> Self {
+        Self { inner, count }
+    }
+}
+
+impl<B: Body<Data = Bytes>> Body for Counted<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        if let Some(Ok(f)) = &frame {
+            if let Some(d) = f.data_ref() {
+                this.count.fetch_add(d.len() as u64, Ordering::Relaxed);
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_session_id;
+
+    #[test]
+    fn session_id_found_only_when_its_line_is_complete() {
+        assert_eq!(
+            find_session_id(b"event: endpoint\ndata: /message?sessionId=abc-123\n\n"),
+            Some("abc-123")
+        );
+        assert_eq!(find_session_id(b"event: endpoint\ndata: /message?sessionId=abc"), None);
+        assert_eq!(find_session_id(b"data: /m?x=1&sessionId=z9&y=2\n"), Some("z9"));
+    }
+}

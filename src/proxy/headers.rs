@@ -1,0 +1,141 @@
+//! Header hygiene between client and gateway. Headers are removed from the map in place, so
+//! repeated headers (`Set-Cookie`, `Vary`, ...) keep every value.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Hop-by-hop headers (RFC 9110 section 7.6.1) plus the legacy ones proxies also drop.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// Removes hop-by-hop headers, including any the `Connection` header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+    headers.remove(header::UPGRADE);
+}
+
+/// What the gateway needs to know about the original request.
+pub struct Forwarded<'a> {
+    pub client_ip: std::net::IpAddr,
+    pub proto: &'static str,
+    pub host: Option<&'a HeaderValue>,
+}
+
+/// Rewrites client request headers for the gateway: hop-by-hop, the client's credentials,
+/// `Origin` (already checked) and any client-supplied forwarding headers go; the gateway's own
+/// token and our `X-Forwarded-*` come in. MCP headers pass untouched.
+pub fn to_upstream(headers: &mut HeaderMap, gateway_token: Option<&str>, fwd: &Forwarded<'_>) {
+    let host = fwd.host.cloned();
+    strip_hop_by_hop(headers);
+    for h in [
+        header::AUTHORIZATION,
+        header::ORIGIN,
+        header::HOST,
+        header::FORWARDED,
+        HeaderName::from_static("x-forwarded-for"),
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderName::from_static("x-forwarded-host"),
+        HeaderName::from_static("x-real-ip"),
+    ] {
+        headers.remove(h);
+    }
+    if let Some(token) = gateway_token {
+        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
+            headers.insert(header::AUTHORIZATION, v);
+        }
+    }
+    // We are the edge: a client's own X-Forwarded-For would be a claim we cannot check.
+    if let Ok(v) = HeaderValue::from_str(&fwd.client_ip.to_string()) {
+        headers.insert("x-forwarded-for", v);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(fwd.proto));
+    if let Some(h) = host {
+        headers.insert("x-forwarded-host", h);
+    }
+}
+
+/// Cleans a gateway response for the client; event streams are marked unbufferable for any
+/// proxy in front of us.
+pub fn to_client(headers: &mut HeaderMap) -> bool {
+    strip_hop_by_hop(headers);
+    let is_stream = is_event_stream(headers);
+    if is_stream {
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    }
+    is_stream
+}
+
+/// True for `text/event-stream` responses.
+pub fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        })
+}
+
+/// Checks `Origin` against the allow list. Requests without `Origin` (non-browser MCP
+/// clients) pass; a browser page from elsewhere must not drive a user's tools (DNS rebinding).
+pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("<non-ascii>");
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        Ok(())
+    } else {
+        Err(origin.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_named_headers_and_hop_by_hop_are_removed_repeated_kept() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret-hop"));
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.append(header::SET_COOKIE, HeaderValue::from_static("a=1"));
+        h.append(header::SET_COOKIE, HeaderValue::from_static("b=2"));
+        strip_hop_by_hop(&mut h);
+        assert!(h.get("x-secret-hop").is_none());
+        assert!(h.get("keep-alive").is_none());
+        assert!(h.get(header::CONNECTION).is_none());
+        assert_eq!(h.get_all(header::SET_COOKIE).iter().count(), 2);
+    }
+
+    #[test]
+    fn origin_rules() {
+        let mut h = HeaderMap::new();
+        assert!(origin_allowed(&h, &[]).is_ok());
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        assert!(origin_allowed(&h, &[]).is_err());
+        assert!(origin_allowed(&h, &["https://evil.example/".into()]).is_ok());
+        assert!(origin_allowed(&h, &["*".into()]).is_ok());
+    }
+}

@@ -1,0 +1,93 @@
+//! The pooled HTTP/1.1 client to gateways, and how its failures are classified.
+
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::time::Duration;
+
+/// Why a gateway could not answer. The client sees only our wording (see `error.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("the gateway is not accepting connections")]
+    Connect,
+    #[error("the gateway did not answer in time")]
+    Timeout,
+    #[error("the gateway connection failed")]
+    Protocol,
+}
+
+impl UpstreamError {
+    /// A fixed label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Protocol => "protocol",
+        }
+    }
+}
+
+/// One client for all gateways: connections are pooled per gateway address.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    client: Client<HttpConnector, Body>,
+    response_timeout: Duration,
+}
+
+impl UpstreamClient {
+    /// `connect_timeout` bounds TCP connect; `response_timeout` bounds the wait for headers.
+    pub fn new(connect_timeout: Duration, response_timeout: Duration) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .build(http);
+        Self {
+            client,
+            response_timeout,
+        }
+    }
+
+    /// Sends the request; the body streams as the client sends it.
+    pub async fn send(
+        &self,
+        req: http::Request<Body>,
+    ) -> Result<http::Response<Incoming>, UpstreamError> {
+        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
+            Err(_) => Err(UpstreamError::Timeout),
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "upstream request failed");
+                if e.is_connect() {
+                    if is_timeout(&e) {
+                        Err(UpstreamError::Timeout)
+                    } else {
+                        Err(UpstreamError::Connect)
+                    }
+                } else {
+                    Err(UpstreamError::Protocol)
+                }
+            }
+        }
+    }
+}
+
+fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return true;
+            }
+        }
+        if err.to_string().contains("timed out") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
