@@ -24,7 +24,10 @@ pub fn public_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/.well-known/oauth-protected-resource", get(resource_metadata_root))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(resource_metadata_root),
+        )
         .route(
             "/.well-known/oauth-protected-resource/{*resource}",
             get(resource_metadata_path),
@@ -66,7 +69,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn resource_metadata_root(State(state): State<AppState>) -> Response {
-    Json(metadata::document(&state.public_url, "", &state.authorization_servers)).into_response()
+    Json(metadata::document(
+        &state.public_url,
+        "",
+        &state.authorization_servers,
+    ))
+    .into_response()
 }
 
 async fn resource_metadata_path(
@@ -74,7 +82,12 @@ async fn resource_metadata_path(
     Path(resource): Path<String>,
 ) -> Response {
     let path = format!("/{}", resource.trim_start_matches('/'));
-    Json(metadata::document(&state.public_url, &path, &state.authorization_servers)).into_response()
+    Json(metadata::document(
+        &state.public_url,
+        &path,
+        &state.authorization_servers,
+    ))
+    .into_response()
 }
 
 async fn not_found() -> Response {

@@ -25,6 +25,16 @@ pub fn dev_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("dev")
 }
 
+/// Creates the dev directory readable by its owner only: it holds keys.
+fn private_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = dev_dir(data_dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("restricting {}", dir.display()))?;
+    Ok(dir)
+}
+
 /// Reads or creates a random base64 secret of `len` bytes in `path` (0600).
 pub fn ensure_secret(path: &Path, len: usize) -> anyhow::Result<String> {
     if let Ok(s) = std::fs::read_to_string(path) {
@@ -33,14 +43,14 @@ pub fn ensure_secret(path: &Path, len: usize) -> anyhow::Result<String> {
     let mut bytes = vec![0u8; len];
     rand::Rng::fill(&mut rand::rng(), bytes.as_mut_slice());
     let s = base64::engine::general_purpose::STANDARD.encode(bytes);
-    write_atomic(path, s.as_bytes(), 0o600).with_context(|| format!("writing {}", path.display()))?;
+    write_atomic(path, s.as_bytes(), 0o600)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(s)
 }
 
 /// Fills in what a dev start needs, keeping anything the config already sets.
 pub fn prepare(mut raw: RawConfig) -> anyhow::Result<DevSetup> {
-    let dir = dev_dir(&raw.data_dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = private_dir(&raw.data_dir)?;
     if raw.server.tls.is_none() {
         let tls_dir = dir.join("tls");
         let (cert, key) = (tls_dir.join("cert.pem"), tls_dir.join("key.pem"));
@@ -57,21 +67,7 @@ pub fn prepare(mut raw: RawConfig) -> anyhow::Result<DevSetup> {
             reload_interval: crate::config::units::HumanDuration::secs(10),
         });
     }
-    let a = &mut raw.auth;
-    let has_keys = a.hs256_secret_env.is_some()
-        || a.hs256_secret_file.is_some()
-        || !a.public_key_files.is_empty()
-        || a.jwks_url.is_some()
-        || a.jwks_file.is_some();
-    if !has_keys {
-        let path = dir.join("jwt.secret");
-        ensure_secret(&path, 48)?;
-        a.hs256_secret_file = Some(path);
-        a.issuer.get_or_insert_with(|| DEV_ISSUER.into());
-        if a.audience.is_empty() {
-            a.audience.push(DEV_AUDIENCE.into());
-        }
-    }
+    apply_dev_auth(&mut raw)?;
     if raw.secrets.master_key_env.is_none() && raw.secrets.master_key_file.is_none() {
         let path = dir.join("master.key");
         ensure_secret(&path, 32)?;
@@ -95,6 +91,29 @@ pub fn prepare(mut raw: RawConfig) -> anyhow::Result<DevSetup> {
         token,
         banner,
     })
+}
+
+/// Without any configured key source, uses the dev HS256 secret (made once) and the dev
+/// issuer and audience; `serve --dev` and `token --dev` agree through this one function.
+pub fn apply_dev_auth(raw: &mut RawConfig) -> anyhow::Result<()> {
+    let a = &mut raw.auth;
+    let has_keys = a.hs256_secret_env.is_some()
+        || a.hs256_secret_file.is_some()
+        || !a.public_key_files.is_empty()
+        || a.jwks_url.is_some()
+        || a.jwks_file.is_some();
+    if has_keys {
+        return Ok(());
+    }
+    let dir = private_dir(&raw.data_dir)?;
+    let path = dir.join("jwt.secret");
+    ensure_secret(&path, 48)?;
+    a.hs256_secret_file = Some(path);
+    a.issuer.get_or_insert_with(|| DEV_ISSUER.into());
+    if a.audience.is_empty() {
+        a.audience.push(DEV_AUDIENCE.into());
+    }
+    Ok(())
 }
 
 /// The HS256 secret a config verifies with, for minting dev tokens.
@@ -142,7 +161,7 @@ fn banner(config: &Config, token: &str) -> String {
          Claude Code / Cursor (mcp.json):\n{}\n\n\
          The certificate is self-signed ({cert}); trust it in your client, e.g.\n\
          NODE_EXTRA_CA_CERTS={cert} or SSL_CERT_FILE={cert}.\n\
-         More tokens: mcp-frontdoor token --sub alice --team ml\n",
+         More tokens: mcp-frontdoor token --dev --sub alice --team ml\n",
         serde_json::to_string_pretty(&vscode).unwrap_or_default(),
         serde_json::to_string_pretty(&claude).unwrap_or_default(),
     )

@@ -46,9 +46,11 @@ impl Error {
             Error::SessionNotFound => (StatusCode::NOT_FOUND, "session_not_found", None),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
-            Error::Gateway(G::AtCapacity { retry_after }) => {
-                (StatusCode::TOO_MANY_REQUESTS, "at_capacity", Some(*retry_after))
-            }
+            Error::Gateway(G::AtCapacity { retry_after }) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "at_capacity",
+                Some(*retry_after),
+            ),
             Error::Gateway(G::Unavailable { retry_after, .. }) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "gateway_unavailable",
@@ -76,7 +78,10 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({ "error": code, "message": message }).to_string();
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body,
     )
         .into_response()
@@ -95,7 +100,8 @@ impl IntoResponse for Error {
                 .insert(header::RETRY_AFTER, HeaderValue::from(d.as_secs().max(1)));
         }
         if let Error::Unauthorized { challenge, .. } = self {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
         }
         resp
     }

@@ -54,13 +54,16 @@ impl Listeners {
 pub fn resolver_from_config(config: &Config) -> anyhow::Result<Arc<dyn GatewayResolver>> {
     match &config.gateways.upstream_url {
         Some(url) => {
-            let token = match &config.gateways.upstream_token_env {
-                Some(var) => Some(std::env::var(var).with_context(|| {
-                    format!("gateways.upstream_token_env: {var} is not set")
-                })?),
-                None => None,
-            };
-            Ok(Arc::new(FixedUpstream::new(url, token).map_err(anyhow::Error::msg)?))
+            let token =
+                match &config.gateways.upstream_token_env {
+                    Some(var) => Some(std::env::var(var).with_context(|| {
+                        format!("gateways.upstream_token_env: {var} is not set")
+                    })?),
+                    None => None,
+                };
+            Ok(Arc::new(
+                FixedUpstream::new(url, token).map_err(anyhow::Error::msg)?,
+            ))
         }
         None => {
             tracing::warn!("no gateway runtime configured: proxied requests will get 503");
@@ -84,7 +87,20 @@ pub async fn run_with(
 ) -> anyhow::Result<()> {
     let background = CancellationToken::new();
     let _stop_background = background.clone().drop_guard();
-    let auth = Authenticator::from_config(&config.auth, config.public_url(), background.child_token())
+    // Without an explicit public_url the bound port counts (port 0 in tests picks one).
+    let public_url = match &config.server.public_url {
+        Some(_) => config.public_url().to_string(),
+        None => format!(
+            "{}://localhost:{}",
+            if config.server.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            listeners.public.local_addr()?.port()
+        ),
+    };
+    let auth = Authenticator::from_config(&config.auth, &public_url, background.child_token())
         .await
         .context("loading JWT keys")?;
     let tls = match &config.server.tls {
@@ -93,7 +109,9 @@ pub async fn run_with(
             certs
                 .clone()
                 .spawn_watcher(t.reload_interval.0, background.child_token());
-            Some(tokio_rustls::TlsAcceptor::from(Arc::new(server_config(certs)?)))
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(server_config(
+                certs,
+            )?)))
         }
         None => {
             tracing::warn!("server.tls is not set: serving plain HTTP");
@@ -118,14 +136,14 @@ pub async fn run_with(
     });
     let state = app::AppState {
         proxy,
-        public_url: Arc::from(config.public_url()),
+        public_url: Arc::from(public_url.as_str()),
         authorization_servers: Arc::from(config.auth.authorization_servers.clone()),
     };
     tracing::info!(
         public = %listeners.public.local_addr()?,
         metrics = %listeners.metrics.local_addr()?,
         tls = tls.is_some(),
-        url = config.public_url(),
+        url = %public_url,
         "mcp-frontdoor listening"
     );
     let public = tokio::spawn(server::serve(

@@ -6,10 +6,15 @@ use mcp_frontdoor::auth::mint::{mint_hs256, TokenRequest};
 use mcp_frontdoor::config::{self, units::parse_duration, Config};
 use mcp_frontdoor::shutdown::{on_signals, Shutdown};
 use mcp_frontdoor::{dev, run, Listeners};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
-#[command(name = "mcp-frontdoor", version, about = "One TLS front door for per-user MCP gateways")]
+#[command(
+    name = "mcp-frontdoor",
+    version,
+    about = "One TLS front door for per-user MCP gateways"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,6 +57,9 @@ enum Command {
         ttl: String,
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Mint for a `serve --dev` front door (its generated secret, issuer and audience).
+        #[arg(long)]
+        dev: bool,
     },
     /// Development certificates.
     Certs {
@@ -81,7 +89,10 @@ fn config_path(explicit: Option<PathBuf>) -> Option<PathBuf> {
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Logs go to stderr; stdout carries what a command prints for the user (tokens, snippets).
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -98,14 +109,16 @@ fn main() -> anyhow::Result<()> {
             log_format,
         } => {
             init_logs(log_format);
-            let path = config_path(config);
             let cfg = if dev {
-                let raw = Config::load_raw(path.as_deref(), std::env::vars())?;
+                // Dev mode starts from defaults: the shipped config/frontdoor.yaml names
+                // production key sources and certificate paths a newcomer does not have.
+                let raw = Config::load_raw(config.as_deref(), std::env::vars())?;
                 let setup = dev::prepare(raw)?;
-                println!("{}", setup.banner);
+                // A closed stdout (piped to `head`, a supervisor) must not stop the server.
+                let _ = writeln!(std::io::stdout(), "{}", setup.banner);
                 setup.config
             } else {
-                Config::load(path.as_deref(), std::env::vars())?
+                Config::load(config_path(config).as_deref(), std::env::vars())?
             };
             rt.block_on(async move {
                 let listeners = Listeners::bind(&cfg).await?;
@@ -123,9 +136,13 @@ fn main() -> anyhow::Result<()> {
             let cfg = Config::load(path.as_deref(), std::env::vars())?;
             rt.block_on(async {
                 let stop = tokio_util::sync::CancellationToken::new();
-                mcp_frontdoor::auth::Authenticator::from_config(&cfg.auth, cfg.public_url(), stop.clone())
-                    .await
-                    .context("auth keys")?;
+                mcp_frontdoor::auth::Authenticator::from_config(
+                    &cfg.auth,
+                    cfg.public_url(),
+                    stop.clone(),
+                )
+                .await
+                .context("auth keys")?;
                 stop.cancel();
                 if let Some(tls) = &cfg.server.tls {
                     mcp_frontdoor::server::tls::ReloadingCert::load(tls)?;
@@ -144,17 +161,15 @@ fn main() -> anyhow::Result<()> {
             teams,
             ttl,
             config,
+            dev,
         } => {
-            let raw = Config::load_raw(config_path(config).as_deref(), std::env::vars())?;
-            let secret = dev::dev_secret(&raw)?;
-            let mut auth = raw.auth.clone();
-            if auth.hs256_secret_env.is_none() && auth.hs256_secret_file.is_none() {
-                // Minting for a `serve --dev` front door: use the issuer/audience it fills in.
-                auth.issuer.get_or_insert_with(|| "mcp-frontdoor-dev".into());
-                if auth.audience.is_empty() {
-                    auth.audience.push("mcp-frontdoor".into());
-                }
+            let path = if dev { config } else { config_path(config) };
+            let mut raw = Config::load_raw(path.as_deref(), std::env::vars())?;
+            if dev {
+                dev::apply_dev_auth(&mut raw)?;
             }
+            let secret = dev::dev_secret(&raw)?;
+            let auth = raw.auth.clone();
             let ttl = parse_duration(&ttl).map_err(anyhow::Error::msg)?;
             let token = mint_hs256(
                 secret.as_bytes(),

@@ -68,7 +68,11 @@ impl Metrics {
     pub fn new(extra: impl FnOnce(&mut Registry)) -> Self {
         let mut registry = Registry::with_prefix("mcp_frontdoor");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("requests", "Requests by route class and status", requests.clone());
+        registry.register(
+            "requests",
+            "Requests by route class and status",
+            requests.clone(),
+        );
         let request_duration: HistogramFamily<RouteLabels> =
             Family::new_with_constructor(latency_histogram);
         registry.register(
@@ -77,9 +81,17 @@ impl Metrics {
             request_duration.clone(),
         );
         let open_streams = Gauge::default();
-        registry.register("open_streams", "Open event-stream responses", open_streams.clone());
+        registry.register(
+            "open_streams",
+            "Open event-stream responses",
+            open_streams.clone(),
+        );
         let auth_failures = Family::<ReasonLabels, Counter>::default();
-        registry.register("auth_failures", "Authentication failures by reason", auth_failures.clone());
+        registry.register(
+            "auth_failures",
+            "Authentication failures by reason",
+            auth_failures.clone(),
+        );
         let upstream_errors = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "upstream_errors",

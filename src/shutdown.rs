@@ -54,9 +54,10 @@ impl Shutdown {
 /// a second signal cuts everything at once.
 pub async fn on_signals(shutdown: Shutdown, term: Duration, int: Duration) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut sigterm), Ok(mut sigint)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let (Ok(mut sigterm), Ok(mut sigint)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; shutdown only by process kill");
         return;
     };

@@ -69,9 +69,10 @@ mod tests {
     use serde_json::json;
 
     fn map() -> ClaimMap {
-        let mut cfg = AuthConfig::default();
-        cfg.roles_claim = "realm_access.roles".into();
-        ClaimMap::from_config(&cfg)
+        ClaimMap::from_config(&AuthConfig {
+            roles_claim: "realm_access.roles".into(),
+            ..AuthConfig::default()
+        })
     }
 
     #[test]

@@ -113,7 +113,11 @@ impl RemoteJwks {
         tokio::spawn(async move {
             let mut ok = !self.keys().is_empty();
             loop {
-                let wait = if ok { interval } else { Duration::from_secs(10) };
+                let wait = if ok {
+                    interval
+                } else {
+                    Duration::from_secs(10)
+                };
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(wait) => {}

@@ -49,7 +49,10 @@ pub fn hs256(secret: &[u8], source_name: &str) -> Result<VerifyKey, KeyError> {
     if secret.len() < MIN_HS256_SECRET {
         return Err(invalid(
             source_name,
-            format!("HS256 secret is {} bytes; use at least {MIN_HS256_SECRET}", secret.len()),
+            format!(
+                "HS256 secret is {} bytes; use at least {MIN_HS256_SECRET}",
+                secret.len()
+            ),
         ));
     }
     Ok(VerifyKey {
@@ -60,7 +63,9 @@ pub fn hs256(secret: &[u8], source_name: &str) -> Result<VerifyKey, KeyError> {
 }
 
 // DER encodings of the OIDs that tell key types apart inside a SubjectPublicKeyInfo.
-const OID_RSA: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+const OID_RSA: &[u8] = &[
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+];
 const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const OID_P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
 const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
@@ -95,7 +100,10 @@ pub fn from_pem(pem: &[u8], name: &str) -> Result<VerifyKey, KeyError> {
         } else if has(OID_ED25519) {
             (Algorithm::EdDSA, DecodingKey::from_ed_pem(pem))
         } else {
-            return Err(invalid(name, "unsupported key type (RSA, P-256, P-384, Ed25519)"));
+            return Err(invalid(
+                name,
+                "unsupported key type (RSA, P-256, P-384, Ed25519)",
+            ));
         }
     };
     let key = key.map_err(|e| invalid(name, format!("not a usable public key: {e}")))?;
@@ -120,8 +128,8 @@ pub fn from_jwks(json: &[u8], name: &str) -> Result<Vec<VerifyKey>, KeyError> {
     struct Set {
         keys: Vec<serde_json::Value>,
     }
-    let set: Set =
-        serde_json::from_slice(json).map_err(|e| invalid(name, format!("not a JWKS document: {e}")))?;
+    let set: Set = serde_json::from_slice(json)
+        .map_err(|e| invalid(name, format!("not a JWKS document: {e}")))?;
     let mut out = Vec::new();
     for raw in set.keys {
         // One odd key (an encryption key, a new algorithm) must not take down the others.
@@ -185,8 +193,7 @@ fn jwk_algorithm(jwk: &Jwk) -> Option<Algorithm> {
                 _ => return None,
             };
             // The declared alg must belong to the key's family (RS384 on an RSA key is fine).
-            (declared.family() == from_params.family())
-                .then_some(declared)
+            (declared.family() == from_params.family()).then_some(declared)
         }
     }
 }

@@ -122,7 +122,9 @@ impl Authenticator {
             None => None,
         };
         if cfg.issuer.is_none() {
-            tracing::warn!("auth.issuer is not set: tokens from any issuer signed by these keys are accepted");
+            tracing::warn!(
+                "auth.issuer is not set: tokens from any issuer signed by these keys are accepted"
+            );
         }
         if cfg.audience.is_empty() {
             tracing::warn!("auth.audience is not set: tokens for any audience are accepted");
@@ -274,4 +276,3 @@ fn map_jwt_error(kind: &ErrorKind) -> AuthFailure {
         _ => AuthFailure::Malformed,
     }
 }
-

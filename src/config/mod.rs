@@ -108,7 +108,11 @@ fn deserialize(tree: Value) -> Result<RawConfig, ConfigError> {
     serde_path_to_error::deserialize(tree).map_err(|e| {
         let key = e.path().to_string();
         ConfigError::Key {
-            key: if key == "." { "(top level)".into() } else { key },
+            key: if key == "." {
+                "(top level)".into()
+            } else {
+                key
+            },
             message: e.into_inner().to_string(),
         }
     })
@@ -202,7 +206,10 @@ mod tests {
     fn unknown_key_is_named() {
         let err = Config::from_yaml("server: { lisen: 0.0.0.0:1 }\n").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("server.lisen") || msg.contains("lisen"), "{msg}");
+        assert!(
+            msg.contains("server.lisen") || msg.contains("lisen"),
+            "{msg}"
+        );
         assert!(msg.contains("unknown field"), "{msg}");
     }
 
@@ -245,7 +252,8 @@ mod tests {
 
     #[test]
     fn public_url_defaults_from_listen_and_tls() {
-        let cfg = Config::from_yaml(&format!("{MINIMAL}server: {{ listen: 0.0.0.0:8080 }}\n")).unwrap();
+        let cfg =
+            Config::from_yaml(&format!("{MINIMAL}server: {{ listen: 0.0.0.0:8080 }}\n")).unwrap();
         assert_eq!(cfg.public_url(), "http://localhost:8080");
     }
 }

@@ -30,7 +30,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => n.checked_mul(60_000),
         "h" => n.checked_mul(3_600_000),
         "d" => n.checked_mul(86_400_000),
-        other => return Err(format!("`{text}`: unknown duration unit `{other}` (use ms, s, m, h or d)")),
+        other => {
+            return Err(format!(
+                "`{text}`: unknown duration unit `{other}` (use ms, s, m, h or d)"
+            ))
+        }
     };
     ms.map(Duration::from_millis)
         .ok_or_else(|| format!("`{text}` is too large"))
@@ -80,9 +84,14 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "k" => 1 << 10,
         "m" => 1 << 20,
         "g" => 1 << 30,
-        other => return Err(format!("`{text}`: unknown size unit `{other}` (use k, m or g)")),
+        other => {
+            return Err(format!(
+                "`{text}`: unknown size unit `{other}` (use k, m or g)"
+            ))
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("`{text}` is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ pub(super) fn validate(raw: &RawConfig) -> Result<String, ConfigError> {
     let public_url = check_server(raw, &mut errs);
     check_auth(raw, &mut errs);
     check_gateways(raw, &mut errs);
-    if raw.metrics.listen == raw.server.listen {
+    // Port 0 asks the OS for a free port (tests), so equal addresses are fine there.
+    if raw.metrics.listen == raw.server.listen && raw.server.listen.port() != 0 {
         errs.push(format!(
             "metrics.listen and server.listen are both {}; give them different ports",
             raw.server.listen
@@ -106,8 +107,16 @@ fn jwks_url_is_safe(url: &str) -> bool {
         return false;
     };
     let host = rest.split(['/', '?']).next().unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    matches!(host, "localhost" | "[::1]") || host.starts_with("127.")
+    // Strip a port, but not the colons of a bracketed IPv6 address.
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if !port.contains(']') => h,
+        _ => host,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
@@ -191,6 +200,7 @@ mod tests {
         assert!(jwks_url_is_safe("http://localhost/jwks"));
         assert!(!jwks_url_is_safe("http://idp.example.com/jwks"));
         assert!(!jwks_url_is_safe("http://127.0.0.1.evil.com/jwks"));
+        assert!(jwks_url_is_safe("http://[::1]:8080/jwks"));
     }
 
     #[test]

@@ -32,7 +32,9 @@ pub enum GatewayError {
     },
     #[error("too many gateways are running; try again shortly")]
     AtCapacity { retry_after: Duration },
-    #[error("no gateway runtime is configured (set gateways.upstream_url or enable the Docker runtime)")]
+    #[error(
+        "no gateway runtime is configured (set gateways.upstream_url or enable the Docker runtime)"
+    )]
     NotConfigured,
 }
 

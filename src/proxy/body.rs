@@ -121,7 +121,9 @@ pub fn find_session_id(buf: &[u8]) -> Option<&str> {
     let end = rest
         .iter()
         .position(|b| matches!(b, b'&' | b'\r' | b'\n' | b' ' | b'"'))?;
-    std::str::from_utf8(&rest[..end]).ok().filter(|s| !s.is_empty())
+    std::str::from_utf8(&rest[..end])
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 pin_project! {
@@ -267,7 +269,13 @@ mod tests {
             find_session_id(b"event: endpoint\ndata: /message?sessionId=abc-123\n\n"),
             Some("abc-123")
         );
-        assert_eq!(find_session_id(b"event: endpoint\ndata: /message?sessionId=abc"), None);
-        assert_eq!(find_session_id(b"data: /m?x=1&sessionId=z9&y=2\n"), Some("z9"));
+        assert_eq!(
+            find_session_id(b"event: endpoint\ndata: /message?sessionId=abc"),
+            None
+        );
+        assert_eq!(
+            find_session_id(b"data: /m?x=1&sessionId=z9&y=2\n"),
+            Some("z9")
+        );
     }
 }

@@ -117,7 +117,10 @@ mod tests {
     #[test]
     fn connection_named_headers_and_hop_by_hop_are_removed_repeated_kept() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret-hop"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret-hop"),
+        );
         h.insert("x-secret-hop", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.append(header::SET_COOKIE, HeaderValue::from_static("a=1"));
@@ -133,7 +136,10 @@ mod tests {
     fn origin_rules() {
         let mut h = HeaderMap::new();
         assert!(origin_allowed(&h, &[]).is_ok());
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
         assert!(origin_allowed(&h, &[]).is_err());
         assert!(origin_allowed(&h, &["https://evil.example/".into()]).is_ok());
         assert!(origin_allowed(&h, &["*".into()]).is_ok());

@@ -157,7 +157,7 @@ fn check_session(proxy: &Proxy, req: &Request<Body>, who: &Principal) -> Result<
             .find_map(|kv| kv.strip_prefix("sessionId=").map(str::to_string))
     });
     for id in header_id.iter().chain(query_id.iter()) {
-        if proxy.sessions.check(id, &who.slug).is_err() {
+        if !proxy.sessions.may_use(id, &who.slug) {
             tracing::warn!(user = %who.slug, "session id of another user presented; refused");
             return Err(Error::SessionNotFound);
         }
@@ -177,19 +177,19 @@ fn upstream_request(
 ) -> Result<Request<Body>, Error> {
     let (mut parts, body) = req.into_parts();
     let info = parts.extensions.get::<ConnInfo>().copied();
-    let host = parts
-        .headers
-        .get(http::header::HOST)
-        .cloned()
-        .or_else(|| {
-            parts
-                .uri
-                .authority()
-                .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
-        });
+    let host = parts.headers.get(http::header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+    });
     let fwd = headers::Forwarded {
         client_ip: info.map_or([127, 0, 0, 1].into(), |i| i.peer.ip()),
-        proto: if info.is_some_and(|i| i.tls) { "https" } else { "http" },
+        proto: if info.is_some_and(|i| i.tls) {
+            "https"
+        } else {
+            "http"
+        },
         host: host.as_ref(),
     };
     headers::to_upstream(&mut parts.headers, upstream.token.as_deref(), &fwd);
@@ -206,7 +206,10 @@ fn upstream_request(
         .map_err(|e| Error::Internal(format!("upstream uri: {e}")))?;
     parts.version = http::Version::HTTP_11;
     parts.extensions = http::Extensions::new();
-    Ok(Request::from_parts(parts, Body::new(Counted::new(body, bytes_in))))
+    Ok(Request::from_parts(
+        parts,
+        Body::new(Counted::new(body, bytes_in)),
+    ))
 }
 
 /// Phase 4: the gateway's answer, headers cleaned, body streamed frame by frame.
@@ -219,7 +222,11 @@ fn stream_back(
 ) -> Response {
     let (mut parts, body) = resp.into_parts();
     let is_stream = headers::to_client(&mut parts.headers);
-    if let Some(id) = parts.headers.get(&MCP_SESSION_ID).and_then(|v| v.to_str().ok()) {
+    if let Some(id) = parts
+        .headers
+        .get(&MCP_SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+    {
         proxy.sessions.bind(id, &exchange.slug);
     }
     if session.ending && parts.status.is_success() {
@@ -227,8 +234,16 @@ fn stream_back(
             proxy.sessions.unbind(id, &exchange.slug);
         }
     }
-    proxy.metrics.bound_sessions.set(proxy.sessions.len() as i64);
-    record_head(&proxy.metrics, route, parts.status.as_u16(), exchange.started);
+    proxy
+        .metrics
+        .bound_sessions
+        .set(proxy.sessions.len() as i64);
+    record_head(
+        &proxy.metrics,
+        route,
+        parts.status.as_u16(),
+        exchange.started,
+    );
     let (keepalive, sniffer) = if is_stream {
         exchange.open_stream();
         (
@@ -252,4 +267,3 @@ fn record_head(metrics: &Metrics, route: RouteClass, status: u16, started: Insta
         .get_or_create(&RouteLabels { route })
         .observe(started.elapsed().as_secs_f64());
 }
-

@@ -21,15 +21,15 @@ pub struct SessionBindings {
 }
 
 impl SessionBindings {
-    /// Ok when the session is unknown (the gateway decides) or belongs to `slug`.
-    pub fn check(&self, session: &str, slug: &str) -> Result<(), ()> {
+    /// True when the session is unknown (the gateway decides) or belongs to `slug`.
+    pub fn may_use(&self, session: &str, slug: &str) -> bool {
         match self.map.get_mut(session) {
-            None => Ok(()),
+            None => true,
             Some(mut b) if &*b.owner == slug => {
                 b.last_seen = Instant::now();
-                Ok(())
+                true
             }
-            Some(_) => Err(()),
+            Some(_) => false,
         }
     }
 
@@ -40,7 +40,10 @@ impl SessionBindings {
                 if &*e.get().owner == slug {
                     e.get_mut().last_seen = Instant::now();
                 } else {
-                    tracing::warn!(user = slug, "gateway returned a session id already bound to another user; binding kept");
+                    tracing::warn!(
+                        user = slug,
+                        "gateway returned a session id already bound to another user; binding kept"
+                    );
                 }
             }
             Entry::Vacant(e) => {
@@ -81,13 +84,13 @@ mod tests {
     #[test]
     fn first_owner_wins_and_others_are_refused() {
         let s = SessionBindings::default();
-        assert!(s.check("sess-1", "bob").is_ok(), "unknown sessions pass");
+        assert!(s.may_use("sess-1", "bob"), "unknown sessions pass");
         s.bind("sess-1", "alice");
         s.bind("sess-1", "bob");
-        assert!(s.check("sess-1", "alice").is_ok());
-        assert!(s.check("sess-1", "bob").is_err());
+        assert!(s.may_use("sess-1", "alice"));
+        assert!(!s.may_use("sess-1", "bob"));
         s.unbind("sess-1", "bob");
-        assert!(s.check("sess-1", "bob").is_err(), "only the owner ends a binding");
+        assert!(!s.may_use("sess-1", "bob"), "only the owner ends a binding");
         s.unbind("sess-1", "alice");
         assert!(s.is_empty());
     }

@@ -73,23 +73,25 @@ pub async fn serve(listener: TcpListener, spec: ListenerSpec, app: Router, shutd
             tls: tls.is_some(),
         };
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(info);
-                app.clone().oneshot(req.map(axum::body::Body::new))
-            });
+            let svc =
+                hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(info);
+                    app.clone().oneshot(req.map(axum::body::Body::new))
+                });
             match tls {
                 Some(acceptor) => {
-                    let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
+                    let stream =
+                        match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
                     tokio::select! {
                         _ = watcher.watch(conn.into_owned()) => {}
@@ -107,7 +109,11 @@ pub async fn serve(listener: TcpListener, spec: ListenerSpec, app: Router, shutd
         });
     };
     drop(listener);
-    tracing::info!(listener = spec.name, open = graceful.count(), "stopped accepting; draining");
+    tracing::info!(
+        listener = spec.name,
+        open = graceful.count(),
+        "stopped accepting; draining"
+    );
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!(listener = spec.name, "drained"),
         _ = tokio::time::sleep(grace) => {

@@ -40,8 +40,7 @@ fn load_pair(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<Certi
     if chain.is_empty() {
         return Err(err("certificate", cert, "no CERTIFICATE block".into()));
     }
-    let key_der =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| err("key", key, e.to_string()))?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| err("key", key, e.to_string()))?;
     let signing = provider
         .key_provider
         .load_private_key(key_der)
@@ -107,7 +106,9 @@ impl ReloadingCert {
                         tracing::info!(cert = %self.cert.display(), "TLS certificate reloaded");
                     }
                     // Cert and key are often written one after the other: retry next tick.
-                    Err(e) => tracing::warn!(error = %e, "TLS reload failed; keeping the previous certificate"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TLS reload failed; keeping the previous certificate")
+                    }
                 }
             }
         });

@@ -1,0 +1,200 @@
+//! The auth matrix: every accepted token kind passes, every bad one is a 401 with the
+//! RFC 9728 challenge, and nothing unauthenticated reaches the gateway.
+
+use crate::support::tokens::{self, claims, now, sign, Signer};
+use crate::support::{body_json, Frontdoor, Proto, TestUpstream};
+use serde_json::json;
+
+async fn setup() -> (TestUpstream, Frontdoor) {
+    let up = TestUpstream::json().await;
+    let fd = Frontdoor::builder().upstream(&up.url()).start().await;
+    (up, fd)
+}
+
+#[tokio::test]
+async fn valid_tokens_of_every_key_kind_pass() {
+    let (up, fd) = setup().await;
+    let c = fd.client(Proto::H1);
+    for (i, signer) in [Signer::Hs256, Signer::Rs256, Signer::Es256, Signer::Jwks]
+        .into_iter()
+        .enumerate()
+    {
+        let token = sign(signer, &claims("alice", &[], &[]));
+        let resp = c
+            .send(
+                c.req("POST", "/mcp")
+                    .header("authorization", format!("Bearer {token}")),
+            )
+            .await;
+        assert_eq!(resp.status(), 200, "{signer:?}");
+        assert_eq!(up.seen().len(), i + 1, "{signer:?} reached the gateway");
+    }
+}
+
+#[tokio::test]
+async fn every_bad_token_is_a_401_with_the_resource_metadata_challenge() {
+    let (up, fd) = setup().await;
+    let c = fd.client(Proto::H1);
+    let mut wrong_iss = claims("alice", &[], &[]);
+    wrong_iss["iss"] = json!("https://other-issuer.test");
+    let mut wrong_aud = claims("alice", &[], &[]);
+    wrong_aud["aud"] = json!("someone-else");
+    let mut expired = claims("alice", &[], &[]);
+    expired["exp"] = json!(now() - 3600);
+    let mut not_yet = claims("alice", &[], &[]);
+    not_yet["nbf"] = json!(now() + 3600);
+    let good = sign(Signer::Hs256, &claims("alice", &[], &[]));
+    let mut tampered = good.clone();
+    tampered.pop();
+    tampered.push(if good.ends_with('A') { 'B' } else { 'A' });
+    let cases: Vec<(&str, Option<String>, &str, &str)> = vec![
+        (
+            "expired",
+            Some(sign(Signer::Rs256, &expired)),
+            "/mcp",
+            "expired",
+        ),
+        (
+            "not yet valid",
+            Some(sign(Signer::Es256, &not_yet)),
+            "/mcp",
+            "not valid yet",
+        ),
+        (
+            "wrong issuer",
+            Some(sign(Signer::Hs256, &wrong_iss)),
+            "/mcp",
+            "issuer",
+        ),
+        (
+            "wrong audience",
+            Some(sign(Signer::Jwks, &wrong_aud)),
+            "/mcp",
+            "audience",
+        ),
+        ("bad signature", Some(tampered), "/mcp", "signature"),
+        (
+            "other secret",
+            Some(tokens::sign_hs256_with(
+                b"another-secret-of-enough-length-0123456789",
+                &claims("alice", &[], &[]),
+            )),
+            "/mcp",
+            "signature",
+        ),
+        (
+            "alg none",
+            Some(tokens::alg_none(&claims("alice", &[], &[]))),
+            "/mcp",
+            "malformed",
+        ),
+        (
+            "HS256 signed with the RSA public key",
+            Some(tokens::sign_hs256_with(
+                &tokens::rsa_public_pem(),
+                &claims("alice", &[], &[]),
+            )),
+            "/mcp",
+            "signature",
+        ),
+        ("malformed", Some("not.a.jwt".into()), "/mcp", "malformed"),
+        ("garbage", Some("x".into()), "/mcp", "malformed"),
+        ("missing header", None, "/mcp", "missing"),
+        (
+            "token only in the query",
+            None,
+            "/mcp?access_token=GOOD",
+            "query",
+        ),
+        (
+            "token in query and header",
+            Some(good.clone()),
+            "/mcp?access_token=GOOD",
+            "query",
+        ),
+    ];
+    let challenge = format!(
+        "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource\"",
+        fd.base()
+    );
+    for (name, token, path, message_part) in cases {
+        let path = path.replace("GOOD", &good);
+        let mut req = c.req("POST", &path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let resp = c.send(req).await;
+        assert_eq!(resp.status(), 401, "{name}");
+        assert_eq!(
+            resp.headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some(challenge.as_str()),
+            "{name}"
+        );
+        let body = body_json(resp).await;
+        assert_eq!(body["error"], "unauthorized", "{name}");
+        let msg = body["message"].as_str().unwrap();
+        assert!(msg.contains(message_part), "{name}: {msg}");
+        assert!(!msg.contains(&good), "{name}: token echoed");
+    }
+    assert!(
+        up.seen().is_empty(),
+        "no unauthenticated request reached the gateway"
+    );
+    let metrics = fd.metrics_text().await;
+    for reason in [
+        "expired",
+        "not_yet_valid",
+        "wrong_issuer",
+        "wrong_audience",
+        "bad_signature",
+        "malformed",
+        "missing",
+        "query_token",
+    ] {
+        assert!(
+            metrics.contains(&format!(
+                "mcp_frontdoor_auth_failures_total{{reason=\"{reason}\"}}"
+            )),
+            "metric for {reason}:\n{metrics}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn resource_metadata_is_served_without_a_token() {
+    let (_up, fd) = setup().await;
+    let c = fd.client(Proto::H2);
+    let resp = c
+        .send(c.req("GET", "/.well-known/oauth-protected-resource"))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let doc = body_json(resp).await;
+    assert_eq!(doc["resource"], fd.base());
+    assert_eq!(doc["bearer_methods_supported"], json!(["header"]));
+    let resp = c
+        .send(c.req("GET", "/.well-known/oauth-protected-resource/mcp"))
+        .await;
+    assert_eq!(
+        body_json(resp).await["resource"],
+        format!("{}/mcp", fd.base())
+    );
+}
+
+#[tokio::test]
+async fn repeated_tokens_are_served_from_the_cache() {
+    let (up, fd) = setup().await;
+    let c = fd.client(Proto::H1);
+    let token = sign(Signer::Rs256, &claims("bob", &["admin"], &["ml"]));
+    for _ in 0..5 {
+        let resp = c
+            .send(
+                c.req("GET", "/mcp")
+                    .header("authorization", format!("Bearer {token}")),
+            )
+            .await;
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(up.seen().len(), 5);
+}

@@ -1,0 +1,220 @@
+//! The binary's commands, run as a user would run them.
+
+use crate::support::client::{Client, Proto};
+use crate::support::{body_json, tokens};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mcp-frontdoor"));
+    // The developer's own FRONTDOOR_* variables must not leak into these runs.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("FRONTDOOR_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+#[test]
+fn check_config_names_an_unknown_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.yaml");
+    std::fs::write(&p, "server:\n  listne: 0.0.0.0:1\n").unwrap();
+    let out = bin()
+        .args(["check-config", "--config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("listne"), "{err}");
+}
+
+#[tokio::test]
+async fn token_command_mints_what_the_front_door_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("s");
+    std::fs::write(&secret, tokens::HS_SECRET).unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "auth: {{ issuer: iss, audience: [aud], hs256_secret_file: {} }}\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .args([
+            "token", "--sub", "alice", "--role", "admin", "--team", "ml", "--ttl", "10m",
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let config = mcp_frontdoor::config::Config::load(Some(&cfg), Vec::new()).unwrap();
+    let auth = mcp_frontdoor::auth::Authenticator::from_config(
+        &config.auth,
+        config.public_url(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let p = auth.verify(token.trim()).await.unwrap();
+    assert_eq!(p.user, "alice");
+    assert!(p.admin);
+    assert_eq!(p.teams, vec!["ml"]);
+    assert!(p.expires_at <= tokens::now() + 600);
+}
+
+#[test]
+fn certs_generate_writes_a_usable_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["certs", "generate", "--out"])
+        .arg(dir.path())
+        .args(["--host", "mcp.internal"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let tls = mcp_frontdoor::config::TlsConfig {
+        cert: dir.path().join("cert.pem"),
+        key: dir.path().join("key.pem"),
+        reload_interval: mcp_frontdoor::config::units::HumanDuration::secs(1),
+    };
+    mcp_frontdoor::server::tls::ReloadingCert::load(&tls).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&tls.key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "private key readable by others");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `serve --dev`, returns the child and the token it printed.
+fn start_dev(data: &std::path::Path, port: u16, mport: u16) -> (std::process::Child, String) {
+    let mut child = bin()
+        .args(["serve", "--dev"])
+        .env("FRONTDOOR_DATA_DIR", data)
+        .env("FRONTDOOR_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("FRONTDOOR_METRICS__LISTEN", format!("127.0.0.1:{mport}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(data.join("stderr.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut token = None;
+    let mut saw_snippet = false;
+    while let Some(Ok(line)) = lines.next() {
+        if line.starts_with("Token") {
+            token = lines.next().and_then(Result::ok);
+        }
+        if line.contains("\"mcpServers\"") {
+            saw_snippet = true;
+        }
+        if line.starts_with("More tokens") {
+            break;
+        }
+    }
+    // Keep draining so the child never writes into a closed pipe.
+    std::thread::spawn(move || for _ in lines {});
+    assert!(saw_snippet, "client config snippet printed");
+    (child, token.expect("dev token printed"))
+}
+
+#[tokio::test]
+async fn serve_dev_prints_a_working_token_and_keeps_its_keys_across_restarts() {
+    let data = tempfile::tempdir().unwrap();
+    let (port, mport) = (free_port(), free_port());
+    let (child, token) = start_dev(data.path(), port, mport);
+    let ca = std::fs::read(data.path().join("dev/tls/cert.pem")).unwrap();
+    let c = Client::new(&format!("https://localhost:{port}"), Some(&ca), Proto::H2);
+    let mut last = None;
+    for _ in 0..100 {
+        match c
+            .try_send(
+                c.req("GET", "/healthz")
+                    .body(crate::support::client::empty())
+                    .unwrap(),
+            )
+            .await
+        {
+            Ok(r) => {
+                last = Some(Ok(r.status()));
+                break;
+            }
+            Err(e) => last = Some(Err(format!("{e:?}"))),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = std::fs::read_to_string(data.path().join("stderr.log")).unwrap_or_default();
+    assert!(
+        matches!(last, Some(Ok(s)) if s == 200),
+        "dev server came up: {last:?}\n{log}"
+    );
+    let authed = c
+        .send(
+            c.req("POST", "/mcp")
+                .header("authorization", format!("Bearer {token}")),
+        )
+        .await;
+    // Authenticated: the request got as far as the (absent) gateway runtime.
+    assert_eq!(body_json(authed).await["error"], "no_gateway_runtime");
+    let t_kill = std::time::Instant::now();
+    let status = terminate(child).await;
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    // The client's idle HTTP/2 connection answers the GOAWAY, so draining is quick.
+    assert!(
+        t_kill.elapsed() < Duration::from_secs(5),
+        "drain took {:?}",
+        t_kill.elapsed()
+    );
+
+    let (child, _) = start_dev(data.path(), port, mport);
+    let c = Client::new(&format!("https://localhost:{port}"), Some(&ca), Proto::H1);
+    let mut status = None;
+    for _ in 0..100 {
+        let req = c
+            .req("POST", "/mcp")
+            .header("authorization", format!("Bearer {token}"));
+        if let Ok(r) = c
+            .try_send(req.body(crate::support::client::empty()).unwrap())
+            .await
+        {
+            status = Some(r.status());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = std::fs::read_to_string(data.path().join("stderr.log")).unwrap_or_default();
+    assert_eq!(
+        status,
+        Some(http::StatusCode::SERVICE_UNAVAILABLE),
+        "the first token still verifies\n{log}"
+    );
+    terminate(child).await;
+}
+
+/// SIGTERM, then wait without blocking the runtime (our clients' connections live on it).
+async fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap()
+}

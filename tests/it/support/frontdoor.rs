@@ -1,0 +1,220 @@
+//! The real front door, started in-process on 127.0.0.1:0 with a config written for the test.
+
+use super::client::{Client, Proto};
+use super::tokens::{fixture, AUDIENCE, HS_SECRET, ISSUER};
+use mcp_frontdoor::config::Config;
+use mcp_frontdoor::gateways::{FixedUpstream, GatewayResolver};
+use mcp_frontdoor::shutdown::Shutdown;
+use mcp_frontdoor::Listeners;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+
+/// Builds a front door for one test.
+pub struct FrontdoorBuilder {
+    tls: bool,
+    extra_server: Vec<String>,
+    extra_gateways: Vec<String>,
+    upstream: Option<String>,
+    resolver: Option<Arc<dyn GatewayResolver>>,
+}
+
+/// A running front door; shut down (hard) when dropped.
+pub struct Frontdoor {
+    pub addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    pub shutdown: Shutdown,
+    pub task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    pub dir: TempDir,
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl Drop for Frontdoor {
+    fn drop(&mut self) {
+        self.shutdown.trigger(Duration::ZERO);
+    }
+}
+
+impl Default for FrontdoorBuilder {
+    fn default() -> Self {
+        Self {
+            tls: true,
+            extra_server: Vec::new(),
+            extra_gateways: Vec::new(),
+            upstream: None,
+            resolver: None,
+        }
+    }
+}
+
+impl FrontdoorBuilder {
+    /// Serve plain HTTP instead of TLS.
+    pub fn plain(mut self) -> Self {
+        self.tls = false;
+        self
+    }
+
+    /// Adds `key: value` to the `server:` section.
+    pub fn server(mut self, kv: &str) -> Self {
+        self.extra_server.push(kv.to_string());
+        self
+    }
+
+    /// Adds `key: value` to the `gateways:` section.
+    pub fn gateways(mut self, kv: &str) -> Self {
+        self.extra_gateways.push(kv.to_string());
+        self
+    }
+
+    /// Every user goes to `url` (a [`FixedUpstream`] with gateway token `gw-token`).
+    pub fn upstream(mut self, url: &str) -> Self {
+        self.upstream = Some(url.to_string());
+        self
+    }
+
+    /// A custom resolver.
+    pub fn resolver(mut self, r: Arc<dyn GatewayResolver>) -> Self {
+        self.resolver = Some(r);
+        self
+    }
+
+    /// Writes the config, binds 127.0.0.1:0 twice and starts `run_with`.
+    pub async fn start(self) -> Frontdoor {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("hs.secret");
+        std::fs::write(&secret_file, HS_SECRET).unwrap();
+        let mut server = vec![
+            "listen: 127.0.0.1:0".to_string(),
+            "sse_keepalive: 0s".into(),
+        ];
+        let mut ca_pem = None;
+        if self.tls {
+            let (cert, key) = mcp_frontdoor::server::tls::generate_self_signed(
+                &dir.path().join("tls"),
+                &["localhost".into()],
+            )
+            .unwrap();
+            ca_pem = Some(std::fs::read(&cert).unwrap());
+            server.push(format!(
+                "tls: {{ cert: {}, key: {}, reload_interval: 100ms }}",
+                cert.display(),
+                key.display()
+            ));
+        }
+        server.extend(self.extra_server);
+        let server = last_wins(server);
+        let gateways = last_wins(
+            std::iter::once("response_timeout: 5s".to_string())
+                .chain(self.extra_gateways)
+                .collect(),
+        );
+        let yaml = format!(
+            "server:\n{}\nmetrics:\n  listen: 127.0.0.1:0\ndata_dir: {}\nauth:\n  issuer: {ISSUER}\n  audience: [{AUDIENCE}]\n  hs256_secret_file: {}\n  public_key_files: [{}, {}]\n  jwks_file: {}\ngateways:\n{}\n",
+            server.iter().map(|l| format!("  {l}\n")).collect::<String>(),
+            dir.path().join("data").display(),
+            secret_file.display(),
+            fixture("rsa-public.pem").display(),
+            fixture("ec-public.pem").display(),
+            fixture("jwks.json").display(),
+            gateways.iter().map(|l| format!("  {l}\n")).collect::<String>(),
+        );
+        let config =
+            Config::from_yaml(&yaml).unwrap_or_else(|e| panic!("test config: {e}\n{yaml}"));
+        let resolver: Arc<dyn GatewayResolver> = match (self.resolver, self.upstream) {
+            (Some(r), _) => r,
+            (None, Some(url)) => {
+                Arc::new(FixedUpstream::new(&url, Some("gw-token".into())).unwrap())
+            }
+            (None, None) => Arc::new(mcp_frontdoor::gateways::NoRuntime),
+        };
+        let public = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = public.local_addr().unwrap();
+        let metrics_addr = metrics.local_addr().unwrap();
+        let shutdown = Shutdown::new();
+        let task = tokio::spawn(mcp_frontdoor::run_with(
+            config,
+            Listeners { public, metrics },
+            resolver,
+            shutdown.clone(),
+        ));
+        let fd = Frontdoor {
+            addr,
+            metrics_addr,
+            shutdown,
+            task: Some(task),
+            dir,
+            ca_pem,
+        };
+        fd.wait_ready().await;
+        fd
+    }
+}
+
+impl Frontdoor {
+    pub fn builder() -> FrontdoorBuilder {
+        FrontdoorBuilder::default()
+    }
+
+    /// The base URL clients use (`https://localhost:port` with TLS).
+    pub fn base(&self) -> String {
+        match self.ca_pem {
+            Some(_) => format!("https://localhost:{}", self.addr.port()),
+            None => format!("http://127.0.0.1:{}", self.addr.port()),
+        }
+    }
+
+    /// A client speaking `proto`.
+    pub fn client(&self, proto: Proto) -> Client {
+        Client::new(&self.base(), self.ca_pem.as_deref(), proto)
+    }
+
+    /// Waits until start-up finished (keys loaded, listeners serving).
+    async fn wait_ready(&self) {
+        let c = Client::new(&format!("http://{}", self.metrics_addr), None, Proto::H1);
+        for _ in 0..200 {
+            let req = c
+                .req("GET", "/healthz")
+                .body(super::client::empty())
+                .unwrap();
+            if matches!(c.try_send(req).await, Ok(r) if r.status() == 200) {
+                return;
+            }
+            assert!(
+                !self.task.as_ref().is_some_and(|t| t.is_finished()),
+                "the front door stopped during start-up"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the front door did not become ready in 5 s");
+    }
+
+    /// The Prometheus text from the metrics listener.
+    pub async fn metrics_text(&self) -> String {
+        let c = Client::new(&format!("http://{}", self.metrics_addr), None, Proto::H1);
+        let resp = c.send(c.req("GET", "/metrics")).await;
+        String::from_utf8(super::body_bytes(resp).await.to_vec()).unwrap()
+    }
+
+    /// Waits for `run_with` to return after shutdown.
+    pub async fn join(&mut self) -> anyhow::Result<()> {
+        self.task
+            .take()
+            .expect("joined twice")
+            .await
+            .expect("run task panicked")
+    }
+}
+
+/// `key: value` lines where a later line replaces an earlier one with the same key.
+fn last_wins(lines: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for l in lines {
+        let key = l.split(':').next().unwrap_or("").to_string();
+        out.retain(|o| o.split(':').next() != Some(key.as_str()));
+        out.push(l);
+    }
+    out
+}

@@ -1,0 +1,62 @@
+//! Gateway failures map to our own JSON errors; the gateway's text is never echoed.
+
+use crate::support::{body_json, Frontdoor, Proto};
+
+#[tokio::test]
+async fn refused_connection_is_a_502() {
+    // Bind and drop to get a port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let fd = Frontdoor::builder()
+        .upstream(&format!("http://127.0.0.1:{port}"))
+        .start()
+        .await;
+    let c = fd.client(Proto::H1);
+    let resp = c.get_as("alice", "/mcp").await;
+    assert_eq!(resp.status(), 502);
+    let body = body_json(resp).await;
+    assert_eq!(body["error"], "upstream_unavailable");
+    assert!(
+        !body["message"].as_str().unwrap().contains("127.0.0.1"),
+        "no internals echoed"
+    );
+    assert!(fd
+        .metrics_text()
+        .await
+        .contains("mcp_frontdoor_upstream_errors_total{reason=\"connect\"} 1"));
+}
+
+#[tokio::test]
+async fn a_gateway_that_never_answers_is_a_504() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    // Accept and hold connections without ever answering.
+    let hold = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            conns.push(s);
+        }
+    });
+    let fd = Frontdoor::builder()
+        .upstream(&format!("http://{addr}"))
+        .gateways("response_timeout: 300ms")
+        .start()
+        .await;
+    let c = fd.client(Proto::H2);
+    let resp = c.get_as("alice", "/mcp").await;
+    assert_eq!(resp.status(), 504);
+    assert_eq!(body_json(resp).await["error"], "upstream_timeout");
+    hold.abort();
+}
+
+#[tokio::test]
+async fn no_runtime_is_a_clear_503() {
+    let fd = Frontdoor::builder().start().await;
+    let c = fd.client(Proto::H1);
+    let resp = c.get_as("alice", "/mcp").await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(body_json(resp).await["error"], "no_gateway_runtime");
+}
