@@ -1,0 +1,22 @@
+//! Catalogs: the docker/mcp-gateway catalog model, validation, the data-dir store, the merge
+//! of a user's layers, its cache, and metrics (DESIGN.md §3).
+//!
+//! Everything here is synchronous and does blocking file I/O; async callers wrap store calls
+//! in `tokio::task::spawn_blocking`.
+
+pub mod digest;
+pub mod error;
+pub mod image_ref;
+pub mod merge;
+pub mod model;
+pub mod names;
+pub mod overrides;
+pub mod validate;
+
+pub use digest::Digested;
+pub use error::{CatalogError, ErrorClass, FileOp};
+pub use merge::{input_hash, merge, CatalogHash, MergeInputs};
+pub use model::{Catalog, Format, Server, ServerType};
+pub use names::{validate_name, NameError, NameKind};
+pub use overrides::{Override, Overrides};
+pub use validate::{parse_validated, validate, ValidationError};
