@@ -6,17 +6,25 @@
 
 pub mod digest;
 pub mod error;
+mod filecache;
+pub mod fsutil;
 pub mod image_ref;
+pub mod layout;
 pub mod merge;
+pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod overrides;
+pub mod store;
 pub mod validate;
 
 pub use digest::Digested;
 pub use error::{CatalogError, ErrorClass, FileOp};
+pub use layout::{DataLayout, UserFile};
 pub use merge::{input_hash, merge, CatalogHash, MergeInputs};
+pub use metrics::CatalogMetrics;
 pub use model::{Catalog, Format, Server, ServerType};
 pub use names::{validate_name, NameError, NameKind};
 pub use overrides::{Override, Overrides};
+pub use store::{BaseInfo, CatalogStore};
 pub use validate::{parse_validated, validate, ValidationError};
