@@ -4,6 +4,7 @@
 //! Everything here is synchronous and does blocking file I/O; async callers wrap store calls
 //! in `tokio::task::spawn_blocking`.
 
+pub mod cache;
 pub mod digest;
 pub mod error;
 mod filecache;
@@ -15,9 +16,11 @@ pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod overrides;
+pub mod regen;
 pub mod store;
 pub mod validate;
 
+pub use cache::{CatalogCache, CatalogChanged, MergedCatalog};
 pub use digest::Digested;
 pub use error::{CatalogError, ErrorClass, FileOp};
 pub use layout::{DataLayout, UserFile};
@@ -26,5 +29,6 @@ pub use metrics::CatalogMetrics;
 pub use model::{Catalog, Format, Server, ServerType};
 pub use names::{validate_name, NameError, NameKind};
 pub use overrides::{Override, Overrides};
+pub use regen::{merge_for_cli, regenerate_all, regenerate_user, RegenerateReport, Regenerated};
 pub use store::{BaseInfo, CatalogStore};
 pub use validate::{parse_validated, validate, ValidationError};
