@@ -24,7 +24,7 @@ pub use cache::{CatalogCache, CatalogChanged, MergedCatalog};
 pub use digest::Digested;
 pub use error::{CatalogError, ErrorClass, FileOp};
 pub use layout::{DataLayout, UserFile};
-pub use merge::{input_hash, merge, CatalogHash, MergeInputs};
+pub use merge::{input_hash, merge, BaseLayer, CatalogHash, MergeInputs, TeamLayer};
 pub use metrics::CatalogMetrics;
 pub use model::{Catalog, Format, Server, ServerType};
 pub use names::{validate_name, NameError, NameKind};
