@@ -103,6 +103,21 @@ fn benches(c: &mut Criterion) {
         })
     });
 
+    let yaml = catalog("srv", 100).to_yaml().expect("yaml");
+    c.bench_function(
+        "load one 100-server catalog: parse + validate + digest",
+        |b| {
+            b.iter(|| {
+                let c = mcp_frontdoor::catalog::parse_validated(
+                    black_box(yaml.as_bytes()),
+                    Format::Yaml,
+                )
+                .expect("parses");
+                black_box(Digested::new(c))
+            })
+        },
+    );
+
     // End to end from disk, file cache warm and merged.yaml current: the common case.
     let dir = tempfile::tempdir().expect("tempdir");
     let store = CatalogStore::open(DataLayout::new(dir.path()), Arc::default()).expect("store");

@@ -119,7 +119,7 @@ impl CanonicalHash for Catalog {
         names.sort_unstable();
         for n in names {
             put_str(h, n);
-            put_map(h, &self.registry[n].0);
+            put_map(h, &self.registry[n]);
         }
     }
 }

@@ -168,7 +168,7 @@ pub fn merge(inputs: &MergeInputs) -> Catalog {
             Some(Override::Enabled(false)) => {}
             Some(Override::Patch(patch)) => {
                 let mut s = servers[name].clone();
-                merge_patch(&mut s.0, patch);
+                merge_patch(s.fields_mut(), patch);
                 registry.insert(name.to_owned(), s);
             }
             Some(Override::Enabled(true)) | None => {
@@ -225,7 +225,7 @@ mod tests {
         assert_eq!(names, ["fetch", "fs", "jupyter", "mine"]);
         assert_eq!(m.registry["fetch"].image(), Some("ml/fetch"));
         assert_eq!(m.registry["jupyter"].image(), Some("me/jupyter"));
-        let fs = &m.registry["fs"].0;
+        let fs = &m.registry["fs"];
         assert_eq!(fs.get("title").and_then(|v| v.as_str()), Some("Files"));
         assert!(!fs.contains_key("env"));
         assert!(

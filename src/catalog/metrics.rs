@@ -88,7 +88,7 @@ impl CatalogMetrics {
         );
         registry.register(
             "mcp_frontdoor_catalog_file_errors",
-            "Failed file operations in the catalog/secrets data dir by operation",
+            "Failed file operations on catalog files in the data dir, by operation",
             self.file_errors.clone(),
         );
     }

@@ -16,8 +16,10 @@ pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod overrides;
+mod parse;
 pub mod regen;
 pub mod store;
+pub mod user;
 pub mod validate;
 
 pub use cache::{CatalogCache, CatalogChanged, MergedCatalog};
@@ -31,4 +33,5 @@ pub use names::{validate_name, NameError, NameKind};
 pub use overrides::{Override, Overrides};
 pub use regen::{merge_for_cli, regenerate_all, regenerate_user, RegenerateReport, Regenerated};
 pub use store::{BaseInfo, CatalogStore};
+pub use user::UserCatalogUpdate;
 pub use validate::{parse_validated, validate, ValidationError};

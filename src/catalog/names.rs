@@ -56,7 +56,8 @@ pub struct NameError {
 ///
 /// Refused: empty, longer than [`MAX_NAME_LEN`], NUL or control characters, `/` or `\`,
 /// `..`, a leading dot, `%` (percent-encodings such as `%2F` are never decoded), absolute
-/// paths, and anything outside `[A-Za-z0-9._-]` (`[a-z0-9-]` for user slugs, DESIGN §2).
+/// paths, and anything outside `[A-Za-z0-9._-]` (`[a-z0-9-]` for user slugs, DESIGN §2);
+/// base catalog names must not end in `.meta`.
 pub fn validate_name(kind: NameKind, name: &str) -> Result<(), NameError> {
     let fail = |reason| {
         Err(NameError {
@@ -91,6 +92,10 @@ pub fn validate_name(kind: NameKind, name: &str) -> Result<(), NameError> {
     if name.chars().any(char::is_whitespace) {
         return fail("contains whitespace");
     }
+    // `<name>.meta.yaml` is the priority file of base catalog `<name>`.
+    if kind == NameKind::BaseCatalog && name.ends_with(".meta") {
+        return fail("must not end in \".meta\" (reserved for priority files)");
+    }
     let first_ok = name
         .chars()
         .next()
@@ -124,6 +129,8 @@ mod tests {
         }
         assert!(validate_name(NameKind::UserSlug, "alice-3f2a").is_ok());
         assert!(validate_name(NameKind::UserSlug, &"a".repeat(64)).is_ok());
+        assert!(validate_name(NameKind::Team, "x.meta").is_ok());
+        assert!(validate_name(NameKind::BaseCatalog, "x.meta").is_err());
     }
 
     #[test]

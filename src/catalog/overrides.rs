@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::CatalogError;
-use super::model::{check_size, parse_json, parse_yaml, Format, MAX_SERVERS};
+use super::model::{Format, MAX_SERVERS};
+use super::parse::{check_size, parse_json, parse_yaml};
 use super::validate::{check_server_fields, check_server_name, Issues};
 
 /// What one override entry does.
@@ -56,7 +57,11 @@ impl Overrides {
             Format::Yaml => parse_yaml(bytes)?,
             Format::Json => parse_json(bytes)?,
         };
-        let raw = raw.0.unwrap_or_default();
+        Self::from_map(raw.0.unwrap_or_default())
+    }
+
+    /// Checks and types an already parsed overrides map.
+    pub(crate) fn from_map(raw: IndexMap<String, Value>) -> Result<Overrides, CatalogError> {
         if raw.len() > MAX_SERVERS {
             return Err(CatalogError::TooLarge {
                 what: "overrides",
@@ -91,7 +96,7 @@ impl Overrides {
 
     /// Serializes to YAML.
     pub fn to_yaml(&self) -> Result<String, CatalogError> {
-        super::model::to_yaml(self)
+        super::parse::to_yaml(self)
     }
 
     /// True when there is nothing to apply.

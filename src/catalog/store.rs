@@ -15,9 +15,10 @@ use super::fsutil::{create_private_dir, list_dir, remove_file, write_atomic};
 use super::layout::{DataLayout, UserFile};
 use super::merge::{BaseLayer, MergeInputs, TeamLayer};
 use super::metrics::CatalogMetrics;
-use super::model::{parse_yaml, Catalog, Format};
+use super::model::{Catalog, Format};
 use super::names::{validate_name, NameKind};
 use super::overrides::Overrides;
+use super::parse::{parse_yaml, to_yaml};
 use super::validate::validate;
 
 /// Example base catalogs from the repository's `catalogs/`, embedded so an installed binary
@@ -191,7 +192,7 @@ impl CatalogStore {
         if let Some(p) = priority {
             if p != meta.priority || !meta_path.exists() {
                 meta.priority = p;
-                let yaml = super::model::to_yaml(&meta)?;
+                let yaml = to_yaml(&meta)?;
                 self.track(write_atomic(&meta_path, yaml.as_bytes()))?;
                 self.metas.forget(&meta_path);
             }

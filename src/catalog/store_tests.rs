@@ -181,7 +181,7 @@ fn concurrent_writers_last_wins_and_readers_always_parse() {
     let reads: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
     assert!(reads > 0);
     let last = s.get_team("race").unwrap();
-    let n = last.registry["s"].0["n"].as_u64().unwrap();
+    let n = last.registry["s"]["n"].as_u64().unwrap();
     assert!(n < 50);
     let leftovers: Vec<_> = fs::read_dir(d.path().join("catalogs/teams"))
         .unwrap()

@@ -104,7 +104,7 @@ pub fn validate(catalog: &Catalog) -> Result<(), ValidationError> {
         if let Err(msg) = check_server_name(name) {
             issues.push(&path, msg);
         }
-        check_server_fields(&path, &server.0, false, &mut issues);
+        check_server_fields(&path, server, false, &mut issues);
     }
     issues.finish()
 }
