@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
 
 use super::merge::{input_hash, merge, CatalogHash, MergeInputs};
@@ -40,6 +40,8 @@ pub struct CatalogCache {
     entries: RwLock<HashMap<String, (CatalogHash, Arc<Catalog>)>>,
     events: broadcast::Sender<CatalogChanged>,
     metrics: Arc<CatalogMetrics>,
+    /// Serializes regeneration per user, so an older merge never overwrites a newer one.
+    regen_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 impl Default for CatalogCache {
@@ -55,6 +57,7 @@ impl CatalogCache {
             entries: RwLock::new(HashMap::new()),
             events: broadcast::channel(EVENT_CAPACITY).0,
             metrics,
+            regen_locks: Mutex::new(HashMap::new()),
         }
     }
 
@@ -99,6 +102,15 @@ impl CatalogCache {
     /// Drops a user's entry (e.g. after their data was deleted).
     pub fn remove(&self, slug: &str) {
         self.entries.write().remove(slug);
+    }
+
+    /// The lock held while a user's `merged.yaml` is regenerated.
+    pub(crate) fn regen_lock(&self, slug: &str) -> Arc<Mutex<()>> {
+        self.regen_locks
+            .lock()
+            .entry(slug.to_owned())
+            .or_default()
+            .clone()
     }
 
     /// Announces that a user's catalog hash changed. No subscriber is not an error.

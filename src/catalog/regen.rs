@@ -108,6 +108,8 @@ pub fn regenerate_user(
 ) -> Result<Regenerated, CatalogError> {
     let start = Instant::now();
     let path = store.layout().user_file(slug, UserFile::Merged)?;
+    let lock = cache.regen_lock(slug);
+    let _guard = lock.lock();
     let teams = normalize_teams(teams);
     let inputs = store.load_inputs(slug, &teams)?;
     let merged = cache.get_or_merge(slug, &inputs);
