@@ -6,7 +6,9 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod dev;
 pub mod error;
@@ -14,6 +16,7 @@ pub mod fsutil;
 pub mod gateways;
 pub mod metrics;
 pub mod proxy;
+pub mod secrets;
 pub mod server;
 pub mod shutdown;
 

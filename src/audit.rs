@@ -1,0 +1,365 @@
+//! The audit log: one JSON line per change, on disk before the change is acknowledged.
+//!
+//! An entry is built only from closed types (actor, action, target, outcome) and names that
+//! passed validation, so there is no field a secret value could travel in.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::catalog::fsutil::{create_private_dir, FILE_MODE};
+use crate::catalog::{validate_name, NameKind};
+use crate::secrets::check_secret_name;
+
+/// Who made the change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// An authenticated user, by slug.
+    User(String),
+    /// The front door itself (regeneration, idle stops).
+    System,
+    /// A local CLI command (`secrets rotate`).
+    Cli,
+}
+
+/// What was done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Action {
+    /// Base catalog created or replaced.
+    #[serde(rename = "catalog.base.put")]
+    BaseCatalogPut,
+    /// Base catalog deleted.
+    #[serde(rename = "catalog.base.delete")]
+    BaseCatalogDelete,
+    /// Team catalog created or replaced.
+    #[serde(rename = "catalog.team.put")]
+    TeamCatalogPut,
+    /// Team catalog deleted.
+    #[serde(rename = "catalog.team.delete")]
+    TeamCatalogDelete,
+    /// A user's custom catalog and/or overrides replaced.
+    #[serde(rename = "catalog.user.put")]
+    UserCatalogPut,
+    /// Merged catalogs regenerated.
+    #[serde(rename = "catalog.regenerate")]
+    CatalogsRegenerate,
+    /// Secret stored.
+    #[serde(rename = "secret.put")]
+    SecretPut,
+    /// Secret deleted.
+    #[serde(rename = "secret.delete")]
+    SecretDelete,
+    /// All secrets re-sealed under a new key.
+    #[serde(rename = "secrets.rotate")]
+    SecretsRotate,
+    /// Gateway started.
+    #[serde(rename = "gateway.start")]
+    GatewayStart,
+    /// Gateway stopped.
+    #[serde(rename = "gateway.stop")]
+    GatewayStop,
+}
+
+/// What the action was applied to. Built through constructors that keep only valid names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target(String);
+
+/// Placeholder for a name that failed validation (the raw text is not logged).
+const INVALID: &str = "<invalid-name>";
+
+fn checked(kind: NameKind, name: &str) -> &str {
+    if validate_name(kind, name).is_ok() {
+        name
+    } else {
+        INVALID
+    }
+}
+
+impl Target {
+    /// `base:<name>`
+    pub fn base_catalog(name: &str) -> Self {
+        Target(format!("base:{}", checked(NameKind::BaseCatalog, name)))
+    }
+    /// `team:<team>`
+    pub fn team_catalog(team: &str) -> Self {
+        Target(format!("team:{}", checked(NameKind::Team, team)))
+    }
+    /// `user:<slug>/catalog`
+    pub fn user_catalog(slug: &str) -> Self {
+        Target(format!(
+            "user:{}/catalog",
+            checked(NameKind::UserSlug, slug)
+        ))
+    }
+    /// `user:<slug>/secret:<name>`
+    pub fn secret(slug: &str, name: &str) -> Self {
+        let name = if check_secret_name(name).is_ok() {
+            name
+        } else {
+            INVALID
+        };
+        Target(format!(
+            "user:{}/secret:{name}",
+            checked(NameKind::UserSlug, slug)
+        ))
+    }
+    /// `gateway:<slug>`
+    pub fn gateway(slug: &str) -> Self {
+        Target(format!("gateway:{}", checked(NameKind::UserSlug, slug)))
+    }
+    /// `all-users`
+    pub fn all_users() -> Self {
+        Target("all-users".into())
+    }
+}
+
+/// How it ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done.
+    Success,
+    /// Refused by authorization.
+    Denied,
+    /// Failed; the code is a fixed string (`invalid`, `not_found`, `io`...), never free text.
+    Failed(&'static str),
+}
+
+/// One audit record.
+#[derive(Clone, Debug)]
+pub struct AuditEntry {
+    /// When (set by [`AuditEntry::new`]).
+    pub time: SystemTime,
+    /// Who.
+    pub actor: Actor,
+    /// What.
+    pub action: Action,
+    /// On what.
+    pub target: Target,
+    /// With which result.
+    pub outcome: Outcome,
+}
+
+impl AuditEntry {
+    /// An entry stamped with the current time.
+    pub fn new(actor: Actor, action: Action, target: Target, outcome: Outcome) -> Self {
+        AuditEntry {
+            time: SystemTime::now(),
+            actor,
+            action,
+            target,
+            outcome,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    time: String,
+    actor: String,
+    action: Action,
+    target: &'a str,
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'static str>,
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::User(slug) => write!(f, "user:{}", checked(NameKind::UserSlug, slug)),
+            Actor::System => f.write_str("system"),
+            Actor::Cli => f.write_str("cli"),
+        }
+    }
+}
+
+/// The audit module's error.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The log could not be opened or written.
+    #[error("audit log {}: {source}", path.display())]
+    Io {
+        /// The log file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Append-only audit log; safe to share across threads.
+#[derive(Debug)]
+pub struct AuditLog {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl AuditLog {
+    /// Opens (creating, 0600, and its directory, 0700) the log for appending.
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
+        let io_err = |source| AuditError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir).map_err(|e| io_err(io::Error::other(e.to_string())))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(FILE_MODE)
+            .open(path)
+            .map_err(io_err)?;
+        Ok(AuditLog {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Appends one entry as a JSON line and fsyncs it before returning.
+    pub fn append(&self, entry: &AuditEntry) -> Result<(), AuditError> {
+        let (outcome, error) = match entry.outcome {
+            Outcome::Success => ("success", None),
+            Outcome::Denied => ("denied", None),
+            Outcome::Failed(code) => ("failed", Some(code)),
+        };
+        let line = Line {
+            time: rfc3339_utc(entry.time),
+            actor: entry.actor.to_string(),
+            action: entry.action,
+            target: &entry.target.0,
+            outcome,
+            error,
+        };
+        let mut bytes = serde_json::to_vec(&line).map_err(|e| AuditError::Io {
+            path: self.path.clone(),
+            source: io::Error::other(e),
+        })?;
+        bytes.push(b'\n');
+        // One write_all of a whole line under the lock: lines never interleave.
+        let mut f = self.file.lock();
+        f.write_all(&bytes)
+            .and_then(|()| f.sync_data())
+            .map_err(|source| AuditError::Io {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a UTC instant (civil-from-days, H. Hinnant).
+pub fn rfc3339_utc(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(rfc3339_utc(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(951_782_400_123); // leap day 2000
+        assert_eq!(rfc3339_utc(t), "2000-02-29T00:00:00.123Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(rfc3339_utc(t), "2026-11-18T11:06:40.000Z");
+    }
+
+    #[test]
+    fn writes_parseable_lines_and_drops_invalid_names() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("audit/audit.log");
+        let log = AuditLog::open(&path).unwrap();
+        log.append(&AuditEntry::new(
+            Actor::User("alice".into()),
+            Action::SecretPut,
+            Target::secret("alice", "github.token"),
+            Outcome::Success,
+        ))
+        .unwrap();
+        log.append(&AuditEntry::new(
+            Actor::User("Mallory Evil".into()),
+            Action::SecretPut,
+            Target::secret("alice", "ghp_leaked_value_in_name"),
+            Outcome::Failed("invalid"),
+        ))
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["actor"], "user:alice");
+        assert_eq!(lines[0]["action"], "secret.put");
+        assert_eq!(lines[0]["target"], "user:alice/secret:github.token");
+        assert_eq!(lines[0]["outcome"], "success");
+        assert!(lines[0].get("error").is_none());
+        assert_eq!(lines[1]["error"], "invalid");
+        assert!(
+            !text.contains("ghp_leaked") && !text.contains("Mallory"),
+            "{text}"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn concurrent_appends_never_interleave() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("audit.log");
+        let log = Arc::new(AuditLog::open(&path).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..25 {
+                        let e = AuditEntry::new(
+                            Actor::System,
+                            Action::GatewayStart,
+                            Target::gateway(&format!("user-{i}")),
+                            Outcome::Success,
+                        );
+                        log.append(&e).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 200);
+        for l in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["action"], "gateway.start");
+        }
+    }
+}

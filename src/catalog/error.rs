@@ -1,0 +1,188 @@
+//! The catalog module's error type.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use super::model::Format;
+use super::names::{NameError, NameKind};
+use super::validate::ValidationError;
+
+/// What the HTTP layer should make of an error; one variant per status family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The caller sent something wrong (400).
+    BadRequest,
+    /// The caller sent something too big (413).
+    TooLarge,
+    /// The named catalog or user does not exist (404).
+    NotFound,
+    /// The server side failed: disk, or a stored file that no longer parses (500).
+    Internal,
+}
+
+/// File operation that failed; also the `op` label of the file error metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileOp {
+    /// Reading a file or its metadata.
+    Read,
+    /// Writing or syncing a temp file.
+    Write,
+    /// Renaming a temp file into place.
+    Rename,
+    /// Creating a directory.
+    CreateDir,
+    /// Listing a directory.
+    List,
+    /// Removing a file.
+    Remove,
+}
+
+impl FileOp {
+    /// Lower-case name used in messages and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileOp::Read => "read",
+            FileOp::Write => "write",
+            FileOp::Rename => "rename",
+            FileOp::CreateDir => "create_dir",
+            FileOp::List => "list",
+            FileOp::Remove => "remove",
+        }
+    }
+}
+
+impl fmt::Display for FileOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything that can go wrong reading, validating, merging or storing catalogs.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The body is over a size or count limit; it was not (fully) parsed.
+    #[error("{what} is too large: {actual} {unit}, limit {limit}")]
+    TooLarge {
+        /// What was measured ("catalog body", "registry").
+        what: &'static str,
+        /// Measured size.
+        actual: usize,
+        /// Allowed maximum.
+        limit: usize,
+        /// "bytes" or "servers".
+        unit: &'static str,
+    },
+    /// The body is not valid YAML/JSON of the expected shape.
+    #[error("cannot parse {format} catalog{}: {message}", at_path(.path))]
+    Parse {
+        /// Which syntax was expected.
+        format: Format,
+        /// Path inside the document where parsing stopped, when known (`registry.github`).
+        path: Option<String>,
+        /// Parser message, with line/column where the parser gives one.
+        message: String,
+    },
+    /// The body parsed but breaks catalog rules; every problem is listed.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// A base catalog name, team name or user slug is unsafe as a path component.
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    /// The named base catalog, team catalog or user does not exist.
+    #[error("{} {name:?} not found", kind.noun())]
+    NotFound {
+        /// What was looked up.
+        kind: NameKind,
+        /// The name that was looked up.
+        name: String,
+    },
+    /// A file stored in the data dir no longer parses or validates (edited by hand?).
+    #[error("stored file {} is unusable (fix or remove it): {source}", path.display())]
+    BadFile {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: Box<CatalogError>,
+    },
+    /// A filesystem operation failed.
+    #[error("cannot {op} {}: {source}", path.display())]
+    Io {
+        /// Which operation.
+        op: FileOp,
+        /// On which path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn at_path(path: &Option<String>) -> String {
+    match path {
+        Some(p) if !p.is_empty() && p != "." => format!(" at {p}"),
+        _ => String::new(),
+    }
+}
+
+impl CatalogError {
+    /// Which HTTP status family this error belongs to.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            CatalogError::TooLarge { .. } => ErrorClass::TooLarge,
+            CatalogError::Parse { .. }
+            | CatalogError::Invalid(_)
+            | CatalogError::InvalidName(_) => ErrorClass::BadRequest,
+            CatalogError::NotFound { .. } => ErrorClass::NotFound,
+            CatalogError::BadFile { .. } | CatalogError::Io { .. } => ErrorClass::Internal,
+        }
+    }
+
+    /// Builds an [`CatalogError::Io`].
+    pub fn io(op: FileOp, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        CatalogError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Re-labels a parse/validation error as coming from a stored file, which makes it an
+    /// operator problem (500) instead of a caller problem (400).
+    pub(crate) fn in_file(self, path: impl Into<PathBuf>) -> Self {
+        match self {
+            e @ (CatalogError::Io { .. } | CatalogError::BadFile { .. }) => e,
+            e => CatalogError::BadFile {
+                path: path.into(),
+                source: Box::new(e),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_are_distinguishable() {
+        let nf = CatalogError::NotFound {
+            kind: NameKind::Team,
+            name: "ml".into(),
+        };
+        assert_eq!(nf.class(), ErrorClass::NotFound);
+        assert_eq!(nf.to_string(), "team catalog \"ml\" not found");
+        let parse = CatalogError::Parse {
+            format: Format::Yaml,
+            path: Some("registry.x".into()),
+            message: "bad".into(),
+        };
+        assert_eq!(parse.class(), ErrorClass::BadRequest);
+        let stored = parse.in_file("/d/catalogs/base/x.yaml");
+        assert_eq!(stored.class(), ErrorClass::Internal);
+        let msg = stored.to_string();
+        assert!(msg.contains("/d/catalogs/base/x.yaml"), "{msg}");
+        assert!(msg.contains("at registry.x"), "{msg}");
+    }
+}

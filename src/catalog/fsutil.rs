@@ -1,0 +1,201 @@
+//! Small file helpers shared by the catalog store, secrets and audit: private permissions,
+//! bounded reads and atomic replacement.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::error::{CatalogError, FileOp};
+
+/// Mode of every directory the front door creates in the data dir.
+pub const DIR_MODE: u32 = 0o700;
+/// Mode of every file the front door writes in the data dir.
+pub const FILE_MODE: u32 = 0o600;
+
+/// Creates `dir` and missing parents with mode 0700; returns whether `dir` itself was new.
+pub fn create_private_dir(dir: &Path) -> Result<bool, CatalogError> {
+    if dir.is_dir() {
+        return Ok(false);
+    }
+    DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+        .map_err(|e| CatalogError::io(FileOp::CreateDir, dir, e))?;
+    Ok(true)
+}
+
+/// Reads a whole file of at most `limit` bytes; `Ok(None)` when it does not exist.
+pub fn read_limited(path: &Path, limit: usize) -> Result<Option<Vec<u8>>, CatalogError> {
+    match File::open(path) {
+        Ok(f) => read_open_limited(f, path, limit).map(Some),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CatalogError::io(FileOp::Read, path, e)),
+    }
+}
+
+/// Reads an already opened file, refusing more than `limit` bytes without reading them all.
+pub fn read_open_limited(f: File, path: &Path, limit: usize) -> Result<Vec<u8>, CatalogError> {
+    let mut buf = Vec::new();
+    f.take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| CatalogError::io(FileOp::Read, path, e))?;
+    if buf.len() > limit {
+        return Err(CatalogError::TooLarge {
+            what: "stored file",
+            actual: buf.len(),
+            limit,
+            unit: "bytes",
+        }
+        .in_file(path));
+    }
+    Ok(buf)
+}
+
+/// Replaces `path` atomically with `bytes` (mode 0600): a readers sees the old or the new
+/// content, never a mix, and the new content is on disk before this returns.
+///
+/// Temp file in the same directory (so rename stays on one filesystem), write, fsync,
+/// rename over the target, fsync the directory so the rename itself survives a crash.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CatalogError> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = parent_dir(path);
+    let base = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Leading dot: listings skip it, and no valid name starts with one.
+    let tmp = dir.join(format!(
+        ".{base}.{}.{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(CatalogError::io(FileOp::Write, path, e));
+    }
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(CatalogError::io(FileOp::Rename, path, e));
+    }
+    sync_dir(&dir)
+}
+
+/// Removes a file and syncs its directory; `Ok(false)` when it did not exist.
+pub fn remove_file(path: &Path) -> Result<bool, CatalogError> {
+    match fs::remove_file(path) {
+        Ok(()) => {
+            sync_dir(&parent_dir(path))?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(CatalogError::io(FileOp::Remove, path, e)),
+    }
+}
+
+/// Names of the entries of `dir` (empty when it does not exist), skipping dot files
+/// (temp files) and names that are not UTF-8.
+pub fn list_dir(dir: &Path) -> Result<Vec<(String, fs::FileType)>, CatalogError> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(CatalogError::io(FileOp::List, dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| CatalogError::io(FileOp::List, dir, e))?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let ft = entry
+            .file_type()
+            .map_err(|e| CatalogError::io(FileOp::List, dir, e))?;
+        out.push((name, ft));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), CatalogError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| CatalogError::io(FileOp::Write, dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn atomic_write_is_private_and_leaves_no_temp() {
+        let d = tempfile::tempdir().unwrap();
+        let sub = d.path().join("a/b");
+        assert!(create_private_dir(&sub).unwrap());
+        assert!(!create_private_dir(&sub).unwrap());
+        let mode = fs::metadata(&sub).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let f = sub.join("x.yaml");
+        write_atomic(&f, b"one").unwrap();
+        write_atomic(&f, b"two").unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"two");
+        let mode = fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let names: Vec<_> = fs::read_dir(&sub)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert_eq!(list_dir(&sub).unwrap().len(), 1);
+        assert!(remove_file(&f).unwrap());
+        assert!(!remove_file(&f).unwrap());
+        assert_eq!(read_limited(&f, 10).unwrap(), None);
+    }
+
+    #[test]
+    fn bounded_read_refuses_big_files() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("big");
+        fs::write(&f, vec![b'x'; 11]).unwrap();
+        let err = read_limited(&f, 10).unwrap_err();
+        assert!(err.to_string().contains("too large"), "{err}");
+        assert_eq!(read_limited(&f, 11).unwrap().unwrap().len(), 11);
+    }
+
+    #[test]
+    fn failed_write_reports_path_and_op() {
+        let err = write_atomic(Path::new("/nonexistent-dir-xyz/f"), b"x").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CatalogError::Io {
+                    op: FileOp::Write,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("/nonexistent-dir-xyz/f"), "{err}");
+    }
+}

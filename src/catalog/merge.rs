@@ -1,0 +1,270 @@
+//! The merge: a pure function from a user's catalog layers to the catalog their gateway gets.
+//!
+//! Layers are applied in this order, and a later layer replaces a whole server entry of an
+//! earlier one (per server, not per field):
+//! 1. base catalogs by ascending `(priority, name)`: higher priority wins; at equal priority
+//!    the name sorting last wins;
+//! 2. the team catalogs the user's token lists, by ascending team name;
+//! 3. the user's `custom.yaml`;
+//! 4. `overrides.yaml`: `false` removes a server, a map patches it (RFC 7396, see
+//!    [`super::overrides`]).
+//!
+//! Top-level unknown keys are layered the same way (later wins per key). The output lists
+//! servers sorted by name so `merged.yaml` diffs cleanly.
+
+use std::fmt;
+
+use indexmap::IndexMap;
+use sha2::{Digest as _, Sha256};
+
+use super::digest::{put_str, to_hex, Digested};
+use super::model::{Catalog, Server};
+use super::overrides::{merge_patch, Override, Overrides};
+
+/// Bumped whenever the merge rules or the hash encoding change, so every gateway is
+/// regenerated after an upgrade that changes what it would be given.
+pub const MERGE_FORMAT_VERSION: &str = "mcp-frontdoor/merge/v1";
+
+/// `name` of every merged catalog.
+pub const MERGED_CATALOG_NAME: &str = "mcp-frontdoor";
+
+/// One admin base catalog and its priority.
+#[derive(Clone, Debug)]
+pub struct BaseLayer {
+    /// File stem under `catalogs/base/`.
+    pub name: String,
+    /// From `<name>.meta.yaml`; higher wins.
+    pub priority: i64,
+    /// The catalog and its digest.
+    pub catalog: Digested<Catalog>,
+}
+
+/// One team catalog.
+#[derive(Clone, Debug)]
+pub struct TeamLayer {
+    /// Team name (file stem under `catalogs/teams/`).
+    pub team: String,
+    /// The catalog and its digest.
+    pub catalog: Digested<Catalog>,
+}
+
+/// Everything a user's merged catalog depends on; [`merge`] and [`input_hash`] read only this.
+#[derive(Clone, Debug)]
+pub struct MergeInputs {
+    /// All base catalogs, any order (sorted here).
+    pub base: Vec<BaseLayer>,
+    /// The team catalogs that exist for the user's teams, any order (sorted here).
+    pub teams: Vec<TeamLayer>,
+    /// The user's own catalog, if any.
+    pub custom: Option<Digested<Catalog>>,
+    /// The user's overrides (empty when the file is absent).
+    pub overrides: Digested<Overrides>,
+}
+
+/// Hex SHA-256 over [`MERGE_FORMAT_VERSION`] and the digests of all inputs in merge order;
+/// stamped on the gateway container as `mcp-frontdoor.catalog-hash`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CatalogHash(String);
+
+impl CatalogHash {
+    /// The 64 hex characters.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Accepts a stored hash (e.g. from a container label or a file header) if well formed.
+    pub fn parse(s: &str) -> Option<CatalogHash> {
+        let ok = s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then(|| CatalogHash(s.to_owned()))
+    }
+}
+
+impl fmt::Display for CatalogHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl MergeInputs {
+    /// Inputs with no layers at all (merges to an empty catalog).
+    pub fn empty() -> Self {
+        MergeInputs {
+            base: Vec::new(),
+            teams: Vec::new(),
+            custom: None,
+            overrides: Digested::new(Overrides::default()),
+        }
+    }
+
+    fn ordered_base(&self) -> Vec<&BaseLayer> {
+        let mut v: Vec<&BaseLayer> = self.base.iter().collect();
+        v.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
+        v
+    }
+
+    fn ordered_teams(&self) -> Vec<&TeamLayer> {
+        let mut v: Vec<&TeamLayer> = self.teams.iter().collect();
+        v.sort_by(|a, b| a.team.cmp(&b.team));
+        v
+    }
+}
+
+/// Hash of the inputs; equal hashes mean equal merged catalogs.
+pub fn input_hash(inputs: &MergeInputs) -> CatalogHash {
+    let mut h = Sha256::new();
+    put_str(&mut h, MERGE_FORMAT_VERSION);
+    for b in inputs.ordered_base() {
+        h.update(b"B");
+        put_str(&mut h, &b.name);
+        h.update(b.priority.to_le_bytes());
+        h.update(b.catalog.digest());
+    }
+    for t in inputs.ordered_teams() {
+        h.update(b"T");
+        put_str(&mut h, &t.team);
+        h.update(t.catalog.digest());
+    }
+    match &inputs.custom {
+        Some(c) => {
+            h.update(b"C");
+            h.update(c.digest());
+        }
+        None => h.update(b"c"),
+    }
+    h.update(b"O");
+    h.update(inputs.overrides.digest());
+    CatalogHash(to_hex(&h.finalize().into()))
+}
+
+/// Merges the layers into the catalog a gateway is given. Pure: no I/O, no clock.
+pub fn merge(inputs: &MergeInputs) -> Catalog {
+    let mut servers: IndexMap<&str, &Server> = IndexMap::new();
+    let mut extra = serde_json::Map::new();
+    let layers = inputs
+        .ordered_base()
+        .into_iter()
+        .map(|b| &**b.catalog.value())
+        .chain(
+            inputs
+                .ordered_teams()
+                .into_iter()
+                .map(|t| &**t.catalog.value()),
+        )
+        .chain(inputs.custom.iter().map(|c| &**c.value()));
+    for layer in layers {
+        for (name, server) in &layer.registry {
+            servers.insert(name, server);
+        }
+        for (k, v) in &layer.extra {
+            extra.insert(k.clone(), v.clone());
+        }
+    }
+    let overrides = inputs.overrides.value();
+    let mut names: Vec<&str> = servers.keys().copied().collect();
+    names.sort_unstable();
+    let mut registry = IndexMap::with_capacity(names.len());
+    for name in names {
+        match overrides.0.get(name) {
+            Some(Override::Enabled(false)) => {}
+            Some(Override::Patch(patch)) => {
+                let mut s = servers[name].clone();
+                merge_patch(s.fields_mut(), patch);
+                registry.insert(name.to_owned(), s);
+            }
+            Some(Override::Enabled(true)) | None => {
+                registry.insert(name.to_owned(), servers[name].clone());
+            }
+        }
+    }
+    Catalog {
+        name: Some(MERGED_CATALOG_NAME.to_owned()),
+        display_name: Some("Merged catalog (mcp-frontdoor)".to_owned()),
+        registry,
+        extra,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::model::Format;
+
+    fn cat(yaml: &str) -> Digested<Catalog> {
+        Digested::new(Catalog::parse(yaml.as_bytes(), Format::Yaml).unwrap())
+    }
+
+    fn base(name: &str, priority: i64, yaml: &str) -> BaseLayer {
+        BaseLayer {
+            name: name.into(),
+            priority,
+            catalog: cat(yaml),
+        }
+    }
+
+    fn inputs() -> MergeInputs {
+        MergeInputs {
+            base: vec![
+                base("org", 10, "registry:\n  github: {image: org/github}\n"),
+                base("official", 0, "registry:\n  github: {image: mcp/github}\n  fetch: {image: mcp/fetch}\n  fs: {image: mcp/fs, env: [{name: A, value: '1'}]}\n"),
+            ],
+            teams: vec![TeamLayer {
+                team: "ml".into(),
+                catalog: cat("registry:\n  fetch: {image: ml/fetch}\n  jupyter: {image: ml/jupyter}\n"),
+            }],
+            custom: Some(cat("registry:\n  mine: {image: me/tool}\n  jupyter: {image: me/jupyter}\n")),
+            overrides: Digested::new(
+                Overrides::parse(b"github: false\nfs: {env: null, title: Files}\nghost: {image: x}\n", Format::Yaml).unwrap(),
+            ),
+        }
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let m = merge(&inputs());
+        let names: Vec<_> = m.server_names().collect();
+        assert_eq!(names, ["fetch", "fs", "jupyter", "mine"]);
+        assert_eq!(m.registry["fetch"].image(), Some("ml/fetch"));
+        assert_eq!(m.registry["jupyter"].image(), Some("me/jupyter"));
+        let fs = &m.registry["fs"];
+        assert_eq!(fs.get("title").and_then(|v| v.as_str()), Some("Files"));
+        assert!(!fs.contains_key("env"));
+        assert!(
+            !m.registry.contains_key("ghost"),
+            "a patch never creates a server"
+        );
+    }
+
+    #[test]
+    fn higher_priority_wins_and_ties_break_by_name() {
+        let mut i = inputs();
+        i.overrides = Digested::new(Overrides::default());
+        assert_eq!(merge(&i).registry["github"].image(), Some("org/github"));
+        i.base[0].priority = 0; // tie: "org" sorts after "official", so it wins
+        assert_eq!(merge(&i).registry["github"].image(), Some("org/github"));
+        i.base[0].priority = -1;
+        assert_eq!(merge(&i).registry["github"].image(), Some("mcp/github"));
+    }
+
+    #[test]
+    fn hash_is_order_independent_and_input_sensitive() {
+        let a = inputs();
+        let mut b = inputs();
+        b.base.reverse();
+        assert_eq!(input_hash(&a), input_hash(&b));
+        assert_eq!(merge(&a), merge(&b));
+        b.base[0].priority += 1;
+        assert_ne!(input_hash(&a), input_hash(&b));
+        let mut c = inputs();
+        c.custom = None;
+        assert_ne!(input_hash(&a), input_hash(&c));
+        assert!(CatalogHash::parse(input_hash(&a).as_str()).is_some());
+        assert!(CatalogHash::parse("xyz").is_none());
+    }
+
+    #[test]
+    fn empty_inputs_merge_to_empty_catalog() {
+        let m = merge(&MergeInputs::empty());
+        assert!(m.registry.is_empty());
+        assert_eq!(m.name.as_deref(), Some(MERGED_CATALOG_NAME));
+    }
+}
