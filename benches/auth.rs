@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 const SECRET: &str = "bench-hs256-secret-that-is-long-enough-0123456789";
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keys").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keys")
+        .join(name)
 }
 
 fn token(alg: Algorithm, sub: &str) -> String {
@@ -22,8 +24,12 @@ fn token(alg: Algorithm, sub: &str) -> String {
     });
     let key = match alg {
         Algorithm::HS256 => EncodingKey::from_secret(SECRET.as_bytes()),
-        Algorithm::RS256 => EncodingKey::from_rsa_pem(&std::fs::read(fixture("rsa-private.pem")).unwrap()).unwrap(),
-        Algorithm::ES256 => EncodingKey::from_ec_pem(&std::fs::read(fixture("ec-private.pem")).unwrap()).unwrap(),
+        Algorithm::RS256 => {
+            EncodingKey::from_rsa_pem(&std::fs::read(fixture("rsa-private.pem")).unwrap()).unwrap()
+        }
+        Algorithm::ES256 => {
+            EncodingKey::from_ec_pem(&std::fs::read(fixture("ec-private.pem")).unwrap()).unwrap()
+        }
         _ => unreachable!(),
     };
     encode(&Header::new(alg), &claims, &key).unwrap()
@@ -40,12 +46,19 @@ fn authenticator(rt: &tokio::runtime::Runtime, cache_size: usize, dir: &Path) ->
         cache_size,
         ..AuthConfig::default()
     };
-    rt.block_on(Authenticator::from_config(&cfg, "https://bench", CancellationToken::new()))
-        .unwrap()
+    rt.block_on(Authenticator::from_config(
+        &cfg,
+        "https://bench",
+        CancellationToken::new(),
+    ))
+    .unwrap()
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     // A one-entry cache fed two alternating tokens misses every time: the cold path.
     let cold = authenticator(&rt, 1, dir.path());
@@ -62,7 +75,9 @@ fn bench(c: &mut Criterion) {
         });
         let t = token(alg, "carol");
         rt.block_on(warm.verify(&t)).unwrap();
-        g.bench_function(format!("{alg:?}/cached"), |b| b.to_async(&rt).iter(|| warm.verify(&t)));
+        g.bench_function(format!("{alg:?}/cached"), |b| {
+            b.to_async(&rt).iter(|| warm.verify(&t))
+        });
     }
     g.finish();
 }

@@ -17,6 +17,10 @@ pub struct AppState {
     pub proxy: Arc<Proxy>,
     pub public_url: Arc<str>,
     pub authorization_servers: Arc<[String]>,
+    pub services: crate::services::Services,
+    pub control: Option<Arc<dyn crate::gateways::GatewayControl>>,
+    /// Largest API request body accepted.
+    pub max_body: usize,
 }
 
 /// The public listener's routes.

@@ -18,16 +18,18 @@ pub mod metrics;
 pub mod proxy;
 pub mod secrets;
 pub mod server;
+pub mod services;
 pub mod shutdown;
 
 use anyhow::Context;
 use auth::Authenticator;
 use config::Config;
-use gateways::{FixedUpstream, GatewayResolver, NoRuntime};
+use gateways::{FixedUpstream, GatewayControl, GatewayResolver, NoRuntime};
 use proxy::sessions::{SessionBindings, SESSION_IDLE_TTL};
 use proxy::{Proxy, UpstreamClient};
 use server::tls::{server_config, ReloadingCert};
 use server::ListenerSpec;
+use services::Services;
 use shutdown::Shutdown;
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,17 +77,43 @@ pub fn resolver_from_config(config: &Config) -> anyhow::Result<Arc<dyn GatewayRe
     }
 }
 
-/// Runs with the resolver the config names until `shutdown` completes.
-pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
-    let resolver = resolver_from_config(&config)?;
-    run_with(config, listeners, resolver, shutdown).await
+/// How requests find gateways, and (for runtimes that manage them) operator control.
+pub struct Gateways {
+    pub resolver: Arc<dyn GatewayResolver>,
+    pub control: Option<Arc<dyn GatewayControl>>,
 }
 
-/// Runs with an explicit gateway resolver (tests, and the Docker runtime when it is built).
+/// Runs with the gateway runtime the config names until `shutdown` completes.
+pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
+    let services = Services::open(&config)?;
+    let gateways = Gateways {
+        resolver: resolver_from_config(&config)?,
+        control: None,
+    };
+    serve(config, listeners, services, gateways, shutdown).await
+}
+
+/// Runs with an explicit gateway resolver (tests).
 pub async fn run_with(
     config: Config,
     listeners: Listeners,
     resolver: Arc<dyn GatewayResolver>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let services = Services::open(&config)?;
+    let gateways = Gateways {
+        resolver,
+        control: None,
+    };
+    serve(config, listeners, services, gateways, shutdown).await
+}
+
+/// Serves both listeners with opened services and gateways until `shutdown` completes.
+pub async fn serve(
+    config: Config,
+    listeners: Listeners,
+    services: Services,
+    gateways: Gateways,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let background = CancellationToken::new();
@@ -121,13 +149,15 @@ pub async fn run_with(
             None
         }
     };
-    let metrics = Arc::new(metrics::Metrics::new(|_| {}));
+    let metrics = Arc::new(metrics::Metrics::new(|r| {
+        services.catalog_metrics.register(r)
+    }));
     let sessions = Arc::new(SessionBindings::default());
     spawn_session_sweeper(sessions.clone(), metrics.clone(), background.child_token());
     let keepalive = config.server.sse_keepalive.0;
     let proxy = Arc::new(Proxy {
         auth: Arc::new(auth),
-        resolver,
+        resolver: gateways.resolver,
         client: UpstreamClient::new(
             config.gateways.connect_timeout.0,
             config.gateways.response_timeout.0,
@@ -141,6 +171,9 @@ pub async fn run_with(
         proxy,
         public_url: Arc::from(public_url.as_str()),
         authorization_servers: Arc::from(config.auth.authorization_servers.clone()),
+        services,
+        control: gateways.control,
+        max_body: api::MAX_BODY,
     };
     tracing::info!(
         public = %listeners.public.local_addr()?,

@@ -7,6 +7,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use http::StatusCode;
 
+/// Largest API request body (a catalog is at most 5 MB; multipart adds a little).
+pub const MAX_BODY: usize = 6 * 1024 * 1024;
+
 /// Routes mounted at `/api/v1`.
 pub fn router() -> Router<AppState> {
     Router::new().fallback(unknown_route)

@@ -59,3 +59,37 @@ impl GatewayResolver for NoRuntime {
         Err(GatewayError::NotConfigured)
     }
 }
+
+/// A gateway as the API reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GatewayStatus {
+    /// The user slug.
+    pub user: String,
+    /// `stopped`, `starting`, `ready`, `stopping` or `failed`.
+    pub state: String,
+    /// Why it failed, when it did.
+    pub reason: Option<String>,
+    pub container: Option<String>,
+    pub catalog_hash: Option<String>,
+    pub uptime_seconds: Option<u64>,
+    /// Seconds since the last request or open stream.
+    pub idle_seconds: Option<u64>,
+    pub memory_bytes: Option<u64>,
+    pub open_streams: u64,
+}
+
+/// Operator control of gateways (the REST API's `/gateway` routes). Runtimes that manage
+/// per-user gateways implement it; a fixed upstream does not.
+#[async_trait]
+pub trait GatewayControl: Send + Sync + 'static {
+    /// Starts the gateway of `principal` (as the first request would) and reports it.
+    async fn start(&self, principal: &Principal) -> Result<GatewayStatus, GatewayError>;
+    /// The state of one user's gateway (`stopped` when there is none).
+    async fn status(&self, slug: &str) -> Result<GatewayStatus, GatewayError>;
+    /// Stops and removes it; true when there was one.
+    async fn stop(&self, slug: &str) -> Result<bool, GatewayError>;
+    /// The last `tail` lines of its log.
+    async fn logs(&self, slug: &str, tail: usize) -> Result<String, GatewayError>;
+    /// Every gateway this front door manages.
+    async fn list(&self) -> Result<Vec<GatewayStatus>, GatewayError>;
+}

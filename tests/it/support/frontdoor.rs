@@ -2,6 +2,9 @@
 
 use super::client::{Client, Proto};
 use super::tokens::{fixture, AUDIENCE, HS_SECRET, ISSUER};
+
+/// Base64 of 32 bytes: the test master key for sealed secrets.
+pub const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 use mcp_frontdoor::config::Config;
 use mcp_frontdoor::gateways::{FixedUpstream, GatewayResolver};
 use mcp_frontdoor::shutdown::Shutdown;
@@ -85,6 +88,8 @@ impl FrontdoorBuilder {
         let dir = tempfile::tempdir().unwrap();
         let secret_file = dir.path().join("hs.secret");
         std::fs::write(&secret_file, HS_SECRET).unwrap();
+        let master_key = dir.path().join("master.key");
+        std::fs::write(&master_key, MASTER_KEY).unwrap();
         let mut server = vec![
             "listen: 127.0.0.1:0".to_string(),
             "sse_keepalive: 0s".into(),
@@ -111,9 +116,10 @@ impl FrontdoorBuilder {
                 .collect(),
         );
         let yaml = format!(
-            "server:\n{}\nmetrics:\n  listen: 127.0.0.1:0\ndata_dir: {}\nauth:\n  issuer: {ISSUER}\n  audience: [{AUDIENCE}]\n  hs256_secret_file: {}\n  public_key_files: [{}, {}]\n  jwks_file: {}\ngateways:\n{}\n",
+            "server:\n{}\nmetrics:\n  listen: 127.0.0.1:0\ndata_dir: {}\nsecrets:\n  master_key_file: {}\nauth:\n  issuer: {ISSUER}\n  audience: [{AUDIENCE}]\n  hs256_secret_file: {}\n  public_key_files: [{}, {}]\n  jwks_file: {}\ngateways:\n{}\n",
             server.iter().map(|l| format!("  {l}\n")).collect::<String>(),
             dir.path().join("data").display(),
+            master_key.display(),
             secret_file.display(),
             fixture("rsa-public.pem").display(),
             fixture("ec-public.pem").display(),

@@ -1,0 +1,48 @@
+//! The stateful services behind the API and the lifecycle: catalog store and merge cache,
+//! sealed secrets, audit log. Opened once at start-up; a wrong master key stops start-up
+//! here, before anything is written.
+
+use crate::audit::AuditLog;
+use crate::catalog::{CatalogCache, CatalogMetrics, CatalogStore, DataLayout};
+use crate::config::Config;
+use crate::secrets::{verify_keyring, KeyRing, SecretStore};
+use anyhow::Context;
+use std::sync::Arc;
+
+/// Shared handles to everything on disk.
+#[derive(Clone)]
+pub struct Services {
+    pub layout: DataLayout,
+    pub catalogs: Arc<CatalogStore>,
+    pub cache: Arc<CatalogCache>,
+    pub secrets: Arc<SecretStore>,
+    pub audit: Arc<AuditLog>,
+    pub catalog_metrics: Arc<CatalogMetrics>,
+}
+
+impl Services {
+    /// Creates (and seeds) the data dir on first start, loads the key ring and checks that it
+    /// opens the secrets already stored.
+    pub fn open(config: &Config) -> anyhow::Result<Self> {
+        let catalog_metrics = Arc::new(CatalogMetrics::default());
+        let layout = DataLayout::new(&config.data_dir);
+        let catalogs = CatalogStore::open(layout.clone(), catalog_metrics.clone())
+            .with_context(|| format!("opening data_dir {}", config.data_dir.display()))?;
+        let keyring = KeyRing::load(
+            config.secrets.master_key_env.as_deref(),
+            config.secrets.master_key_file.as_deref(),
+        )
+        .context("loading the secrets master key (secrets.master_key_env / master_key_file)")?;
+        verify_keyring(&config.data_dir, &keyring)
+            .context("the master key does not open the stored secrets; nothing was changed")?;
+        let audit = AuditLog::open(&layout.audit_log()).context("opening the audit log")?;
+        Ok(Self {
+            cache: Arc::new(CatalogCache::new(catalog_metrics.clone())),
+            secrets: Arc::new(SecretStore::new(layout.clone(), Arc::new(keyring))),
+            catalogs: Arc::new(catalogs),
+            audit: Arc::new(audit),
+            layout,
+            catalog_metrics,
+        })
+    }
+}
