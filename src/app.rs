@@ -21,6 +21,8 @@ pub struct AppState {
     pub control: Option<Arc<dyn crate::gateways::GatewayControl>>,
     /// Largest API request body accepted.
     pub max_body: usize,
+    /// The catalog regeneration job.
+    pub regenerate: crate::api::admin::SharedJob,
 }
 
 /// The public listener's routes.

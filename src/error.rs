@@ -2,8 +2,10 @@
 //! Messages are ours: upstream error text is never echoed to a client.
 
 use crate::auth::AuthFailure;
+use crate::catalog::{CatalogError, ErrorClass};
 use crate::gateways::GatewayError;
 use crate::proxy::UpstreamError;
+use crate::secrets::SecretsError;
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue, StatusCode};
 use std::time::Duration;
@@ -31,8 +33,28 @@ pub enum Error {
     Gateway(#[from] GatewayError),
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
+    #[error("{0}")]
+    Catalog(#[from] CatalogError),
+    #[error("{0}")]
+    Secrets(#[from] SecretsError),
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("internal error")]
     Internal(String),
+}
+
+/// Library errors carry a class; internal ones hide their text (paths, OS errors).
+fn class_parts(class: ErrorClass) -> (StatusCode, &'static str) {
+    match class {
+        ErrorClass::BadRequest => (StatusCode::BAD_REQUEST, "bad_request"),
+        ErrorClass::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        ErrorClass::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+        ErrorClass::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    }
 }
 
 impl Error {
@@ -63,6 +85,21 @@ impl Error {
                 (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", None)
             }
             Error::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_unavailable", None),
+            Error::Catalog(e) => {
+                let (s, c) = class_parts(e.class());
+                (s, c, None)
+            }
+            Error::Secrets(e) => {
+                let (s, c) = class_parts(e.class());
+                (s, c, None)
+            }
+            Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),
+            Error::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                None,
+            ),
+            Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         }
     }
@@ -90,11 +127,14 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code, retry_after) = self.parts();
-        if let Error::Internal(detail) = &self {
-            // The detail is for operators only.
-            tracing::error!(%detail, "internal error");
-        }
-        let mut resp = json_error(status, code, &self.to_string());
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            // The detail (paths, OS errors) is for operators only.
+            tracing::error!(detail = %self, internal = ?self, "internal error");
+            "internal error; the server log has the details".to_string()
+        } else {
+            self.to_string()
+        };
+        let mut resp = json_error(status, code, &message);
         if let Some(d) = retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(d.as_secs().max(1)));

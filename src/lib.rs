@@ -174,6 +174,7 @@ pub async fn serve(
         services,
         control: gateways.control,
         max_body: api::MAX_BODY,
+        regenerate: Default::default(),
     };
     tracing::info!(
         public = %listeners.public.local_addr()?,

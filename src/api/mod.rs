@@ -1,18 +1,104 @@
-//! The REST API under `/api/v1`. Every route needs a valid token; unknown routes are a JSON 404.
+//! The REST API under `/api/v1` (axum). Routes and the OpenAPI document come from the same
+//! annotated handlers (utoipa-axum), so the published spec cannot drift from the router.
+
+pub mod admin;
+mod audit;
+mod body;
+mod caller;
+mod catalogs;
+mod gateways;
+mod users;
 
 use crate::app::AppState;
 use crate::error::{json_error, Error};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
+use axum::{Json, Router};
 use http::StatusCode;
+use std::sync::Arc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use caller::Caller;
 
 /// Largest API request body (a catalog is at most 5 MB; multipart adds a little).
 pub const MAX_BODY: usize = 6 * 1024 * 1024;
 
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "mcp-frontdoor API", description = "Catalogs, secrets and gateways of mcp-frontdoor. Errors are `{error, message}`."),
+    servers((url = "/api/v1")),
+    modifiers(&BearerAuth),
+    tags((name = "catalogs"), (name = "users"), (name = "secrets"), (name = "gateways"), (name = "admin"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(catalogs::list_base, catalogs::post_base))
+        .routes(routes!(
+            catalogs::get_base,
+            catalogs::put_base,
+            catalogs::delete_base
+        ))
+        .routes(routes!(catalogs::list_teams))
+        .routes(routes!(
+            catalogs::get_team,
+            catalogs::put_team,
+            catalogs::delete_team
+        ))
+        .routes(routes!(users::get_catalogs, users::put_catalogs))
+        .routes(routes!(
+            users::list_secrets,
+            users::put_secrets,
+            users::delete_secret
+        ))
+        .routes(routes!(gateways::start, gateways::status, gateways::stop))
+        .routes(routes!(gateways::logs))
+        .routes(routes!(gateways::list))
+        .routes(routes!(admin::start))
+        .routes(routes!(admin::status))
+}
+
+/// The OpenAPI 3 document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
 /// Routes mounted at `/api/v1`.
 pub fn router() -> Router<AppState> {
-    Router::new().fallback(unknown_route)
+    let (router, doc) = api_routes().split_for_parts();
+    let doc = Arc::new(doc);
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { Json((*doc).clone()) }
+            }),
+        )
+        // Our own cap (DocBody) answers in JSON; this one also covers multipart.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .fallback(unknown_route)
 }
 
 async fn unknown_route(State(state): State<AppState>, req: Request) -> Response {

@@ -61,7 +61,7 @@ impl GatewayResolver for NoRuntime {
 }
 
 /// A gateway as the API reports it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct GatewayStatus {
     /// The user slug.
     pub user: String,

@@ -1,0 +1,146 @@
+//! Regenerating every user's merged catalog, as a background job with a status.
+
+use super::audit::record;
+use super::body::blocking;
+use super::caller::Caller;
+use crate::app::AppState;
+use crate::audit::{Action, Target};
+use crate::catalog::regenerate_all;
+use crate::error::Error;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// One user whose regeneration failed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RegenerateFailure {
+    pub user: String,
+    pub message: String,
+}
+
+/// Where the regeneration job is.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct RegenerateStatus {
+    /// `idle`, `running`, `done` or `failed`.
+    pub state: String,
+    pub done: usize,
+    pub total: usize,
+    pub changed: usize,
+    pub unchanged: usize,
+    pub failures: Vec<RegenerateFailure>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Why the whole job failed, when it did.
+    pub error: Option<String>,
+}
+
+/// The one regeneration job of this process.
+#[derive(Default)]
+pub struct RegenerateJob {
+    status: Mutex<RegenerateStatus>,
+}
+
+impl RegenerateJob {
+    fn snapshot(&self) -> RegenerateStatus {
+        let s = self.status.lock().clone();
+        if s.state.is_empty() {
+            RegenerateStatus {
+                state: "idle".into(),
+                ..s
+            }
+        } else {
+            s
+        }
+    }
+}
+
+fn now() -> String {
+    crate::audit::rfc3339_utc(std::time::SystemTime::now())
+}
+
+/// Start regenerating every user's merged catalog (a running job is not started twice).
+#[utoipa::path(post, path = "/admin/catalogs/regenerate", tag = "admin",
+    responses((status = 202, body = RegenerateStatus), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn start(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<(StatusCode, Json<RegenerateStatus>), Error> {
+    let result = caller.require_admin();
+    record(
+        &s,
+        caller.slug(),
+        Action::CatalogsRegenerate,
+        Target::all_users(),
+        result,
+    )
+    .await?;
+    let job = s.regenerate.clone();
+    {
+        let mut st = job.status.lock();
+        if st.state == "running" {
+            return Ok((StatusCode::ACCEPTED, Json(st.clone())));
+        }
+        *st = RegenerateStatus {
+            state: "running".into(),
+            started_at: Some(now()),
+            ..Default::default()
+        };
+    }
+    let services = s.services.clone();
+    let job2 = job.clone();
+    tokio::spawn(async move {
+        let progress_job = job2.clone();
+        let result = blocking(move || {
+            Ok(regenerate_all(
+                &services.catalogs,
+                &services.cache,
+                |done, total| {
+                    let mut st = progress_job.status.lock();
+                    st.done = done;
+                    st.total = total;
+                },
+            )?)
+        })
+        .await;
+        let mut st = job2.status.lock();
+        st.finished_at = Some(now());
+        match result {
+            Ok(report) => {
+                st.state = "done".into();
+                st.total = report.users;
+                st.changed = report.changed;
+                st.unchanged = report.unchanged;
+                st.failures = report
+                    .failures
+                    .into_iter()
+                    .map(|(user, message)| RegenerateFailure { user, message })
+                    .collect();
+            }
+            Err(e) => {
+                st.state = "failed".into();
+                st.error = Some(e.to_string());
+            }
+        }
+    });
+    Ok((StatusCode::ACCEPTED, Json(job.snapshot())))
+}
+
+/// Status of the last regeneration job.
+#[utoipa::path(get, path = "/admin/catalogs/regenerate/status", tag = "admin",
+    responses((status = 200, body = RegenerateStatus), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn status(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<RegenerateStatus>, Error> {
+    caller.require_admin()?;
+    Ok(Json(s.regenerate.snapshot()))
+}
+
+/// Shared handle type used in [`AppState`].
+pub type SharedJob = Arc<RegenerateJob>;

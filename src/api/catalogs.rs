@@ -1,0 +1,326 @@
+//! Admin base catalogs and team catalogs.
+
+use super::audit::record;
+use super::body::{blocking, format_of, read_capped, DocBody};
+use super::caller::Caller;
+use crate::app::AppState;
+use crate::audit::{Action, Target};
+use crate::catalog::{parse_validated, Catalog, Format};
+use crate::error::Error;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+
+/// A base catalog's name and merge priority (higher wins).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BaseCatalogInfo {
+    pub name: String,
+    pub priority: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PriorityQuery {
+    /// Merge priority; omitted keeps the current one (0 for a new catalog).
+    pub priority: Option<i64>,
+    /// Catalog name, for a non-multipart `POST` whose catalog has no `name`.
+    pub name: Option<String>,
+}
+
+/// A catalog as YAML when the client asks for YAML, JSON otherwise.
+pub fn catalog_response(
+    catalog: &Catalog,
+    accept: Option<&http::HeaderValue>,
+) -> Result<Response, Error> {
+    let wants_yaml = accept
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("yaml"));
+    if wants_yaml {
+        let yaml = catalog.to_yaml()?;
+        Ok(([(http::header::CONTENT_TYPE, "application/yaml")], yaml).into_response())
+    } else {
+        Ok(Json(catalog).into_response())
+    }
+}
+
+/// List base catalogs.
+#[utoipa::path(get, path = "/catalogs/base", tag = "catalogs",
+    responses((status = 200, body = [BaseCatalogInfo]), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn list_base(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<BaseCatalogInfo>>, Error> {
+    caller.require_admin()?;
+    let store = s.services.catalogs.clone();
+    let list = blocking(move || Ok(store.list_base()?)).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|b| BaseCatalogInfo {
+                name: b.name,
+                priority: b.priority,
+            })
+            .collect(),
+    ))
+}
+
+/// One base catalog (priority in the `X-Catalog-Priority` header).
+#[utoipa::path(get, path = "/catalogs/base/{name}", tag = "catalogs",
+    params(("name" = String, Path, description = "catalog name")),
+    responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn get_base(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    headers: http::HeaderMap,
+) -> Result<Response, Error> {
+    caller.require_admin()?;
+    let store = s.services.catalogs.clone();
+    let (info, catalog) = blocking(move || Ok(store.get_base(&name)?)).await?;
+    let mut resp = catalog_response(&catalog, headers.get(http::header::ACCEPT))?;
+    resp.headers_mut()
+        .insert("x-catalog-priority", http::HeaderValue::from(info.priority));
+    Ok(resp)
+}
+
+async fn put_base_inner(
+    s: &AppState,
+    name: String,
+    catalog: Catalog,
+    priority: Option<i64>,
+) -> Result<BaseCatalogInfo, Error> {
+    let store = s.services.catalogs.clone();
+    blocking(move || {
+        let priority = store.put_base(&name, &catalog, priority)?;
+        Ok(BaseCatalogInfo { name, priority })
+    })
+    .await
+}
+
+/// Create or replace a base catalog (body: the catalog, YAML or JSON).
+#[utoipa::path(put, path = "/catalogs/base/{name}", tag = "catalogs",
+    params(("name" = String, Path, description = "catalog name"), PriorityQuery),
+    request_body(content = Object, content_type = "application/json", description = "a docker/mcp-gateway catalog (application/yaml also accepted)"),
+    responses((status = 200, body = BaseCatalogInfo), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)),
+    security(("bearer" = [])))]
+pub async fn put_base(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(q): Query<PriorityQuery>,
+    body: DocBody,
+) -> Result<Json<BaseCatalogInfo>, Error> {
+    let target = Target::base_catalog(&name);
+    let result = async {
+        caller.require_admin()?;
+        let catalog = parse_validated(&body.bytes, body.format)?;
+        put_base_inner(&s, name, catalog, q.priority).await
+    }
+    .await;
+    record(&s, caller.slug(), Action::BaseCatalogPut, target, result)
+        .await
+        .map(Json)
+}
+
+/// Create a base catalog from the seed portal's multipart form (`name`, `file`, `priority`)
+/// or from a YAML/JSON body (`?name=` or the catalog's own `name`).
+#[utoipa::path(post, path = "/catalogs/base", tag = "catalogs",
+    params(PriorityQuery),
+    request_body(content = Object, content_type = "application/json", description = "a catalog (application/yaml and multipart/form-data with name, file, priority also accepted)"),
+    responses((status = 201, body = BaseCatalogInfo), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)),
+    security(("bearer" = [])))]
+pub async fn post_base(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<PriorityQuery>,
+    req: Request,
+) -> Result<(StatusCode, Json<BaseCatalogInfo>), Error> {
+    let mut target_name = q.name.clone().unwrap_or_default();
+    let result = async {
+        caller.require_admin()?;
+        let (name, catalog, priority) = parse_post(&s, q, req).await?;
+        target_name = name.clone();
+        put_base_inner(&s, name, catalog, priority).await
+    }
+    .await;
+    record(
+        &s,
+        caller.slug(),
+        Action::BaseCatalogPut,
+        Target::base_catalog(&target_name),
+        result,
+    )
+    .await
+    .map(|info| (StatusCode::CREATED, Json(info)))
+}
+
+async fn parse_post(
+    s: &AppState,
+    q: PriorityQuery,
+    req: Request,
+) -> Result<(String, Catalog, Option<i64>), Error> {
+    let ct = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if ct.starts_with("multipart/form-data") {
+        let mut form = Multipart::from_request(req, s)
+            .await
+            .map_err(|e| Error::BadRequest(format!("multipart form: {e}")))?;
+        let (mut name, mut file, mut priority) = (q.name, None, q.priority);
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|e| Error::BadRequest(format!("multipart form: {e}")))?
+        {
+            let field_name = field.name().unwrap_or("").to_string();
+            let file_format = field.file_name().map(|f| {
+                if f.ends_with(".json") {
+                    Format::Json
+                } else {
+                    Format::Yaml
+                }
+            });
+            let data = field
+                .bytes()
+                .await
+                .map_err(|e| Error::BadRequest(format!("multipart field `{field_name}`: {e}")))?;
+            match field_name.as_str() {
+                "name" => name = Some(String::from_utf8_lossy(&data).trim().to_string()),
+                "priority" => {
+                    let p = String::from_utf8_lossy(&data);
+                    priority = Some(p.trim().parse().map_err(|_| {
+                        Error::BadRequest(format!("priority `{}` is not an integer", p.trim()))
+                    })?);
+                }
+                "file" => file = Some((data, file_format.unwrap_or(Format::Yaml))),
+                _ => {}
+            }
+        }
+        let (bytes, format) =
+            file.ok_or_else(|| Error::BadRequest("the form has no `file` field".into()))?;
+        let catalog = parse_validated(&bytes, format)?;
+        let name = name
+            .or_else(|| catalog.name.clone())
+            .ok_or_else(|| Error::BadRequest("the form has no `name` field".into()))?;
+        return Ok((name, catalog, priority));
+    }
+    let format = format_of(Some(&ct)).ok_or_else(|| {
+        Error::UnsupportedMediaType(
+            "send application/json, application/yaml or multipart/form-data".into(),
+        )
+    })?;
+    let bytes = read_capped(req, s.max_body).await?;
+    let catalog = parse_validated(&bytes, format)?;
+    let name = q.name.or_else(|| catalog.name.clone()).ok_or_else(|| {
+        Error::BadRequest("name the catalog with ?name= or its `name` field".into())
+    })?;
+    Ok((name, catalog, q.priority))
+}
+
+/// Delete a base catalog.
+#[utoipa::path(delete, path = "/catalogs/base/{name}", tag = "catalogs",
+    params(("name" = String, Path, description = "catalog name")),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn delete_base(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, Error> {
+    let target = Target::base_catalog(&name);
+    let result = async {
+        caller.require_admin()?;
+        let store = s.services.catalogs.clone();
+        blocking(move || Ok(store.delete_base(&name)?)).await
+    }
+    .await;
+    record(&s, caller.slug(), Action::BaseCatalogDelete, target, result)
+        .await
+        .map(|_| StatusCode::NO_CONTENT)
+}
+
+/// List team catalogs.
+#[utoipa::path(get, path = "/catalogs/teams", tag = "catalogs",
+    responses((status = 200, body = [String]), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn list_teams(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<String>>, Error> {
+    caller.require_admin()?;
+    let store = s.services.catalogs.clone();
+    Ok(Json(blocking(move || Ok(store.list_teams()?)).await?))
+}
+
+/// One team catalog (admins, and members of the team).
+#[utoipa::path(get, path = "/catalogs/teams/{team}", tag = "catalogs",
+    params(("team" = String, Path, description = "team name")),
+    responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn get_team(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(team): Path<String>,
+    headers: http::HeaderMap,
+) -> Result<Response, Error> {
+    if !caller.0.teams.contains(&team) {
+        caller.require_admin()?;
+    }
+    let store = s.services.catalogs.clone();
+    let catalog: Arc<Catalog> = blocking(move || Ok(store.get_team(&team)?)).await?;
+    catalog_response(&catalog, headers.get(http::header::ACCEPT))
+}
+
+/// Create or replace a team catalog.
+#[utoipa::path(put, path = "/catalogs/teams/{team}", tag = "catalogs",
+    params(("team" = String, Path, description = "team name")),
+    request_body(content = Object, content_type = "application/json", description = "a catalog (application/yaml also accepted)"),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)),
+    security(("bearer" = [])))]
+pub async fn put_team(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(team): Path<String>,
+    body: DocBody,
+) -> Result<StatusCode, Error> {
+    let target = Target::team_catalog(&team);
+    let result = async {
+        caller.require_admin()?;
+        let catalog = parse_validated(&body.bytes, body.format)?;
+        let store = s.services.catalogs.clone();
+        blocking(move || Ok(store.put_team(&team, &catalog)?)).await
+    }
+    .await;
+    record(&s, caller.slug(), Action::TeamCatalogPut, target, result)
+        .await
+        .map(|_| StatusCode::NO_CONTENT)
+}
+
+/// Delete a team catalog.
+#[utoipa::path(delete, path = "/catalogs/teams/{team}", tag = "catalogs",
+    params(("team" = String, Path, description = "team name")),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn delete_team(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(team): Path<String>,
+) -> Result<StatusCode, Error> {
+    let target = Target::team_catalog(&team);
+    let result = async {
+        caller.require_admin()?;
+        let store = s.services.catalogs.clone();
+        blocking(move || Ok(store.delete_team(&team)?)).await
+    }
+    .await;
+    record(&s, caller.slug(), Action::TeamCatalogDelete, target, result)
+        .await
+        .map(|_| StatusCode::NO_CONTENT)
+}

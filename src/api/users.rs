@@ -1,0 +1,323 @@
+//! A user's catalogs (custom + overrides, the layers that apply, the merged result) and
+//! secrets (values go in, only names come out).
+
+use super::audit::record;
+use super::body::{blocking, DocBody};
+use super::caller::{Caller, UserRef};
+use crate::app::AppState;
+use crate::audit::{Action, Target};
+use crate::catalog::regen::read_merged_header;
+use crate::catalog::{regenerate_user, Format, UserCatalogUpdate, UserFile};
+use crate::error::Error;
+use crate::secrets::SecretValue;
+use crate::services::Services;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct IncludeQuery {
+    /// `base`, `custom`, `merged` or `all` (default).
+    pub include: Option<String>,
+}
+
+/// The parts of a user's catalog that were asked for.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct UserCatalogs {
+    pub user: String,
+    /// Base catalogs, by ascending priority.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub base: Option<Vec<Value>>,
+    /// Team catalogs of the user's teams.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub teams: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub custom: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub overrides: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub merged: Option<Value>,
+    /// Hash of the merge inputs (the gateway container's `catalog-hash` label).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_hash: Option<String>,
+}
+
+/// The result of changing a user's catalogs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MergedSummary {
+    pub user: String,
+    pub merged_hash: String,
+    pub servers: Vec<String>,
+}
+
+/// Teams for a user's merge: from the token when it is the caller, else as last recorded.
+fn teams_of(services: &Services, user: &UserRef) -> Result<Vec<String>, Error> {
+    if let Some(t) = &user.own_teams {
+        return Ok(t.clone());
+    }
+    let path = services
+        .layout
+        .user_file(&user.slug, UserFile::Merged)
+        .map_err(|e| Error::BadRequest(e.to_string()))?;
+    Ok(read_merged_header(&path)?
+        .map(|(_, teams)| teams)
+        .unwrap_or_default())
+}
+
+fn to_value<T: Serialize>(v: &T) -> Result<Value, Error> {
+    serde_json::to_value(v).map_err(|e| Error::Internal(format!("serializing: {e}")))
+}
+
+/// A user's catalogs. Reading never writes: the merge is computed, not stored.
+#[utoipa::path(get, path = "/users/{user}/catalogs", tag = "users",
+    params(("user" = String, Path, description = "user id, slug, or `me`"), IncludeQuery),
+    responses((status = 200, body = UserCatalogs), (status = 400), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn get_catalogs(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(user): Path<String>,
+    Query(q): Query<IncludeQuery>,
+) -> Result<Json<UserCatalogs>, Error> {
+    let user = caller.user(&user)?;
+    let include = q.include.unwrap_or_else(|| "all".into());
+    let (base, custom, merged) = match include.as_str() {
+        "all" => (true, true, true),
+        "base" => (true, false, false),
+        "custom" => (false, true, false),
+        "merged" => (false, false, true),
+        other => {
+            return Err(Error::BadRequest(format!(
+                "include=`{other}`: use base, custom, merged or all"
+            )))
+        }
+    };
+    let services = s.services.clone();
+    blocking(move || {
+        let teams = teams_of(&services, &user)?;
+        let inputs = services.catalogs.load_inputs(&user.slug, &teams)?;
+        let mut out = UserCatalogs {
+            user: user.slug.clone(),
+            ..Default::default()
+        };
+        if base {
+            out.base = Some(
+                inputs
+                    .base
+                    .iter()
+                    .map(|b| {
+                        Ok(serde_json::json!({"name": b.name, "priority": b.priority,
+                            "catalog": to_value(&**b.catalog.value())?}))
+                    })
+                    .collect::<Result<_, Error>>()?,
+            );
+            out.teams = Some(
+                inputs
+                    .teams
+                    .iter()
+                    .map(|t| Ok(serde_json::json!({"team": t.team, "catalog": to_value(&**t.catalog.value())?})))
+                    .collect::<Result<_, Error>>()?,
+            );
+        }
+        if custom {
+            out.custom = inputs.custom.as_ref().map(|c| to_value(&**c.value())).transpose()?;
+            out.overrides = Some(to_value(&**inputs.overrides.value())?);
+        }
+        if merged {
+            let m = services.cache.get_or_merge(&user.slug, &inputs);
+            out.merged = Some(to_value(&*m.catalog)?);
+            out.merged_hash = Some(m.hash.as_str().to_string());
+        }
+        Ok(Json(out))
+    })
+    .await
+}
+
+/// Replace a user's custom catalog and/or overrides (`{custom, overrides}`; an absent key
+/// leaves that part alone). The merged catalog is regenerated and the gateway told.
+#[utoipa::path(put, path = "/users/{user}/catalogs", tag = "users",
+    params(("user" = String, Path, description = "user id, slug, or `me`")),
+    request_body(content = Object, content_type = "application/json", description = "{custom: <catalog>, overrides: {<server>: false | {...}}} (application/yaml also accepted)"),
+    responses((status = 200, body = MergedSummary), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)),
+    security(("bearer" = [])))]
+pub async fn put_catalogs(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(user): Path<String>,
+    body: DocBody,
+) -> Result<Json<MergedSummary>, Error> {
+    let target_slug = caller
+        .user(&user)
+        .map(|u| u.slug)
+        .unwrap_or_else(|_| crate::auth::slug(&user));
+    let result = async {
+        let user = caller.user(&user)?;
+        let update = UserCatalogUpdate::parse(&body.bytes, body.format)?;
+        let services = s.services.clone();
+        blocking(move || {
+            let teams = teams_of(&services, &user)?;
+            services.catalogs.ensure_user_dir(&user.slug)?;
+            services.catalogs.put_user_catalogs(&user.slug, &update)?;
+            let r = regenerate_user(&services.catalogs, &services.cache, &user.slug, &teams)?;
+            Ok(MergedSummary {
+                user: user.slug,
+                merged_hash: r.hash.as_str().to_string(),
+                servers: r.catalog.server_names().map(str::to_string).collect(),
+            })
+        })
+        .await
+    }
+    .await;
+    record(
+        &s,
+        caller.slug(),
+        Action::UserCatalogPut,
+        Target::user_catalog(&target_slug),
+        result,
+    )
+    .await
+    .map(Json)
+}
+
+/// Secret names (values are never returned).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretNames {
+    pub user: String,
+    /// `<server>.<key>` names.
+    pub names: Vec<String>,
+}
+
+/// List a user's secret names.
+#[utoipa::path(get, path = "/users/{user}/secrets", tag = "secrets",
+    params(("user" = String, Path, description = "user id, slug, or `me`")),
+    responses((status = 200, body = SecretNames), (status = 400), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn list_secrets(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(user): Path<String>,
+) -> Result<Json<SecretNames>, Error> {
+    let user = caller.user(&user)?;
+    let secrets = s.services.secrets.clone();
+    blocking(move || {
+        let names = secrets.list_names(&user.slug)?;
+        Ok(Json(SecretNames {
+            user: user.slug,
+            names,
+        }))
+    })
+    .await
+}
+
+/// Store secrets: a map `{"<server>.<key>": "<value>"}`. All or nothing.
+#[utoipa::path(put, path = "/users/{user}/secrets", tag = "secrets",
+    params(("user" = String, Path, description = "user id, slug, or `me`")),
+    request_body(content = HashMap<String, String>, content_type = "application/json", description = "secret values by name (application/yaml also accepted)"),
+    responses((status = 200, body = SecretNames), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)),
+    security(("bearer" = [])))]
+pub async fn put_secrets(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(user): Path<String>,
+    body: DocBody,
+) -> Result<Json<SecretNames>, Error> {
+    let result = async {
+        let user = caller.user(&user)?;
+        let values: IndexMap<String, String> = match body.format {
+            Format::Json => serde_json::from_slice(&body.bytes).map_err(|e| {
+                Error::BadRequest(format!(
+                    "expected a JSON object of name → string value: {e}"
+                ))
+            })?,
+            Format::Yaml => serde_saphyr::from_slice(&body.bytes).map_err(|e| {
+                Error::BadRequest(format!("expected a YAML map of name → string value: {e}"))
+            })?,
+        };
+        if values.is_empty() {
+            return Err(Error::BadRequest("no secrets in the body".into()));
+        }
+        let targets: Vec<String> = values.keys().cloned().collect();
+        let secrets = s.services.secrets.clone();
+        let slug = user.slug.clone();
+        let names = blocking(move || {
+            let sealed: Vec<(String, SecretValue)> = values
+                .into_iter()
+                .map(|(k, v)| (k, SecretValue::new(v)))
+                .collect();
+            let items: Vec<(&str, &SecretValue)> =
+                sealed.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            secrets.put_many(&slug, &items)?;
+            Ok(secrets.list_names(&slug)?)
+        })
+        .await?;
+        Ok((user.slug, targets, names))
+    }
+    .await;
+    match result {
+        Ok((slug, targets, names)) => {
+            for t in &targets {
+                record(
+                    &s,
+                    caller.slug(),
+                    Action::SecretPut,
+                    Target::secret(&slug, t),
+                    Ok(()),
+                )
+                .await?;
+            }
+            Ok(Json(SecretNames { user: slug, names }))
+        }
+        Err(e) => {
+            record(
+                &s,
+                caller.slug(),
+                Action::SecretPut,
+                Target::secret(&crate::auth::slug(&user), "*"),
+                Err(e),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SecretQuery {
+    /// The secret to delete (`<server>.<key>`).
+    pub name: String,
+}
+
+/// Delete one secret by name.
+#[utoipa::path(delete, path = "/users/{user}/secrets", tag = "secrets",
+    params(("user" = String, Path, description = "user id, slug, or `me`"), SecretQuery),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn delete_secret(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(user): Path<String>,
+    Query(q): Query<SecretQuery>,
+) -> Result<StatusCode, Error> {
+    let slug = caller
+        .user(&user)
+        .map(|u| u.slug)
+        .unwrap_or_else(|_| crate::auth::slug(&user));
+    let target = Target::secret(&slug, &q.name);
+    let result = async {
+        let user = caller.user(&user)?;
+        let secrets = s.services.secrets.clone();
+        blocking(move || Ok(secrets.delete(&user.slug, &q.name)?)).await
+    }
+    .await;
+    record(&s, caller.slug(), Action::SecretDelete, target, result)
+        .await
+        .map(|_| StatusCode::NO_CONTENT)
+}
