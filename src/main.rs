@@ -66,6 +66,38 @@ enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+    /// Catalog tools.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
+    /// Secret tools.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Print a user's merged catalog (YAML) from the data dir; writes nothing.
+    Merge {
+        #[arg(long)]
+        user: String,
+        #[arg(long = "team")]
+        teams: Vec<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Re-seal every stored secret under the newest master key (first line of the key file).
+    Rotate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -182,6 +214,49 @@ fn main() -> anyhow::Result<()> {
                 },
             )?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Catalog {
+            command:
+                CatalogCommand::Merge {
+                    user,
+                    teams,
+                    config,
+                },
+        } => {
+            let raw = Config::load_raw(config_path(config).as_deref(), std::env::vars())?;
+            let slug = mcp_frontdoor::auth::slug(&user);
+            let yaml = mcp_frontdoor::catalog::merge_for_cli(&raw.data_dir, &slug, &teams)?;
+            print!("{yaml}");
+            Ok(())
+        }
+        Command::Secrets {
+            command: SecretsCommand::Rotate { config },
+        } => {
+            use mcp_frontdoor::audit::{Action, Actor, AuditEntry, AuditLog, Outcome, Target};
+            let raw = Config::load_raw(config_path(config).as_deref(), std::env::vars())?;
+            let ring = mcp_frontdoor::secrets::KeyRing::load(
+                raw.secrets.master_key_env.as_deref(),
+                raw.secrets.master_key_file.as_deref(),
+            )?;
+            let result = mcp_frontdoor::secrets::rotate(&raw.data_dir, &ring);
+            let layout = mcp_frontdoor::catalog::DataLayout::new(&raw.data_dir);
+            let outcome = if result.is_ok() {
+                Outcome::Success
+            } else {
+                Outcome::Failed("error")
+            };
+            AuditLog::open(&layout.audit_log())?.append(&AuditEntry::new(
+                Actor::Cli,
+                Action::SecretsRotate,
+                Target::all_users(),
+                outcome,
+            ))?;
+            let r = result?;
+            println!(
+                "rotated: {} files, {} rewritten, {} values re-sealed, {} already current",
+                r.files, r.files_rewritten, r.resealed, r.already_current
+            );
             Ok(())
         }
         Command::Certs {

@@ -1,5 +1,6 @@
 //! Integration tests of the data plane: one binary (fast to build), one module per concern.
 
+mod api;
 mod auth;
 mod cli;
 mod config_files;
