@@ -121,7 +121,9 @@ fn parse_bool(name: &str, value: Option<&str>) -> Result<bool, ArgsError> {
         Some(v) => match v.to_ascii_lowercase().as_str() {
             "1" | "t" | "true" => Ok(true),
             "0" | "f" | "false" => Ok(false),
-            _ => Err(ArgsError::Bad(format!("invalid boolean for --{name}: {v:?}"))),
+            _ => Err(ArgsError::Bad(format!(
+                "invalid boolean for --{name}: {v:?}"
+            ))),
         },
     }
 }
@@ -313,10 +315,7 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert!(matches!(
-            Args::parse(["--nope=1"]),
-            Err(ArgsError::Bad(_))
-        ));
+        assert!(matches!(Args::parse(["--nope=1"]), Err(ArgsError::Bad(_))));
         assert!(matches!(Args::parse(["--port"]), Err(ArgsError::Bad(_))));
         assert!(matches!(
             Args::parse(["--transport=stdio"]),

@@ -114,8 +114,7 @@ pub fn load(args: &Args, warn: &mut dyn FnMut(String)) -> Result<Loaded, String>
         }
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let names =
-                    secret_names(&text).map_err(|e| format!("secrets file {path}: {e}"))?;
+                let names = secret_names(&text).map_err(|e| format!("secrets file {path}: {e}"))?;
                 secret_set.extend(names);
             }
             Err(e) => warn(format!("secrets file {path} not read: {e}")),
@@ -198,7 +197,10 @@ registry:
             "--enable-all-servers".into(),
         ])
         .unwrap();
-        assert_eq!(load(&all, &mut |_| {}).unwrap().servers, ["fetch", "github"]);
+        assert_eq!(
+            load(&all, &mut |_| {}).unwrap().servers,
+            ["fetch", "github"]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

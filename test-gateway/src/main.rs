@@ -71,7 +71,10 @@ fn main() -> ExitCode {
 async fn run(args: Args, loaded: config::Loaded) -> Result<(), String> {
     let token = auth_token(&args);
     if !args.ignored.is_empty() {
-        log!("ignoring docker/mcp-gateway flags: {}", args.ignored.join(" "));
+        log!(
+            "ignoring docker/mcp-gateway flags: {}",
+            args.ignored.join(" ")
+        );
     }
     for name in &loaded.missing {
         log!("warning: server {name:?} is not in any catalog; not enabled");
@@ -146,15 +149,15 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            Ok(s) => s,
-            Err(e) => {
-                log!("warning: no SIGTERM handler: {e}");
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    log!("warning: no SIGTERM handler: {e}");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -20,6 +20,7 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
+use parking_lot::Mutex;
 use rmcp::ServiceExt;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, WriteHalf};
 use tokio::sync::mpsc;
@@ -44,8 +45,8 @@ impl SseState {
         }
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Writer>> {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    fn sessions(&self) -> parking_lot::MutexGuard<'_, HashMap<String, Writer>> {
+        self.sessions.lock()
     }
 }
 

@@ -145,9 +145,7 @@ impl Gateway {
         Ok(format!("sent {sent} progress notifications"))
     }
 
-    #[tool(
-        description = "This gateway's hostname, pid and per-process instance id, as JSON"
-    )]
+    #[tool(description = "This gateway's hostname, pid and per-process instance id, as JSON")]
     async fn whoami(&self) -> String {
         serde_json::json!({
             "hostname": self.identity.hostname,
