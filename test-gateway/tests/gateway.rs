@@ -447,15 +447,20 @@ async fn streamable_http_tools_end_to_end() {
         "connected"
     );
     drop(listener);
+    // A bound socket that does not listen: its port stays ours, and connecting is refused.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
     let refused = call_tool(
         &gw,
         &session,
         9,
         "connect_tcp",
-        json!({"host": "127.0.0.1", "port": open_port}),
+        json!({"host": "127.0.0.1", "port": closed_port}),
     )
     .await;
     assert!(refused.starts_with("error:"), "{refused}");
+    drop(closed);
 
     // Progress notifications stream as SSE events while the call runs.
     let token = json!("progress-1");
