@@ -198,3 +198,46 @@ async fn repeated_tokens_are_served_from_the_cache() {
     }
     assert_eq!(up.seen().len(), 5);
 }
+
+#[tokio::test]
+async fn jwks_url_keys_are_fetched_and_refreshed_in_the_background() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let hits2 = hits.clone();
+    let jwks = std::fs::read(tokens::fixture("jwks.json")).unwrap();
+    let idp = TestUpstream::start(move |_req| {
+        hits2.fetch_add(1, Ordering::SeqCst);
+        let body = jwks.clone();
+        async move {
+            http::Response::builder()
+                .header("content-type", "application/json")
+                .body(crate::support::upstream::full(body))
+                .unwrap()
+        }
+    })
+    .await;
+    let up = TestUpstream::json().await;
+    // Only the URL source can verify a JWKS-signed token here: the file source is replaced.
+    let fd = Frontdoor::builder()
+        .upstream(&up.url())
+        .auth(&format!("jwks_url: http://{}/jwks", idp.addr))
+        .auth("jwks_refresh: 200ms")
+        .auth("jwks_file: null")
+        .start()
+        .await;
+    let c = fd.client(Proto::H1);
+    let token = sign(Signer::Jwks, &claims("dana", &[], &[]));
+    let resp = c
+        .send(
+            c.req("GET", "/mcp")
+                .header("authorization", format!("Bearer {token}")),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let first = hits.load(Ordering::SeqCst);
+    assert!(first >= 1);
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(hits.load(Ordering::SeqCst) > first, "no background refresh");
+    let ready = c.send(c.req("GET", "/readyz")).await;
+    assert_eq!(ready.status(), 200);
+}

@@ -22,6 +22,7 @@ pub struct FrontdoorBuilder {
     extra_gateways: Vec<String>,
     upstream: Option<String>,
     resolver: Option<Arc<dyn GatewayResolver>>,
+    auth_extra: Vec<String>,
 }
 
 /// A running front door; shut down (hard) when dropped.
@@ -48,6 +49,7 @@ impl Default for FrontdoorBuilder {
             extra_gateways: Vec::new(),
             upstream: None,
             resolver: None,
+            auth_extra: Vec::new(),
         }
     }
 }
@@ -68,6 +70,12 @@ impl FrontdoorBuilder {
     /// Adds `key: value` to the `gateways:` section.
     pub fn gateways(mut self, kv: &str) -> Self {
         self.extra_gateways.push(kv.to_string());
+        self
+    }
+
+    /// Adds `key: value` to the `auth:` section.
+    pub fn auth(mut self, kv: &str) -> Self {
+        self.auth_extra.push(kv.to_string());
         self
     }
 
@@ -115,15 +123,28 @@ impl FrontdoorBuilder {
                 .chain(self.extra_gateways)
                 .collect(),
         );
+        let auth = last_wins(
+            [
+                format!("issuer: {ISSUER}"),
+                format!("audience: [{AUDIENCE}]"),
+                format!("hs256_secret_file: {}", secret_file.display()),
+                format!(
+                    "public_key_files: [{}, {}]",
+                    fixture("rsa-public.pem").display(),
+                    fixture("ec-public.pem").display()
+                ),
+                format!("jwks_file: {}", fixture("jwks.json").display()),
+            ]
+            .into_iter()
+            .chain(self.auth_extra)
+            .collect(),
+        );
         let yaml = format!(
-            "server:\n{}\nmetrics:\n  listen: 127.0.0.1:0\ndata_dir: {}\nsecrets:\n  master_key_file: {}\nauth:\n  issuer: {ISSUER}\n  audience: [{AUDIENCE}]\n  hs256_secret_file: {}\n  public_key_files: [{}, {}]\n  jwks_file: {}\ngateways:\n{}\n",
+            "server:\n{}\nmetrics:\n  listen: 127.0.0.1:0\ndata_dir: {}\nsecrets:\n  master_key_file: {}\nauth:\n{}gateways:\n{}\n",
             server.iter().map(|l| format!("  {l}\n")).collect::<String>(),
             dir.path().join("data").display(),
             master_key.display(),
-            secret_file.display(),
-            fixture("rsa-public.pem").display(),
-            fixture("ec-public.pem").display(),
-            fixture("jwks.json").display(),
+            auth.iter().map(|l| format!("  {l}\n")).collect::<String>(),
             gateways.iter().map(|l| format!("  {l}\n")).collect::<String>(),
         );
         let config =
