@@ -1,42 +1,75 @@
-//! File writes that never leave a half-written file: temp file in the same directory, fsync,
-//! rename over the target, fsync the directory.
+//! File writes that never leave a half-written file: temp file in the same directory (so the
+//! rename stays on one filesystem), write, fsync, rename over the target, fsync the directory
+//! so the rename itself survives a crash. The one implementation; `catalog::fsutil` wraps it
+//! with its error type.
 
-use std::io::Write;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Atomically replaces `path` with `bytes`, created with permission `mode`.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
+/// Which step of an atomic write failed (the catalog store counts them apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Creating, writing or syncing the temp file.
+    Write,
+    /// Renaming it over the target.
+    Rename,
+    /// Syncing the directory.
+    SyncDir,
+}
+
+/// The directory a path lives in (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Atomically replaces `path` with `bytes`, created with permission `mode`; on failure the
+/// temp file is removed and the step that failed is named.
+pub fn write_atomic_steps(path: &Path, bytes: &[u8], mode: u32) -> Result<(), (Step, io::Error)> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = parent_dir(path);
+    let base = path
         .file_name()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Leading dot: directory listings skip it, and no valid stored name starts with one.
     let tmp = dir.join(format!(
-        ".{}.tmp-{}-{:x}",
-        name.to_string_lossy(),
+        ".{base}.{}.{}.tmp",
         std::process::id(),
-        rand::random::<u64>()
+        COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
+    let written = (|| {
+        let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(mode)
             .open(&tmp)?;
         f.write_all(bytes)?;
         // The umask may have narrowed `mode`; the caller's intent wins.
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.sync_all()
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err((Step::Write, e));
     }
-    result
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err((Step::Rename, e));
+    }
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| (Step::SyncDir, e))
+}
+
+/// [`write_atomic_steps`] for callers that only need the I/O error.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_atomic_steps(path, bytes, mode).map_err(|(_, e)| e)
 }
 
 #[cfg(test)]
@@ -48,14 +81,29 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("f");
         write_atomic(&p, b"one", 0o600).unwrap();
-        write_atomic(&p, b"two", 0o600).unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        write_atomic(&p, b"two", 0o644).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
         assert_eq!(
-            std::fs::read_dir(d.path()).unwrap().count(),
+            fs::read_dir(d.path()).unwrap().count(),
             1,
             "no temp file left"
+        );
+    }
+
+    #[test]
+    fn a_failed_write_names_its_step_and_leaves_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("is-a-dir");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("x"), b"x").unwrap();
+        let (step, _) = write_atomic_steps(&target, b"data", 0o600).unwrap_err();
+        assert_eq!(step, Step::Rename);
+        assert_eq!(
+            fs::read_dir(d.path()).unwrap().count(),
+            1,
+            "temp file removed"
         );
     }
 }

@@ -1,13 +1,13 @@
 //! Small file helpers shared by the catalog store, secrets and audit: private permissions,
 //! bounded reads and atomic replacement.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fs::{self, DirBuilder, File};
+use std::io::{self, Read};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
 
 use super::error::{CatalogError, FileOp};
+use crate::fsutil::{parent_dir, Step};
 
 /// Mode of every directory the front door creates in the data dir.
 pub const DIR_MODE: u32 = 0o700;
@@ -54,42 +54,16 @@ pub fn read_open_limited(f: File, path: &Path, limit: usize) -> Result<Vec<u8>, 
     Ok(buf)
 }
 
-/// Replaces `path` atomically with `bytes` (mode 0600): a readers sees the old or the new
+/// Replaces `path` atomically with `bytes` (mode 0600): a reader sees the old or the new
 /// content, never a mix, and the new content is on disk before this returns.
-///
-/// Temp file in the same directory (so rename stays on one filesystem), write, fsync,
-/// rename over the target, fsync the directory so the rename itself survives a crash.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CatalogError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = parent_dir(path);
-    let base = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // Leading dot: listings skip it, and no valid name starts with one.
-    let tmp = dir.join(format!(
-        ".{base}.{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(CatalogError::io(FileOp::Write, path, e));
-    }
-    if let Err(e) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(CatalogError::io(FileOp::Rename, path, e));
-    }
-    sync_dir(&dir)
+    crate::fsutil::write_atomic_steps(path, bytes, FILE_MODE).map_err(|(step, e)| {
+        let op = match step {
+            Step::Write | Step::SyncDir => FileOp::Write,
+            Step::Rename => FileOp::Rename,
+        };
+        CatalogError::io(op, path, e)
+    })
 }
 
 /// Removes a file and syncs its directory; `Ok(false)` when it did not exist.
@@ -128,13 +102,6 @@ pub fn list_dir(dir: &Path) -> Result<Vec<(String, fs::FileType)>, CatalogError>
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
-}
-
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), CatalogError> {
