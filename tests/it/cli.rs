@@ -111,7 +111,7 @@ fn start_dev(data: &std::path::Path, port: u16, mport: u16) -> (std::process::Ch
         .env("FRONTDOOR_DATA_DIR", data)
         .env("FRONTDOOR_SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .env("FRONTDOOR_METRICS__LISTEN", format!("127.0.0.1:{mport}"))
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(data.join("stderr.log")).unwrap())
         .spawn()

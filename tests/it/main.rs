@@ -6,6 +6,7 @@ mod cli;
 mod config_files;
 mod headers;
 mod routing;
+mod secrets;
 mod sessions;
 mod shutdown;
 mod streaming;
