@@ -3,6 +3,7 @@
 
 use crate::auth::metadata;
 use crate::error::json_error;
+use crate::metrics::{RequestLabels, RouteClass, RouteLabels};
 use crate::proxy::{self, Proxy};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +26,45 @@ pub struct AppState {
     pub regenerate: crate::api::admin::SharedJob,
 }
 
-/// The public listener's routes.
+/// Filled in by the API's `Caller` extractor so the request log line can name the user.
+#[derive(Clone, Default)]
+pub struct CallerSlot(pub Arc<std::sync::OnceLock<String>>);
+
+/// One log line and the request metrics for the front door's own routes (the proxy path
+/// records its own, when its response body ends).
+async fn observe(
+    State(state): State<AppState>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let route = if req.uri().path().starts_with("/api/") {
+        RouteClass::Api
+    } else {
+        RouteClass::Local
+    };
+    let method = req.method().clone();
+    let slot = CallerSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let metrics = &state.proxy.metrics;
+    metrics
+        .requests
+        .get_or_create(&RequestLabels { route, status })
+        .inc();
+    metrics
+        .request_duration
+        .get_or_create(&RouteLabels { route })
+        .observe(started.elapsed().as_secs_f64());
+    tracing::info!(
+        %method, ?route, user = slot.0.get().map_or("-", String::as_str), status,
+        duration_ms = started.elapsed().as_millis() as u64, "request"
+    );
+    resp
+}
+
+/// The public listener's routes: the front door's own (observed here), then the proxy.
 pub fn public_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -40,6 +79,7 @@ pub fn public_router(state: AppState) -> Router {
         )
         .route("/.well-known/{*other}", get(not_found))
         .nest("/api/v1", crate::api::router())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .fallback(proxy_handler)
         .with_state(state)
 }

@@ -9,7 +9,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 /// The class of a request path; the only path information a metric carries.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum RouteClass {
     /// `/mcp` (streamable HTTP).
     Mcp,
@@ -21,6 +21,28 @@ pub enum RouteClass {
     Api,
     /// `/healthz`, `/readyz`, `/.well-known/*`.
     Local,
+}
+
+impl RouteClass {
+    /// The label value (lower case, as Prometheus conventions have it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mcp => "mcp",
+            Self::Sse => "sse",
+            Self::Gateway => "gateway",
+            Self::Api => "api",
+            Self::Local => "local",
+        }
+    }
+}
+
+impl EncodeLabelValue for RouteClass {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -17,7 +17,12 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let auth = &state.proxy.auth;
         match auth.authenticate(&parts.headers, &parts.uri).await {
-            Ok(p) => Ok(Caller(p)),
+            Ok(p) => {
+                if let Some(slot) = parts.extensions.get::<crate::app::CallerSlot>() {
+                    let _ = slot.0.set(p.slug.clone());
+                }
+                Ok(Caller(p))
+            }
             Err(reason) => {
                 state
                     .proxy

@@ -1,0 +1,156 @@
+"""Fixtures for the end-to-end tests: a real front door process (TLS, Docker runtime, the test
+gateway image) on free loopback ports, tokens minted by its own CLI, and clean-up of every
+container and network it started (by its unique instance label), even when a test fails."""
+
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "mcp-frontdoor"
+IMAGE = os.environ.get("E2E_GATEWAY_IMAGE", "mcp-test-gateway:dev")
+
+
+def docker_available() -> bool:
+    return shutil.which("docker") is not None and subprocess.run(
+        ["docker", "info"], capture_output=True
+    ).returncode == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FrontDoor:
+    def __init__(self, tmp: Path, idle_timeout: str):
+        self.tmp = tmp
+        self.port, self.mport = free_port(), free_port()
+        self.instance = f"e2e-{os.getpid()}-{self.port}"
+        self.url = f"https://localhost:{self.port}"
+        subprocess.run([BIN, "certs", "generate", "--out", tmp / "tls", "--host", "localhost"],
+                       check=True, capture_output=True)
+        self.cafile = str(tmp / "tls" / "cert.pem")
+        (tmp / "hs").write_text("e2e-hs256-secret-that-is-long-enough-0123456789")
+        (tmp / "mk").write_text("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        self.config = tmp / "frontdoor.yaml"
+        self.config.write_text(f"""
+server:
+  listen: 127.0.0.1:{self.port}
+  tls: {{ cert: {tmp}/tls/cert.pem, key: {tmp}/tls/key.pem }}
+  sse_keepalive: 5s
+metrics: {{ listen: 127.0.0.1:{self.mport} }}
+data_dir: {tmp}/data
+auth: {{ issuer: e2e, audience: [e2e], hs256_secret_file: {tmp}/hs }}
+secrets: {{ master_key_file: {tmp}/mk }}
+gateways:
+  idle_timeout: {idle_timeout}
+  spawn_timeout: 60s
+  docker:
+    image: {IMAGE}
+    instance: {self.instance}
+    user: "65532:65532"
+""")
+        self.log = open(tmp / "frontdoor.log", "wb")
+        self.proc = subprocess.Popen([BIN, "serve", "--config", self.config],
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, "RUST_LOG": "info"})
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                self.get("/readyz")
+                return
+            except Exception:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"front door exited: {(tmp / 'frontdoor.log').read_text()}")
+                time.sleep(0.1)
+        raise RuntimeError("front door not ready in 30 s")
+
+    def get(self, path: str, token: str | None = None):
+        req = urllib.request.Request(self.url + path)
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        ctx = ssl.create_default_context(cafile=self.cafile)
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+            return json.loads(r.read() or b"null")
+
+    def api(self, method: str, path: str, token: str, body: dict | None = None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + "/api/v1" + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {token}")
+        req.add_header("Content-Type", "application/json")
+        ctx = ssl.create_default_context(cafile=self.cafile)
+        with urllib.request.urlopen(req, context=ctx, timeout=60) as r:
+            raw = r.read()
+            return json.loads(raw) if raw else None
+
+    def token(self, sub: str, teams=(), admin=False, ttl="1h") -> str:
+        args = [BIN, "token", "--config", self.config, "--sub", sub, "--ttl", ttl]
+        for t in teams:
+            args += ["--team", t]
+        if admin:
+            args += ["--role", "admin"]
+        return subprocess.run(args, check=True, capture_output=True, text=True).stdout.strip()
+
+    def containers(self) -> list[str]:
+        out = subprocess.run(["docker", "ps", "-q", "--filter",
+                              f"label=mcp-frontdoor.instance={self.instance}"],
+                             capture_output=True, text=True, check=True).stdout
+        return out.split()
+
+    def close(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+        for kind in ("container", "network"):
+            ls = ["docker", "ps", "-aq"] if kind == "container" else ["docker", "network", "ls", "-q"]
+            ids = subprocess.run(ls + ["--filter", f"label=mcp-frontdoor.instance={self.instance}"],
+                                 capture_output=True, text=True).stdout.split()
+            if ids:
+                rm = ["docker", "rm", "-f"] if kind == "container" else ["docker", "network", "rm"]
+                subprocess.run(rm + ids, capture_output=True)
+
+
+def make_frontdoor(idle_timeout: str):
+    if not docker_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("Docker is not reachable and CI=true")
+        pytest.skip("Docker is not reachable: end-to-end tests need it")
+    if not BIN.exists():
+        pytest.fail(f"{BIN} missing: run `cargo build` first")
+    tmp = Path(tempfile.mkdtemp(prefix="fd-e2e-"))
+    fd = FrontDoor(tmp, idle_timeout)
+    return fd, tmp
+
+
+@pytest.fixture(scope="module")
+def frontdoor():
+    fd, tmp = make_frontdoor("10m")
+    try:
+        yield fd
+    finally:
+        fd.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def short_idle_frontdoor():
+    fd, tmp = make_frontdoor("4s")
+    try:
+        yield fd
+    finally:
+        fd.close()
+        shutil.rmtree(tmp, ignore_errors=True)
