@@ -2,7 +2,8 @@
 //! stops / crashes / evictions, and the runtime's API errors. Labels are closed sets.
 
 use crate::runtime::RuntimeMetrics;
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use std::fmt::Write as _;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -10,7 +11,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 /// A gateway state as a metric label (`stopped` is not counted: it is every user ever seen).
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum StateLabel {
     Starting,
     Ready,
@@ -19,7 +20,7 @@ pub enum StateLabel {
 }
 
 /// How a start ended.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum StartOutcome {
     /// Ready and answering its health check.
     Ready,
@@ -35,6 +36,31 @@ pub enum StartOutcome {
     Exited,
     /// Catalog or secrets could not be prepared.
     Prepare,
+}
+
+impl EncodeLabelValue for StateLabel {
+    fn encode(&self, e: &mut LabelValueEncoder) -> std::fmt::Result {
+        e.write_str(match self {
+            StateLabel::Starting => "starting",
+            StateLabel::Ready => "ready",
+            StateLabel::Stopping => "stopping",
+            StateLabel::Failed => "failed",
+        })
+    }
+}
+
+impl EncodeLabelValue for StartOutcome {
+    fn encode(&self, e: &mut LabelValueEncoder) -> std::fmt::Result {
+        e.write_str(match self {
+            StartOutcome::Ready => "ready",
+            StartOutcome::Adopted => "adopted",
+            StartOutcome::Timeout => "timeout",
+            StartOutcome::Image => "image",
+            StartOutcome::Engine => "engine",
+            StartOutcome::Exited => "exited",
+            StartOutcome::Prepare => "prepare",
+        })
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

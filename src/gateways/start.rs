@@ -165,13 +165,19 @@ impl Inner {
             .acquire()
             .await
             .map_err(|_| StartFailure::engine(closed()))?;
+        let t = Instant::now();
+        let step = |what: &str| tracing::debug!(user = %slot.slug, step = what, ms = t.elapsed().as_millis() as u64, "start step done");
         let teams = slot.teams.lock().clone();
         let prepared = self.prepare(&slot.slug, teams).await?;
+        step("prepare");
         let image = self.image_ready().await?;
+        step("image");
         let result = self.create_and_start(slot, name, &prepared, &image, made).await;
         self.note_engine(&result.as_ref().map(drop));
         let (id, base, token) = result?;
-        self.wait_healthy(name, &base, &token).await?;
+        step("create_and_start");
+        let base = self.wait_healthy(name, base, &token).await?;
+        step("healthy");
         Ok(Running {
             container_id: id,
             container_name: name.to_string(),
@@ -269,14 +275,16 @@ impl Inner {
         prepared: &Prepared,
         image: &ImageInfo,
         made: &mut Made,
-    ) -> Result<(String, http::uri::Authority, String), RuntimeError> {
+    ) -> Result<(String, Option<http::uri::Authority>, String), RuntimeError> {
         let d = &self.cfg.docker;
         // A leftover of a crash or a killed front door would make create fail.
         self.rt
             .remove_container(name, Duration::ZERO)
             .await?;
         self.rt.remove_network(name).await?;
+        let t = Instant::now();
         self.create_network(slot, name, made).await?;
+        tracing::debug!(user = %slot.slug, ms = t.elapsed().as_millis() as u64, "network created");
 
         let token = random_token();
         let mut labels = self.naming.labels(&slot.slug);
@@ -342,34 +350,19 @@ impl Inner {
                 made.joined = Some(own);
             }
         }
+        let t = Instant::now();
         self.rt.start_container(&id).await?;
-        let info = self
-            .rt
-            .inspect_container(&id)
-            .await?
-            .ok_or_else(|| {
-                RuntimeError::new(
-                    "inspect_container",
-                    RuntimeErrorKind::NotFound,
-                    "container vanished after start",
-                )
-            })?;
-        let addr = match d.reach {
+        tracing::debug!(user = %slot.slug, ms = t.elapsed().as_millis() as u64, "container started");
+        let info = self.rt.inspect_container(&id).await?;
+        let addr = info.as_ref().and_then(|info| match d.reach {
             Reach::Loopback => info.loopback_port.map(|p| format!("127.0.0.1:{p}")),
             Reach::Bridge => info
                 .addresses
                 .get(name)
                 .map(|ip| format!("{ip}:{}", d.port)),
-        };
-        let base = addr
-            .and_then(|a| a.parse::<http::uri::Authority>().ok())
-            .ok_or_else(|| {
-                RuntimeError::new(
-                    "inspect_container",
-                    RuntimeErrorKind::Api,
-                    format!("no address on network {name} (state {:?})", info.state),
-                )
-            })?;
+        });
+        // Without an address the container is gone already; `wait_healthy` reports why.
+        let base = addr.and_then(|a| a.parse::<http::uri::Authority>().ok());
         Ok((id, base, token))
     }
 
@@ -425,20 +418,22 @@ impl Inner {
         ))
     }
 
-    /// Probes health every [`PROBE_INTERVAL`] until 2xx; a container that exits fails the start
-    /// at once instead of at `spawn_timeout`.
+    /// Probes health every [`PROBE_INTERVAL`] until 2xx and returns the address; a container
+    /// that exits (or has no address) fails the start at once instead of at `spawn_timeout`.
     async fn wait_healthy(
         &self,
         name: &str,
-        base: &http::uri::Authority,
+        base: Option<http::uri::Authority>,
         token: &str,
-    ) -> Result<(), StartFailure> {
+    ) -> Result<http::uri::Authority, StartFailure> {
         let mut last_check = Instant::now();
         loop {
-            if self.prober.healthy(base, token).await {
-                return Ok(());
+            if let Some(b) = &base {
+                if self.prober.healthy(b, token).await {
+                    return Ok(b.clone());
+                }
             }
-            if last_check.elapsed() >= EXIT_CHECK_INTERVAL {
+            if base.is_none() || last_check.elapsed() >= EXIT_CHECK_INTERVAL {
                 last_check = Instant::now();
                 if let Some(info) = self.rt.inspect_container(name).await? {
                     if info.state != ContainerState::Running {
@@ -454,7 +449,12 @@ impl Inner {
                     }
                 }
             }
-            tokio::time::sleep(PROBE_INTERVAL).await;
+            tokio::time::sleep(if base.is_some() {
+                PROBE_INTERVAL
+            } else {
+                EXIT_CHECK_INTERVAL
+            })
+            .await;
         }
     }
 }

@@ -6,10 +6,12 @@ use super::tokens::{fixture, AUDIENCE, HS_SECRET, ISSUER};
 /// Base64 of 32 bytes: the test master key for sealed secrets.
 pub const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 use mcp_frontdoor::config::Config;
-use mcp_frontdoor::gateways::{FixedUpstream, GatewayResolver};
+use mcp_frontdoor::gateways::{DockerGateways, FixedUpstream, GatewayResolver};
+use mcp_frontdoor::services::Services;
 use mcp_frontdoor::shutdown::Shutdown;
-use mcp_frontdoor::Listeners;
+use mcp_frontdoor::{Gateways, Listeners};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -22,6 +24,8 @@ pub struct FrontdoorBuilder {
     extra_gateways: Vec<String>,
     upstream: Option<String>,
     resolver: Option<Arc<dyn GatewayResolver>>,
+    lifecycle: bool,
+    data_dir: Option<PathBuf>,
 }
 
 /// A running front door; shut down (hard) when dropped.
@@ -32,6 +36,10 @@ pub struct Frontdoor {
     pub task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     pub dir: TempDir,
     pub ca_pem: Option<Vec<u8>>,
+    /// The services the front door opened (with [`FrontdoorBuilder::lifecycle`]).
+    pub services: Option<Services>,
+    /// The container lifecycle (with [`FrontdoorBuilder::lifecycle`]).
+    pub gateways: Option<DockerGateways>,
 }
 
 impl Drop for Frontdoor {
@@ -48,6 +56,8 @@ impl Default for FrontdoorBuilder {
             extra_gateways: Vec::new(),
             upstream: None,
             resolver: None,
+            lifecycle: false,
+            data_dir: None,
         }
     }
 }
@@ -83,7 +93,21 @@ impl FrontdoorBuilder {
         self
     }
 
-    /// Writes the config, binds 127.0.0.1:0 twice and starts `run_with`.
+    /// Per-user gateway containers on the real engine (the `gateways.docker` section decides
+    /// how), as `run` builds them.
+    pub fn lifecycle(mut self) -> Self {
+        self.lifecycle = true;
+        self
+    }
+
+    /// Use this data dir instead of one in the test's temp dir (a restart keeps it).
+    pub fn data_dir(mut self, dir: PathBuf) -> Self {
+        self.data_dir = Some(dir);
+        self
+    }
+
+    /// Writes the config, binds 127.0.0.1:0 twice and starts `run_with` (or `serve` with the
+    /// container lifecycle).
     pub async fn start(self) -> Frontdoor {
         let dir = tempfile::tempdir().unwrap();
         let secret_file = dir.path().join("hs.secret");
@@ -118,7 +142,10 @@ impl FrontdoorBuilder {
         let yaml = format!(
             "server:\n{}\nmetrics:\n  listen: 127.0.0.1:0\ndata_dir: {}\nsecrets:\n  master_key_file: {}\nauth:\n  issuer: {ISSUER}\n  audience: [{AUDIENCE}]\n  hs256_secret_file: {}\n  public_key_files: [{}, {}]\n  jwks_file: {}\ngateways:\n{}\n",
             server.iter().map(|l| format!("  {l}\n")).collect::<String>(),
-            dir.path().join("data").display(),
+            self.data_dir
+                .clone()
+                .unwrap_or_else(|| dir.path().join("data"))
+                .display(),
             master_key.display(),
             secret_file.display(),
             fixture("rsa-public.pem").display(),
@@ -140,12 +167,27 @@ impl FrontdoorBuilder {
         let addr = public.local_addr().unwrap();
         let metrics_addr = metrics.local_addr().unwrap();
         let shutdown = Shutdown::new();
-        let task = tokio::spawn(mcp_frontdoor::run_with(
-            config,
-            Listeners { public, metrics },
-            resolver,
-            shutdown.clone(),
-        ));
+        let listeners = Listeners { public, metrics };
+        let (task, services, gateways) = if self.lifecycle {
+            let services = Services::open(&config).expect("services");
+            let lifecycle = DockerGateways::from_config(&config, &services).expect("lifecycle");
+            let task = tokio::spawn(mcp_frontdoor::serve(
+                config,
+                listeners,
+                services.clone(),
+                Gateways::lifecycle(lifecycle.clone()),
+                shutdown.clone(),
+            ));
+            (task, Some(services), Some(lifecycle))
+        } else {
+            let task = tokio::spawn(mcp_frontdoor::run_with(
+                config,
+                listeners,
+                resolver,
+                shutdown.clone(),
+            ));
+            (task, None, None)
+        };
         let fd = Frontdoor {
             addr,
             metrics_addr,
@@ -153,6 +195,8 @@ impl FrontdoorBuilder {
             task: Some(task),
             dir,
             ca_pem,
+            services,
+            gateways,
         };
         fd.wait_ready().await;
         fd
