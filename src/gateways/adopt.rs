@@ -89,9 +89,9 @@ impl Inner {
         }
         // Ready gateways whose container is gone (events missed while disconnected).
         for slot in self.registry.all() {
-            let gone = slot.with_phase(|p| {
-                matches!(p, Phase::Ready(r) if !listed.contains(r.container_id.as_str()))
-            });
+            let gone = slot.with_phase(
+                |p| matches!(p, Phase::Ready(r) if !listed.contains(r.container_id.as_str())),
+            );
             if gone {
                 tracing::warn!(user = %slot.slug, "gateway container disappeared");
                 self.begin_stop(&slot, StopReason::Crashed, false);

@@ -2,7 +2,7 @@
 //! reconciles when the engine comes back), catalog changes (stale gateways are replaced), the
 //! idle reaper, and the activity state file.
 
-use super::lifecycle::{Inner, StopReason};
+use super::lifecycle::{Inner, StopReason, FAILED_KEPT};
 use super::names::LABEL_USER;
 use super::slot::{now_ms, Phase, Running, Slot};
 use super::state_file::ActivityState;
@@ -107,9 +107,8 @@ impl Inner {
         let Some(slot) = ev.labels.get(LABEL_USER).and_then(|u| self.registry.get(u)) else {
             return;
         };
-        let ours = slot.with_phase(
-            |p| matches!(p, Phase::Ready(r) if r.container_id == ev.container_id),
-        );
+        let ours =
+            slot.with_phase(|p| matches!(p, Phase::Ready(r) if r.container_id == ev.container_id));
         if ours {
             tracing::warn!(
                 user = %slot.slug, event = ?ev.kind,
@@ -135,7 +134,10 @@ impl Inner {
                     }
                 }
                 Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "catalog change events missed; rechecking on the next requests");
+                    tracing::warn!(
+                        missed = n,
+                        "catalog change events missed; rechecking on the next requests"
+                    );
                     for s in self.registry.all() {
                         s.last_catalog_check_ms.store(0, Ordering::Release);
                     }
@@ -162,8 +164,8 @@ impl Inner {
     }
 
     fn replace_if_due(self: &Arc<Self>, slot: &Arc<Slot>) {
-        let due = self.cfg.restart_on_catalog_change == RestartPolicy::Immediate
-            || slot.leases() == 0;
+        let due =
+            self.cfg.restart_on_catalog_change == RestartPolicy::Immediate || slot.leases() == 0;
         if due {
             self.begin_stop(slot, StopReason::Replaced, true);
         }
@@ -215,6 +217,11 @@ impl Inner {
                 _ = self.registry.idle_wake.notified() => {}
             }
             for slot in self.registry.all() {
+                slot.transition_if(
+                    &self.metrics,
+                    |p| matches!(p, Phase::Failed { at, .. } if at.elapsed() > FAILED_KEPT),
+                    || Phase::Stopped,
+                );
                 let (ready, stale) = slot.with_phase(|p| match p {
                     Phase::Ready(r) => (true, r.stale.load(Ordering::Acquire)),
                     _ => (false, false),

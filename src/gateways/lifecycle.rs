@@ -37,6 +37,8 @@ pub(super) const RETRY_UNAVAILABLE: Duration = Duration::from_secs(5);
 pub(super) const RETRY_CAPACITY: Duration = Duration::from_secs(10);
 /// How long a reachability check may take before a request that needs a start gets its 503.
 pub(super) const QUICK_PING: Duration = Duration::from_secs(2);
+/// A failed slot is reported as failed this long, then forgotten.
+pub(super) const FAILED_KEPT: Duration = Duration::from_secs(600);
 /// SIGTERM grace of a stopping gateway before SIGKILL.
 pub(super) const STOP_GRACE: Duration = Duration::from_secs(3);
 
@@ -329,7 +331,10 @@ impl Inner {
             };
             Some(r)
         })?;
-        tokio::spawn(self.clone().run_stop(slot.clone(), running, reason, tx, restart));
+        tokio::spawn(
+            self.clone()
+                .run_stop(slot.clone(), running, reason, tx, restart),
+        );
         Some(rx)
     }
 
@@ -363,11 +368,9 @@ impl Inner {
             reason,
             container: running.as_ref().map(|r| r.container_name.clone()),
             catalog_hash: running.as_ref().map(|r| r.catalog_hash.clone()),
-            uptime_seconds: running.as_ref().map(|r| {
-                r.started_at
-                    .elapsed()
-                    .map_or(0, |d| d.as_secs())
-            }),
+            uptime_seconds: running
+                .as_ref()
+                .map(|r| r.started_at.elapsed().map_or(0, |d| d.as_secs())),
             idle_seconds: running.as_ref().map(|_| {
                 if leases > 0 {
                     0
@@ -384,10 +387,7 @@ impl Inner {
 #[async_trait]
 impl GatewayResolver for DockerGateways {
     async fn ensure(&self, principal: &Principal) -> Result<Upstream, GatewayError> {
-        let (running, lease) = self
-            .inner
-            .ensure(&principal.slug, &principal.teams)
-            .await?;
+        let (running, lease) = self.inner.ensure(&principal.slug, &principal.teams).await?;
         Ok(Upstream {
             base: running.base.clone(),
             token: Some(running.token.clone()),
@@ -403,18 +403,27 @@ impl GatewayResolver for DockerGateways {
 #[async_trait]
 impl GatewayControl for DockerGateways {
     async fn start(&self, principal: &Principal) -> Result<GatewayStatus, GatewayError> {
-        let (_, lease) = self
-            .inner
-            .ensure(&principal.slug, &principal.teams)
-            .await?;
+        let (_, lease) = self.inner.ensure(&principal.slug, &principal.teams).await?;
         drop(lease);
         let slot = self.inner.registry.slot(&principal.slug);
         Ok(self.inner.status_of(&slot).await)
     }
 
     async fn status(&self, slug: &str) -> Result<GatewayStatus, GatewayError> {
-        let slot = self.inner.registry.slot(slug);
-        Ok(self.inner.status_of(&slot).await)
+        Ok(match self.inner.registry.get(slug) {
+            Some(slot) => self.inner.status_of(&slot).await,
+            None => GatewayStatus {
+                user: slug.to_string(),
+                state: "stopped".into(),
+                reason: None,
+                container: None,
+                catalog_hash: None,
+                uptime_seconds: None,
+                idle_seconds: None,
+                memory_bytes: None,
+                open_streams: 0,
+            },
+        })
     }
 
     async fn stop(&self, slug: &str) -> Result<bool, GatewayError> {
@@ -429,10 +438,7 @@ impl GatewayControl for DockerGateways {
         if let Some(mut rx) = starting {
             let _ = rx.wait_for(Option::is_some).await;
         }
-        match self
-            .inner
-            .begin_stop(&slot, StopReason::Requested, false)
-        {
+        match self.inner.begin_stop(&slot, StopReason::Requested, false) {
             Some(mut done) => {
                 let _ = done.wait_for(|d| *d).await;
                 Ok(true)

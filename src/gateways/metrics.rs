@@ -3,12 +3,12 @@
 
 use crate::runtime::RuntimeMetrics;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
-use std::fmt::Write as _;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::fmt::Write as _;
 
 /// A gateway state as a metric label (`stopped` is not counted: it is every user ever seen).
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
@@ -119,7 +119,11 @@ impl GatewayMetrics {
             "Time from the start decision to a healthy gateway, by outcome",
             self.start_duration.clone(),
         );
-        r.register("gateway_starts", "Gateway starts begun", self.starts.clone());
+        r.register(
+            "gateway_starts",
+            "Gateway starts begun",
+            self.starts.clone(),
+        );
         r.register(
             "gateway_stops",
             "Gateways stopped and removed (any reason)",

@@ -76,7 +76,10 @@ mod tests {
         };
         assert_eq!(t.object_name("alice"), "mcp-fd-t1-alice");
         let labels = t.labels("alice");
-        assert_eq!(t.owner("mcp-fd-t1-alice", &labels).as_deref(), Some("alice"));
+        assert_eq!(
+            t.owner("mcp-fd-t1-alice", &labels).as_deref(),
+            Some("alice")
+        );
         assert_eq!(t.owner("mcp-fd-alice", &labels), None, "name must match");
         assert_eq!(d.owner("mcp-fd-t1-alice", &labels), None, "other instance");
     }

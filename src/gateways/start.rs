@@ -168,11 +168,18 @@ impl Inner {
         let t = Instant::now();
         let step = |what: &str| tracing::debug!(user = %slot.slug, step = what, ms = t.elapsed().as_millis() as u64, "start step done");
         let teams = slot.teams.lock().clone();
-        let prepared = self.prepare(&slot.slug, teams).await?;
-        step("prepare");
-        let image = self.image_ready().await?;
-        step("image");
-        let result = self.create_and_start(slot, name, &prepared, &image, made).await;
+        // Independent: the catalog and secrets, the image, and the network.
+        let network = async {
+            let r = self.fresh_network(slot, name, made).await;
+            self.note_engine(&r.as_ref().map(drop));
+            r.map_err(StartFailure::from)
+        };
+        let (prepared, image, ()) =
+            tokio::try_join!(self.prepare(&slot.slug, teams), self.image_ready(), network)?;
+        step("prepare, image, network");
+        let result = self
+            .create_and_start(slot, name, &prepared, &image, made)
+            .await;
         self.note_engine(&result.as_ref().map(drop));
         let (id, base, token) = result?;
         step("create_and_start");
@@ -277,15 +284,6 @@ impl Inner {
         made: &mut Made,
     ) -> Result<(String, Option<http::uri::Authority>, String), RuntimeError> {
         let d = &self.cfg.docker;
-        // A leftover of a crash or a killed front door would make create fail.
-        self.rt
-            .remove_container(name, Duration::ZERO)
-            .await?;
-        self.rt.remove_network(name).await?;
-        let t = Instant::now();
-        self.create_network(slot, name, made).await?;
-        tracing::debug!(user = %slot.slug, ms = t.elapsed().as_millis() as u64, "network created");
-
         let token = random_token();
         let mut labels = self.naming.labels(&slot.slug);
         labels.insert(LABEL_CATALOG_HASH.into(), prepared.hash.clone());
@@ -299,7 +297,11 @@ impl Inner {
                     .replace("{secrets}", &d.secrets_path)
             })
             .collect();
-        let mut env: Vec<String> = d.extra_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut env: Vec<String> = d
+            .extra_env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         // Last, so extra_env cannot replace it.
         env.push(format!("{TOKEN_ENV}={token}"));
         let plan = FilePlan::new(&d.catalog_path, &d.secrets_path);
@@ -364,6 +366,22 @@ impl Inner {
         // Without an address the container is gone already; `wait_healthy` reports why.
         let base = addr.and_then(|a| a.parse::<http::uri::Authority>().ok());
         Ok((id, base, token))
+    }
+
+    /// Removes what a crash or a killed front door left under this name (it would make
+    /// create fail), then makes the user's network.
+    async fn fresh_network(
+        &self,
+        slot: &Slot,
+        name: &str,
+        made: &mut Made,
+    ) -> Result<(), RuntimeError> {
+        self.rt.remove_container(name, Duration::ZERO).await?;
+        self.rt.remove_network(name).await?;
+        let t = Instant::now();
+        self.create_network(slot, name, made).await?;
+        tracing::debug!(user = %slot.slug, ms = t.elapsed().as_millis() as u64, "network created");
+        Ok(())
     }
 
     async fn create_network(
@@ -440,7 +458,9 @@ impl Inner {
                         let tail = self.rt.logs(name, 20).await.unwrap_or_default();
                         return Err(StartFailure {
                             outcome: StartOutcome::Exited,
-                            message: "the gateway exited while starting; an operator can read its log".into(),
+                            message:
+                                "the gateway exited while starting; an operator can read its log"
+                                    .into(),
                             detail: format!(
                                 "state {:?}, exit code {:?}, oom {}; last log lines:\n{tail}",
                                 info.state, info.exit_code, info.oom_killed
@@ -579,7 +599,11 @@ mod tests {
         };
         let files = plan.files(&p, 65532, 65532, 0o400);
         assert_eq!(files.len(), 1);
-        let names: Vec<_> = files[0].1.iter().map(|f| (f.path.as_str(), f.mode)).collect();
+        let names: Vec<_> = files[0]
+            .1
+            .iter()
+            .map(|f| (f.path.as_str(), f.mode))
+            .collect();
         assert_eq!(
             names,
             [("catalogs/frontdoor.yaml", 0o444), ("secrets.env", 0o400)]
@@ -605,4 +629,3 @@ mod tests {
         assert_ne!(a, b);
     }
 }
-

@@ -23,11 +23,7 @@ impl Inner {
             _ => STOP_GRACE,
         };
         tracing::info!(user = %slot.slug, container = %running.container_name, ?reason, "stopping gateway");
-        if let Err(e) = self
-            .rt
-            .remove_container(&running.container_id, grace)
-            .await
-        {
+        if let Err(e) = self.rt.remove_container(&running.container_id, grace).await {
             self.note_engine(&Err(&e));
             tracing::warn!(user = %slot.slug, error = %e, "removing gateway container failed; it is retried at the next start");
         }

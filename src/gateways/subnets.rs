@@ -135,6 +135,9 @@ mod tests {
         let c = Subnet::parse("10.2.0.0/28").unwrap();
         assert!(a.overlaps(&b) && b.overlaps(&a));
         assert!(!a.overlaps(&c));
-        assert_eq!(Subnet::parse("10.1.2.3/28").unwrap().to_string(), "10.1.2.0/28");
+        assert_eq!(
+            Subnet::parse("10.1.2.3/28").unwrap().to_string(),
+            "10.1.2.0/28"
+        );
     }
 }

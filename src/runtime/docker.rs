@@ -83,7 +83,8 @@ impl DockerRuntime {
         if let Some(c) = self.client.lock().clone() {
             return Ok(c);
         }
-        let unreachable = |m: String| RuntimeError::new("connect", RuntimeErrorKind::Unreachable, m);
+        let unreachable =
+            |m: String| RuntimeError::new("connect", RuntimeErrorKind::Unreachable, m);
         let docker = connect(self.settings.host.as_deref(), self.settings.api_timeout)
             .map_err(|e| unreachable(e.to_string()))?;
         // The engine may be older than bollard's default API version (Docker 20.10 is 1.41).
@@ -148,8 +149,10 @@ impl DockerRuntime {
         let filters = HashMap::from([("name", vec![name])]);
         let nets = self
             .call("list_networks", |d| async move {
-                d.list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build()))
-                    .await
+                d.list_networks(Some(
+                    ListNetworksOptionsBuilder::new().filters(&filters).build(),
+                ))
+                .await
             })
             .await?;
         Ok(nets
@@ -328,7 +331,10 @@ impl Runtime for DockerRuntime {
 
     async fn image(&self, image: &str) -> Result<Option<ImageInfo>, RuntimeError> {
         match self
-            .call("inspect_image", |d| async move { d.inspect_image(image).await })
+            .call(
+                "inspect_image",
+                |d| async move { d.inspect_image(image).await },
+            )
             .await
         {
             Ok(i) => Ok(Some(ImageInfo {
@@ -407,14 +413,20 @@ impl Runtime for DockerRuntime {
             ..Default::default()
         };
         let id = self
-            .call("create_network", |d| async move { d.create_network(req).await })
+            .call(
+                "create_network",
+                |d| async move { d.create_network(req).await },
+            )
             .await?
             .id;
         // Engines before API 1.44 accept a second network of the same name: keep only one.
         let ids = self.network_ids(&spec.name).await?;
         if ids.len() > 1 {
             let _ = self
-                .call("remove_network", |d| async move { d.remove_network(&id).await })
+                .call(
+                    "remove_network",
+                    |d| async move { d.remove_network(&id).await },
+                )
                 .await;
             return Err(RuntimeError::new(
                 "create_network",
@@ -428,7 +440,10 @@ impl Runtime for DockerRuntime {
     async fn remove_network(&self, name: &str) -> Result<(), RuntimeError> {
         for id in self.network_ids(name).await? {
             match self
-                .call("remove_network", |d| async move { d.remove_network(&id).await })
+                .call(
+                    "remove_network",
+                    |d| async move { d.remove_network(&id).await },
+                )
                 .await
             {
                 Ok(()) => {}
@@ -484,11 +499,7 @@ impl Runtime for DockerRuntime {
         }
     }
 
-    async fn disconnect_network(
-        &self,
-        network: &str,
-        container: &str,
-    ) -> Result<(), RuntimeError> {
+    async fn disconnect_network(&self, network: &str, container: &str) -> Result<(), RuntimeError> {
         let req = NetworkDisconnectRequest {
             container: container.to_string(),
             force: Some(true),
@@ -499,7 +510,9 @@ impl Runtime for DockerRuntime {
             })
             .await
         {
-            Err(e) if e.kind == RuntimeErrorKind::NotFound || e.message.contains("not connected") => {
+            Err(e)
+                if e.kind == RuntimeErrorKind::NotFound || e.message.contains("not connected") =>
+            {
                 Ok(())
             }
             other => other,
@@ -557,7 +570,9 @@ impl Runtime for DockerRuntime {
             }),
             ..Default::default()
         };
-        let opts = CreateContainerOptionsBuilder::new().name(&spec.name).build();
+        let opts = CreateContainerOptionsBuilder::new()
+            .name(&spec.name)
+            .build();
         let resp = self
             .call("create_container", |d| async move {
                 d.create_container(Some(opts), body).await
@@ -594,11 +609,7 @@ impl Runtime for DockerRuntime {
         .await
     }
 
-    async fn remove_container(
-        &self,
-        container: &str,
-        grace: Duration,
-    ) -> Result<(), RuntimeError> {
+    async fn remove_container(&self, container: &str, grace: Duration) -> Result<(), RuntimeError> {
         if !grace.is_zero() {
             let t = i32::try_from(grace.as_secs().max(1)).unwrap_or(i32::MAX);
             let opts = StopContainerOptionsBuilder::new().t(t).build();
@@ -616,7 +627,10 @@ impl Runtime for DockerRuntime {
                 Err(e) => tracing::debug!(container, error = %e, "stop failed; forcing removal"),
             }
         }
-        let opts = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        let opts = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
         match self
             .call("remove_container", |d| async move {
                 d.remove_container(container, Some(opts)).await
@@ -661,7 +675,11 @@ impl Runtime for DockerRuntime {
             .and_then(|b| b.host_port.as_deref()?.parse().ok());
         Ok(Some(ContainerInfo {
             id: c.id.unwrap_or_default(),
-            name: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
+            name: c
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
             state: state
                 .status
                 .map_or(ContainerState::Other, |s| state_of(&s.to_string())),
@@ -741,7 +759,9 @@ impl Runtime for DockerRuntime {
             ("label", label_filters(labels)),
             (
                 "event",
-                ["start", "die", "oom", "destroy"].map(String::from).to_vec(),
+                ["start", "die", "oom", "destroy"]
+                    .map(String::from)
+                    .to_vec(),
             ),
         ]);
         let opts = EventsOptionsBuilder::new().filters(&filters).build();
@@ -780,7 +800,10 @@ impl Runtime for DockerRuntime {
     }
 
     async fn memory_usage(&self, container: &str) -> Result<Option<u64>, RuntimeError> {
-        let opts = StatsOptionsBuilder::new().stream(false).one_shot(true).build();
+        let opts = StatsOptionsBuilder::new()
+            .stream(false)
+            .one_shot(true)
+            .build();
         self.call("stats", |d| async move {
             let mut stream = d.stats(container, Some(opts));
             match stream.next().await {
@@ -823,7 +846,9 @@ impl Runtime for DockerRuntime {
             },
         };
         match &answer {
-            Some(id) => tracing::info!(container = %id, "front door runs in a container: joining gateway networks"),
+            Some(id) => {
+                tracing::info!(container = %id, "front door runs in a container: joining gateway networks")
+            }
             None => tracing::debug!("front door runs on the host: reaching gateways directly"),
         }
         *self.own.lock() = Some(answer.clone());

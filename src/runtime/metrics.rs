@@ -28,8 +28,6 @@ impl RuntimeMetrics {
 
     /// Counts one failed call of `operation`.
     pub fn error(&self, operation: &'static str) {
-        self.api_errors
-            .get_or_create(&OpLabels { operation })
-            .inc();
+        self.api_errors.get_or_create(&OpLabels { operation }).inc();
     }
 }

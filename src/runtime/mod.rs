@@ -193,8 +193,7 @@ pub trait Runtime: Send + Sync + 'static {
     /// Attaches a container (e.g. the front door's own) to a network; already attached is fine.
     async fn connect_network(&self, network: &str, container: &str) -> Result<(), RuntimeError>;
     /// Detaches it; not attached is fine.
-    async fn disconnect_network(&self, network: &str, container: &str)
-        -> Result<(), RuntimeError>;
+    async fn disconnect_network(&self, network: &str, container: &str) -> Result<(), RuntimeError>;
 
     /// Creates (does not start) a container; returns its id. A name already taken is
     /// [`RuntimeErrorKind::Conflict`].
@@ -210,11 +209,12 @@ pub trait Runtime: Send + Sync + 'static {
     async fn start_container(&self, container: &str) -> Result<(), RuntimeError>;
     /// Stops (SIGTERM, then SIGKILL after `grace`) and removes a container with its anonymous
     /// volumes; a missing container is not an error.
-    async fn remove_container(&self, container: &str, grace: Duration)
-        -> Result<(), RuntimeError>;
+    async fn remove_container(&self, container: &str, grace: Duration) -> Result<(), RuntimeError>;
     /// The container, or `None` when there is none by that name or id.
-    async fn inspect_container(&self, container: &str)
-        -> Result<Option<ContainerInfo>, RuntimeError>;
+    async fn inspect_container(
+        &self,
+        container: &str,
+    ) -> Result<Option<ContainerInfo>, RuntimeError>;
     /// How the container was hardened and limited, as the engine reports it.
     async fn inspect_security(&self, container: &str) -> Result<ContainerSecurity, RuntimeError>;
     /// Containers in any state whose labels match `labels`.

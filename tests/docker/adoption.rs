@@ -82,7 +82,9 @@ async fn a_restarted_front_door_adopts_without_duplicates_or_orphans() {
         after.idle_seconds.unwrap() >= before.idle_seconds.unwrap(),
         "the idle clock continues: {before:?} {after:?}"
     );
-    let mcp = Mcp::open(&fd, "ida").await.expect("served by the adopted gateway");
+    let mcp = Mcp::open(&fd, "ida")
+        .await
+        .expect("served by the adopted gateway");
     assert_eq!(mcp.instance().await, instance, "same gateway process");
     assert_eq!(eng.inspect(&eng.name("ida"), "{{.Id}}"), id);
     eng.until("leftovers removed", Duration::from_secs(10), || {
@@ -94,9 +96,8 @@ async fn a_restarted_front_door_adopts_without_duplicates_or_orphans() {
         [foreign],
         "another instance's container is untouched"
     );
-    assert!(
-        fd.metrics_text()
-            .await
-            .contains("mcp_frontdoor_gateway_start_duration_seconds_count{outcome=\"adopted\"} 1")
-    );
+    assert!(fd
+        .metrics_text()
+        .await
+        .contains("mcp_frontdoor_gateway_start_duration_seconds_count{outcome=\"adopted\"} 1"));
 }

@@ -117,7 +117,12 @@ impl Engine {
             .await
     }
 
-    fn builder(&self, gateways: &[&str], docker_extra: &str) -> crate::support::frontdoor::FrontdoorBuilder {
+    /// The builder behind [`Engine::frontdoor`], to add to.
+    pub fn builder(
+        &self,
+        gateways: &[&str],
+        docker_extra: &str,
+    ) -> crate::support::frontdoor::FrontdoorBuilder {
         let mut b = Frontdoor::builder()
             .plain()
             .lifecycle()

@@ -27,8 +27,12 @@ async fn two_users_two_networks_own_catalogs_and_secrets_no_cross_reach() {
     custom(&services, "alice", &["alice-notes"]);
     custom(&services, "bob", &["bob-tracker"]);
     let s = &services.secrets;
-    s.put("alice", "alice-notes.api_key", &SecretValue::new("a-secret"))
-        .unwrap();
+    s.put(
+        "alice",
+        "alice-notes.api_key",
+        &SecretValue::new("a-secret"),
+    )
+    .unwrap();
     s.put("bob", "bob-tracker.token", &SecretValue::new("b-secret"))
         .unwrap();
 
@@ -38,7 +42,10 @@ async fn two_users_two_networks_own_catalogs_and_secrets_no_cross_reach() {
     assert!(sa.contains(&"alice-notes".to_string()), "{sa:?}");
     assert!(!sa.contains(&"bob-tracker".to_string()), "{sa:?}");
     assert!(sb.contains(&"bob-tracker".to_string()), "{sb:?}");
-    assert!(sa.contains(&"fetch".to_string()), "base catalog merged too: {sa:?}");
+    assert!(
+        sa.contains(&"fetch".to_string()),
+        "base catalog merged too: {sa:?}"
+    );
     assert_eq!(
         a.call("list_secret_names", json!({})).await,
         r#"["alice-notes.api_key"]"#
@@ -104,8 +111,14 @@ async fn hardening_and_limits_read_back_from_the_engine() {
     assert_eq!(i("{{json .HostConfig.Tmpfs}}").contains("/tmp"), true);
     assert_eq!(i("{{.HostConfig.Privileged}}"), "false");
     let published = i("{{json .HostConfig.PortBindings}}");
-    assert!(published == "{}" || published == "null", "published: {published}");
-    assert_eq!(i("{{json .NetworkSettings.Ports}}").contains("HostPort"), false);
+    assert!(
+        published == "{}" || published == "null",
+        "published: {published}"
+    );
+    assert_eq!(
+        i("{{json .NetworkSettings.Ports}}").contains("HostPort"),
+        false
+    );
     let env = i("{{json .Config.Env}}");
     assert!(env.contains("GW_MODE=test") && env.contains("MCP_GATEWAY_AUTH_TOKEN="));
     let args = i("{{json .Args}}");
@@ -129,7 +142,9 @@ async fn hardening_and_limits_read_back_from_the_engine() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loopback_reach_publishes_on_127_0_0_1_only() {
-    let Some(eng) = engine("loopback") else { return };
+    let Some(eng) = engine("loopback") else {
+        return;
+    };
     let fd = eng.frontdoor(&[], "reach: loopback").await;
     let mcp = Mcp::open(&fd, "gus").await.unwrap();
     assert_eq!(mcp.call("echo", json!({"text": "lo"})).await, "lo");
@@ -167,7 +182,10 @@ async fn a_catalog_change_replaces_the_gateway_with_the_new_catalog() {
             assert_eq!(s.catalog_hash.as_deref(), Some(regen.hash.as_str()));
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "not replaced: {s:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "not replaced: {s:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let label = eng.inspect(
@@ -183,7 +201,8 @@ async fn a_catalog_change_replaces_the_gateway_with_the_new_catalog() {
     // A change on disk that nobody announced is found by a later request's hash check.
     custom(&services, "hana", &["third-server"]);
     tokio::time::sleep(Duration::from_millis(5_100)).await; // the per-user check interval
-    mcp.call("echo", json!({"text": "triggers the check"})).await;
+    mcp.call("echo", json!({"text": "triggers the check"}))
+        .await;
     drop(mcp);
     let start = std::time::Instant::now();
     loop {
@@ -192,7 +211,10 @@ async fn a_catalog_change_replaces_the_gateway_with_the_new_catalog() {
                 break;
             }
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "not replaced after check");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "not replaced after check"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     wait_state(&fd, "hana", "ready", Duration::from_secs(5)).await;

@@ -20,7 +20,11 @@ async fn first_request_starts_a_gateway_and_succeeds() {
 
     let name = eng.name("alice");
     assert_eq!(eng.containers(true), [name.clone()]);
-    assert_eq!(eng.networks(), [name.clone()], "own network, named like the container");
+    assert_eq!(
+        eng.networks(),
+        [name.clone()],
+        "own network, named like the container"
+    );
     let labels = eng.inspect(&name, "{{json .Config.Labels}}");
     let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
     assert_eq!(labels["mcp-frontdoor.managed"], "true");
@@ -28,7 +32,10 @@ async fn first_request_starts_a_gateway_and_succeeds() {
     assert_eq!(labels["mcp-frontdoor.instance"], eng.instance.as_str());
     assert!(labels["mcp-frontdoor.catalog-hash"].as_str().unwrap().len() > 8);
     let subnet = eng.inspect_network(&name, "{{range .IPAM.Config}}{{.Subnet}}{{end}}");
-    assert!(subnet.starts_with("10.213.") && subnet.ends_with("/28"), "{subnet}");
+    assert!(
+        subnet.starts_with("10.213.") && subnet.ends_with("/28"),
+        "{subnet}"
+    );
 
     let s = status(&fd, "alice").await;
     assert_eq!(s.state, "ready");
@@ -36,7 +43,13 @@ async fn first_request_starts_a_gateway_and_succeeds() {
     assert!(s.memory_bytes.is_some_and(|m| m > 0), "{s:?}");
     let list = fd.gateways.as_ref().unwrap().list().await.unwrap();
     assert_eq!(list.len(), 1);
-    let logs = fd.gateways.as_ref().unwrap().logs("alice", 50).await.unwrap();
+    let logs = fd
+        .gateways
+        .as_ref()
+        .unwrap()
+        .logs("alice", 50)
+        .await
+        .unwrap();
     assert!(!logs.is_empty(), "docker logs tail");
 
     let text = fd.metrics_text().await;
@@ -46,7 +59,9 @@ async fn first_request_starts_a_gateway_and_succeeds() {
         "{text}"
     );
     assert_eq!(metric(&fd, "mcp_frontdoor_gateway_starts_total").await, 1.0);
-    assert!(text.contains("mcp_frontdoor_gateway_start_duration_seconds_count{outcome=\"ready\"} 1"));
+    assert!(
+        text.contains("mcp_frontdoor_gateway_start_duration_seconds_count{outcome=\"ready\"} 1")
+    );
     // A second session reuses the running gateway.
     let again = Mcp::open(&fd, "alice").await.unwrap();
     assert_eq!(again.instance().await, mcp.instance().await);
@@ -92,16 +107,26 @@ async fn idle_gateways_are_removed_but_open_streams_keep_them() {
         .unwrap();
     assert_eq!(out, "sent 6 progress notifications");
     assert_eq!(progress, 6);
-    assert_eq!(eng.containers(false), [name.clone()], "alive while streaming");
+    assert_eq!(
+        eng.containers(false),
+        [name.clone()],
+        "alive while streaming"
+    );
     let t = Instant::now();
     eng.until("idle removal", Duration::from_secs(10), || {
         eng.containers(true).is_empty() && eng.networks().is_empty()
     })
     .await;
     eprintln!("idle stop after stream end: {:?}", t.elapsed());
-    assert!(t.elapsed() >= Duration::from_millis(900), "not before idle_timeout");
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "not before idle_timeout"
+    );
     wait_state(&fd, "carol", "stopped", Duration::from_secs(5)).await;
-    assert_eq!(metric(&fd, "mcp_frontdoor_gateway_idle_stops_total").await, 1.0);
+    assert_eq!(
+        metric(&fd, "mcp_frontdoor_gateway_idle_stops_total").await,
+        1.0
+    );
     // And the next request starts a fresh one.
     let again = Mcp::open(&fd, "carol").await.unwrap();
     assert_ne!(again.instance().await, "");
@@ -109,13 +134,17 @@ async fn idle_gateways_are_removed_but_open_streams_keep_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_while_stopping_waits_and_gets_a_fresh_gateway() {
-    let Some(eng) = engine("stopping") else { return };
+    let Some(eng) = engine("stopping") else {
+        return;
+    };
     let fd = eng.frontdoor(&[], "").await;
     let first = Mcp::open(&fd, "dave").await.unwrap().instance().await;
     let control = fd.gateways.clone().unwrap();
     let stop = tokio::spawn(async move { control.stop("dave").await });
     wait_state(&fd, "dave", "stopping", Duration::from_secs(5)).await;
-    let mcp = Mcp::open(&fd, "dave").await.expect("no error while stopping");
+    let mcp = Mcp::open(&fd, "dave")
+        .await
+        .expect("no error while stopping");
     assert_ne!(mcp.instance().await, first, "a fresh gateway");
     assert!(stop.await.unwrap().unwrap());
     assert_eq!(eng.containers(true), [eng.name("dave")]);
@@ -129,7 +158,10 @@ async fn a_killed_gateway_is_noticed_and_the_next_request_succeeds() {
     let name = eng.name("erin");
     assert!(crate::engine::docker(&["kill", &name]).0);
     wait_state(&fd, "erin", "stopped", Duration::from_secs(5)).await;
-    assert_eq!(metric(&fd, "mcp_frontdoor_gateway_crashes_total").await, 1.0);
+    assert_eq!(
+        metric(&fd, "mcp_frontdoor_gateway_crashes_total").await,
+        1.0
+    );
     let mcp = Mcp::open(&fd, "erin").await.expect("next request");
     assert_ne!(mcp.instance().await, first);
     assert_eq!(eng.containers(true), [name]);
@@ -137,7 +169,9 @@ async fn a_killed_gateway_is_noticed_and_the_next_request_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_max_running_the_lru_idle_gateway_is_evicted_else_429() {
-    let Some(eng) = engine("capacity") else { return };
+    let Some(eng) = engine("capacity") else {
+        return;
+    };
     let fd = eng.frontdoor(&["max_running: 2"], "").await;
     let a = Mcp::open(&fd, "ann").await.unwrap();
     let _b = Mcp::open(&fd, "ben").await.unwrap();
@@ -147,19 +181,33 @@ async fn over_max_running_the_lru_idle_gateway_is_evicted_else_429() {
     let mut running = eng.containers(false);
     running.sort();
     assert_eq!(running, [eng.name("ann"), eng.name("cid")]);
-    assert_eq!(metric(&fd, "mcp_frontdoor_gateway_evictions_total").await, 1.0);
+    assert_eq!(
+        metric(&fd, "mcp_frontdoor_gateway_evictions_total").await,
+        1.0
+    );
 
     // With both remaining gateways busy (open streams), a third user is refused.
     let c = Mcp::open(&fd, "cid").await.unwrap();
     let streams = async {
         tokio::join!(
-            a.call_with("stream_progress", json!({"count": 4, "interval_ms": 500}), |_| {}),
-            c.call_with("stream_progress", json!({"count": 4, "interval_ms": 500}), |_| {})
+            a.call_with(
+                "stream_progress",
+                json!({"count": 4, "interval_ms": 500}),
+                |_| {}
+            ),
+            c.call_with(
+                "stream_progress",
+                json!({"count": 4, "interval_ms": 500}),
+                |_| {}
+            )
         )
     };
     let refused = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        Mcp::open(&fd, "dan").await.err().expect("refused at capacity")
+        Mcp::open(&fd, "dan")
+            .await
+            .err()
+            .expect("refused at capacity")
     };
     let ((r1, r2), refused) = tokio::join!(streams, refused);
     r1.unwrap();

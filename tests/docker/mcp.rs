@@ -127,10 +127,7 @@ impl Mcp {
             .unwrap()
             .to_string();
         let v = response(resp, |_| {}).await;
-        assert_eq!(
-            v["result"]["serverInfo"]["name"], "mcp-test-gateway",
-            "{v}"
-        );
+        assert_eq!(v["result"]["serverInfo"]["name"], "mcp-test-gateway", "{v}");
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
         let resp = post(&client, auth, Some(&session), note).await?;
         assert_eq!(resp.status(), StatusCode::ACCEPTED);

@@ -20,8 +20,7 @@ async fn healthy(addr: &str) -> bool {
     else {
         return false;
     };
-    if s
-        .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+    if s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
         .await
         .is_err()
     {
@@ -84,12 +83,23 @@ async fn cold_start_numbers() {
     // Bare, one at a time.
     let mut one = Vec::new();
     for i in 0..5 {
-        one.push(bare(rt.clone(), bare_name(i), eng.image.clone(), eng.instance.clone()).await);
+        one.push(
+            bare(
+                rt.clone(),
+                bare_name(i),
+                eng.image.clone(),
+                eng.instance.clone(),
+            )
+            .await,
+        );
         rt.remove_container(&bare_name(i), Duration::ZERO)
             .await
             .unwrap();
     }
-    eprintln!("bare create+start→healthy, 1 container:     {}", summary(one));
+    eprintln!(
+        "bare create+start→healthy, 1 container:     {}",
+        summary(one)
+    );
     // Bare, 20 at once.
     let t = Instant::now();
     let all = futures_util::future::join_all((0..20).map(|i| {
@@ -107,7 +117,9 @@ async fn cold_start_numbers() {
         t.elapsed().as_secs_f64() * 1000.0
     );
     for i in 0..20 {
-        let _ = rt.remove_container(&bare_name(100 + i), Duration::ZERO).await;
+        let _ = rt
+            .remove_container(&bare_name(100 + i), Duration::ZERO)
+            .await;
     }
 
     // Front door: first response (MCP initialize through the proxy) of a cold user.
@@ -118,7 +130,10 @@ async fn cold_start_numbers() {
         Mcp::open(&fd, &format!("solo{i}")).await.unwrap();
         one.push(t.elapsed());
     }
-    eprintln!("front door cold start→first response, 1 user:  {}", summary(one));
+    eprintln!(
+        "front door cold start→first response, 1 user:  {}",
+        summary(one)
+    );
     let t = Instant::now();
     let all = futures_util::future::join_all((0..20).map(|i| {
         let fd = &fd;

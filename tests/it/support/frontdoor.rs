@@ -25,6 +25,7 @@ pub struct FrontdoorBuilder {
     upstream: Option<String>,
     resolver: Option<Arc<dyn GatewayResolver>>,
     lifecycle: bool,
+    runtime: Option<Arc<dyn mcp_frontdoor::runtime::Runtime>>,
     data_dir: Option<PathBuf>,
 }
 
@@ -37,8 +38,10 @@ pub struct Frontdoor {
     pub dir: TempDir,
     pub ca_pem: Option<Vec<u8>>,
     /// The services the front door opened (with [`FrontdoorBuilder::lifecycle`]).
+    #[allow(dead_code)] // used by tests/docker
     pub services: Option<Services>,
     /// The container lifecycle (with [`FrontdoorBuilder::lifecycle`]).
+    #[allow(dead_code)] // used by tests/docker
     pub gateways: Option<DockerGateways>,
 }
 
@@ -57,6 +60,7 @@ impl Default for FrontdoorBuilder {
             upstream: None,
             resolver: None,
             lifecycle: false,
+            runtime: None,
             data_dir: None,
         }
     }
@@ -95,12 +99,22 @@ impl FrontdoorBuilder {
 
     /// Per-user gateway containers on the real engine (the `gateways.docker` section decides
     /// how), as `run` builds them.
+    #[allow(dead_code)] // used by tests/docker
     pub fn lifecycle(mut self) -> Self {
         self.lifecycle = true;
         self
     }
 
+    /// The container lifecycle on this runtime (fault injection around the real engine).
+    #[allow(dead_code)] // used by tests/docker
+    pub fn lifecycle_on(mut self, rt: Arc<dyn mcp_frontdoor::runtime::Runtime>) -> Self {
+        self.lifecycle = true;
+        self.runtime = Some(rt);
+        self
+    }
+
     /// Use this data dir instead of one in the test's temp dir (a restart keeps it).
+    #[allow(dead_code)] // used by tests/docker
     pub fn data_dir(mut self, dir: PathBuf) -> Self {
         self.data_dir = Some(dir);
         self
@@ -170,7 +184,13 @@ impl FrontdoorBuilder {
         let listeners = Listeners { public, metrics };
         let (task, services, gateways) = if self.lifecycle {
             let services = Services::open(&config).expect("services");
-            let lifecycle = DockerGateways::from_config(&config, &services).expect("lifecycle");
+            let lifecycle = match self.runtime {
+                Some(rt) => {
+                    DockerGateways::with_runtime(&config, &services, rt, Default::default())
+                }
+                None => DockerGateways::from_config(&config, &services),
+            }
+            .expect("lifecycle");
             let task = tokio::spawn(mcp_frontdoor::serve(
                 config,
                 listeners,
