@@ -42,6 +42,9 @@ pub(super) const FAILED_KEPT: Duration = Duration::from_secs(600);
 /// SIGTERM grace of a stopping gateway before SIGKILL.
 pub(super) const STOP_GRACE: Duration = Duration::from_secs(3);
 
+/// Waits for one image pull: `None` while it runs, then its outcome.
+pub(super) type PullWaiter = watch::Receiver<Option<Result<(), String>>>;
+
 /// Why a gateway is being stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum StopReason {
@@ -76,7 +79,7 @@ pub(super) struct Inner {
     pub last_saved: Mutex<HashMap<String, u64>>,
     pub prober: Prober,
     /// Pulls in flight by image: every start that needs the image waits on the same pull.
-    pub pulls: Mutex<HashMap<String, watch::Receiver<Option<Result<(), String>>>>>,
+    pub pulls: Mutex<HashMap<String, PullWaiter>>,
     pub stop: CancellationToken,
 }
 

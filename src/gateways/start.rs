@@ -3,7 +3,7 @@
 //! address → health. Bounded by `spawn_timeout`; on failure everything made is removed before
 //! the slot is marked failed, so the next start never races a clean-up.
 
-use super::lifecycle::{Inner, RETRY_UNAVAILABLE};
+use super::lifecycle::{Inner, RETRY_UNAVAILABLE, STOP_GRACE};
 use super::metrics::StartOutcome;
 use super::names::{LABEL_CATALOG_HASH, TOKEN_ENV};
 use super::probe::PROBE_INTERVAL;
@@ -19,6 +19,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
 /// How often a starting container's state is checked while its health probe fails.
@@ -45,6 +46,23 @@ impl StartFailure {
             outcome: StartOutcome::Engine,
             message,
             detail: e.to_string(),
+        }
+    }
+}
+
+impl StartFailure {
+    fn to_error(&self) -> GatewayError {
+        GatewayError::Unavailable {
+            message: self.message.clone(),
+            retry_after: RETRY_UNAVAILABLE,
+        }
+    }
+
+    fn cancelled() -> Self {
+        Self {
+            outcome: StartOutcome::Timeout,
+            message: "the gateway start was cut off".into(),
+            detail: "spawn_timeout passed".into(),
         }
     }
 }
@@ -82,17 +100,30 @@ impl Inner {
         let deadline = tokio::time::Instant::now() + self.cfg.spawn_timeout.0;
         let name = self.naming.object_name(&slot.slug);
         let mut made = Made::default();
-        let steps = self.start_steps(&slot, &name, evicted, &mut made);
-        let result = match tokio::time::timeout_at(deadline, steps).await {
-            Ok(r) => r,
-            Err(_) => Err(StartFailure {
-                outcome: StartOutcome::Timeout,
-                message: format!(
-                    "the gateway did not become ready within {}s; try again shortly",
-                    self.cfg.spawn_timeout.0.as_secs()
-                ),
-                detail: "spawn_timeout passed".into(),
-            }),
+        let cancel = CancellationToken::new();
+        let result = {
+            let steps = self.start_steps(&slot, &name, evicted, &mut made, &cancel);
+            tokio::pin!(steps);
+            tokio::select! {
+                r = &mut steps => r,
+                _ = tokio::time::sleep_until(deadline) => {
+                    let f = StartFailure {
+                        outcome: StartOutcome::Timeout,
+                        message: format!(
+                            "the gateway did not become ready within {}s; try again shortly",
+                            self.cfg.spawn_timeout.0.as_secs()
+                        ),
+                        detail: "spawn_timeout passed".into(),
+                    };
+                    // Answer the waiters now, then let the engine call under way finish (the
+                    // steps stop at their next check), so the clean-up comes after it.
+                    let _ = done.send(Some(Err(f.to_error())));
+                    cancel.cancel();
+                    let limit = self.cfg.docker.api_timeout.0 + STOP_GRACE;
+                    let _ = tokio::time::timeout(limit, &mut steps).await;
+                    Err(f)
+                }
+            }
         };
         let secs = began.elapsed().as_secs_f64();
         match result {
@@ -115,10 +146,7 @@ impl Inner {
                     ms = (secs * 1000.0) as u64, "gateway start failed"
                 );
                 self.metrics.start_finished(f.outcome, secs);
-                let error = GatewayError::Unavailable {
-                    message: f.message,
-                    retry_after: RETRY_UNAVAILABLE,
-                };
+                let error = f.to_error();
                 // Waiters get their answer now; the slot stays `starting` until clean.
                 let _ = done.send(Some(Err(error.clone())));
                 self.remove_leftovers(&name, made.joined.as_deref()).await;
@@ -156,15 +184,18 @@ impl Inner {
         name: &str,
         evicted: Option<watch::Receiver<bool>>,
         made: &mut Made,
+        cancel: &CancellationToken,
     ) -> Result<Running, StartFailure> {
         if let Some(mut rx) = evicted {
-            let _ = rx.wait_for(|d| *d).await;
+            tokio::select! {
+                _ = rx.wait_for(|d| *d) => {}
+                _ = cancel.cancelled() => return Err(StartFailure::cancelled()),
+            }
         }
-        let _permit = self
-            .starts
-            .acquire()
-            .await
-            .map_err(|_| StartFailure::engine(closed()))?;
+        let _permit = tokio::select! {
+            p = self.starts.acquire() => p.map_err(|_| StartFailure::engine(closed()))?,
+            _ = cancel.cancelled() => return Err(StartFailure::cancelled()),
+        };
         let t = Instant::now();
         let step = |what: &str| tracing::debug!(user = %slot.slug, step = what, ms = t.elapsed().as_millis() as u64, "start step done");
         let teams = slot.teams.lock().clone();
@@ -174,16 +205,22 @@ impl Inner {
             self.note_engine(&r.as_ref().map(drop));
             r.map_err(StartFailure::from)
         };
-        let (prepared, image, ()) =
-            tokio::try_join!(self.prepare(&slot.slug, teams), self.image_ready(), network)?;
+        // All three run to the end even when one fails: a network create cut off mid-call
+        // could still complete on the engine after the clean-up.
+        let (prepared, image, network) = tokio::join!(
+            self.prepare(&slot.slug, teams),
+            self.image_ready(cancel),
+            network
+        );
+        let (prepared, image, ()) = (prepared?, image?, network?);
         step("prepare, image, network");
         let result = self
-            .create_and_start(slot, name, &prepared, &image, made)
+            .create_and_start(slot, name, &prepared, &image, made, cancel)
             .await;
         self.note_engine(&result.as_ref().map(drop));
         let (id, base, token) = result?;
         step("create_and_start");
-        let base = self.wait_healthy(name, base, &token).await?;
+        let base = self.wait_healthy(name, base, &token, cancel).await?;
         step("healthy");
         Ok(Running {
             container_id: id,
@@ -234,7 +271,7 @@ impl Inner {
 
     /// The gateway image, pulled first when missing. Concurrent starts share one pull, and a
     /// pull outlives a start that gives up, so the next request finds the image.
-    async fn image_ready(&self) -> Result<ImageInfo, StartFailure> {
+    async fn image_ready(&self, cancel: &CancellationToken) -> Result<ImageInfo, StartFailure> {
         let image = self.cfg.docker.image.clone();
         if let Some(info) = self.rt.image(&image).await? {
             return Ok(info);
@@ -255,7 +292,10 @@ impl Inner {
                 })
                 .clone()
         };
-        let outcome = rx.wait_for(Option::is_some).await.map(|v| v.clone());
+        let outcome = tokio::select! {
+            o = rx.wait_for(Option::is_some) => o.map(|v| v.clone()),
+            _ = cancel.cancelled() => return Err(StartFailure::cancelled()),
+        };
         self.pulls.lock().remove(&image);
         let failed = |detail: String| StartFailure {
             outcome: StartOutcome::Image,
@@ -282,6 +322,7 @@ impl Inner {
         prepared: &Prepared,
         image: &ImageInfo,
         made: &mut Made,
+        cancel: &CancellationToken,
     ) -> Result<(String, Option<http::uri::Authority>, String), RuntimeError> {
         let d = &self.cfg.docker;
         let token = random_token();
@@ -351,6 +392,13 @@ impl Inner {
                 self.rt.connect_network(name, &own).await?;
                 made.joined = Some(own);
             }
+        }
+        if cancel.is_cancelled() {
+            return Err(RuntimeError::new(
+                "start_container",
+                RuntimeErrorKind::Api,
+                "not started: spawn_timeout passed",
+            ));
         }
         let t = Instant::now();
         self.rt.start_container(&id).await?;
@@ -443,9 +491,13 @@ impl Inner {
         name: &str,
         base: Option<http::uri::Authority>,
         token: &str,
+        cancel: &CancellationToken,
     ) -> Result<http::uri::Authority, StartFailure> {
         let mut last_check = Instant::now();
         loop {
+            if cancel.is_cancelled() {
+                return Err(StartFailure::cancelled());
+            }
             if let Some(b) = &base {
                 if self.prober.healthy(b, token).await {
                     return Ok(b.clone());

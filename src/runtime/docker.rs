@@ -682,7 +682,7 @@ impl Runtime for DockerRuntime {
                 .to_string(),
             state: state
                 .status
-                .map_or(ContainerState::Other, |s| state_of(&s.to_string())),
+                .map_or(ContainerState::Other, |s| state_of(s.as_ref())),
             labels: config.labels.unwrap_or_default(),
             addresses: addresses(net.networks.as_ref()),
             loopback_port,
@@ -737,7 +737,7 @@ impl Runtime for DockerRuntime {
                     .unwrap_or_default(),
                 state: c
                     .state
-                    .map_or(ContainerState::Other, |s| state_of(&s.to_string())),
+                    .map_or(ContainerState::Other, |s| state_of(s.as_ref())),
                 labels: c.labels.unwrap_or_default(),
                 addresses: addresses(c.network_settings.and_then(|n| n.networks).as_ref()),
                 loopback_port: None,

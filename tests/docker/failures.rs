@@ -70,7 +70,11 @@ async fn a_missing_image_that_cannot_be_pulled_is_a_503_naming_it() {
     assert_eq!(err.status, StatusCode::SERVICE_UNAVAILABLE, "{err:?}");
     assert!(err.body.contains(&image), "{}", err.body);
     assert!(err.retry_after.is_some());
-    assert!(eng.containers(true).is_empty() && eng.networks().is_empty());
+    // The network made meanwhile is removed right after the answer.
+    eng.until("clean-up", Duration::from_secs(10), || {
+        eng.containers(true).is_empty() && eng.networks().is_empty()
+    })
+    .await;
     let text = fd.metrics_text().await;
     assert!(
         text.contains("mcp_frontdoor_gateway_start_duration_seconds_count{outcome=\"image\"} 1"),

@@ -19,10 +19,10 @@ async fn first_request_starts_a_gateway_and_succeeds() {
     assert_eq!(mcp.call("echo", json!({"text": "hi"})).await, "hi");
 
     let name = eng.name("alice");
-    assert_eq!(eng.containers(true), [name.clone()]);
+    assert_eq!(eng.containers(true), std::slice::from_ref(&name));
     assert_eq!(
         eng.networks(),
-        [name.clone()],
+        std::slice::from_ref(&name),
         "own network, named like the container"
     );
     let labels = eng.inspect(&name, "{{json .Config.Labels}}");
@@ -109,7 +109,7 @@ async fn idle_gateways_are_removed_but_open_streams_keep_them() {
     assert_eq!(progress, 6);
     assert_eq!(
         eng.containers(false),
-        [name.clone()],
+        std::slice::from_ref(&name),
         "alive while streaming"
     );
     let t = Instant::now();
