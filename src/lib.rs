@@ -16,6 +16,7 @@ pub mod fsutil;
 pub mod gateways;
 pub mod metrics;
 pub mod proxy;
+pub mod runtime;
 pub mod secrets;
 pub mod server;
 pub mod services;
@@ -24,7 +25,7 @@ pub mod shutdown;
 use anyhow::Context;
 use auth::Authenticator;
 use config::Config;
-use gateways::{FixedUpstream, GatewayControl, GatewayResolver, NoRuntime};
+use gateways::{DockerGateways, FixedUpstream, GatewayControl, GatewayResolver, NoRuntime};
 use proxy::sessions::{SessionBindings, SESSION_IDLE_TTL};
 use proxy::{Proxy, UpstreamClient};
 use server::tls::{server_config, ReloadingCert};
@@ -81,15 +82,40 @@ pub fn resolver_from_config(config: &Config) -> anyhow::Result<Arc<dyn GatewayRe
 pub struct Gateways {
     pub resolver: Arc<dyn GatewayResolver>,
     pub control: Option<Arc<dyn GatewayControl>>,
+    /// The container lifecycle, when it is the runtime: its metrics are registered and it is
+    /// shut down (state saved, gateways left running for adoption) when serving ends.
+    pub lifecycle: Option<DockerGateways>,
+}
+
+impl Gateways {
+    /// The per-user container lifecycle as resolver and control.
+    pub fn lifecycle(lifecycle: DockerGateways) -> Self {
+        Self {
+            resolver: Arc::new(lifecycle.clone()),
+            control: Some(Arc::new(lifecycle.clone())),
+            lifecycle: Some(lifecycle),
+        }
+    }
+}
+
+/// The gateways `config` asks for: one shared upstream when `gateways.upstream_url` is set,
+/// otherwise per-user containers on Docker. Must run inside a Tokio runtime.
+pub fn gateways_from_config(config: &Config, services: &Services) -> anyhow::Result<Gateways> {
+    if config.gateways.upstream_url.is_some() {
+        return Ok(Gateways {
+            resolver: resolver_from_config(config)?,
+            control: None,
+            lifecycle: None,
+        });
+    }
+    let lifecycle = DockerGateways::from_config(config, services)?;
+    Ok(Gateways::lifecycle(lifecycle))
 }
 
 /// Runs with the gateway runtime the config names until `shutdown` completes.
 pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
     let services = Services::open(&config)?;
-    let gateways = Gateways {
-        resolver: resolver_from_config(&config)?,
-        control: None,
-    };
+    let gateways = gateways_from_config(&config, &services)?;
     serve(config, listeners, services, gateways, shutdown).await
 }
 
@@ -104,6 +130,7 @@ pub async fn run_with(
     let gateways = Gateways {
         resolver,
         control: None,
+        lifecycle: None,
     };
     serve(config, listeners, services, gateways, shutdown).await
 }
@@ -149,8 +176,12 @@ pub async fn serve(
             None
         }
     };
+    let lifecycle = gateways.lifecycle.clone();
     let metrics = Arc::new(metrics::Metrics::new(|r| {
-        services.catalog_metrics.register(r)
+        services.catalog_metrics.register(r);
+        if let Some(l) = &lifecycle {
+            l.metrics().register(r);
+        }
     }));
     let sessions = Arc::new(SessionBindings::default());
     spawn_session_sweeper(sessions.clone(), metrics.clone(), background.child_token());
@@ -204,6 +235,9 @@ pub async fn serve(
         shutdown.clone(),
     ));
     let (a, b) = tokio::join!(public, metrics_listener);
+    if let Some(l) = lifecycle {
+        l.shutdown().await;
+    }
     a.context("public listener task")?;
     b.context("metrics listener task")?;
     tracing::info!("mcp-frontdoor stopped");

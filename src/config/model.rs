@@ -245,6 +245,18 @@ pub struct DockerConfig {
     pub extra_env: BTreeMap<String, String>,
     /// Extra bind mounts, `source:target[:ro]` (the Docker socket for docker/mcp-gateway).
     pub mounts: Vec<String>,
+    /// Where the merged catalog is put inside the container (`{catalog}`); docker/mcp-gateway
+    /// reads local catalogs only under `/root/.docker/mcp/catalogs/`.
+    pub catalog_path: String,
+    /// Where the rendered secrets file is put inside the container (`{secrets}`).
+    pub secrets_path: String,
+    /// Limit of each Docker API call (a hung engine never holds a request longer).
+    pub api_timeout: HumanDuration,
+    /// Limit of one image pull.
+    pub pull_timeout: HumanDuration,
+    /// The container the front door runs in, joined to each gateway network: `auto` (detect
+    /// through `/.dockerenv` and the hostname), `none`, or a container name or id.
+    pub frontdoor_container: String,
 }
 
 impl Default for DockerConfig {
@@ -275,6 +287,11 @@ impl Default for DockerConfig {
             read_only: true,
             extra_env: BTreeMap::new(),
             mounts: Vec::new(),
+            catalog_path: "/root/.docker/mcp/catalogs/frontdoor.yaml".into(),
+            secrets_path: "/root/.docker/mcp/secrets.env".into(),
+            api_timeout: HumanDuration::secs(10),
+            pull_timeout: HumanDuration::secs(600),
+            frontdoor_container: "auto".into(),
         }
     }
 }

@@ -179,6 +179,46 @@ fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
     if d.pids <= 0 {
         errs.push("gateways.docker.pids must be positive".into());
     }
+    for (key, path) in [
+        ("gateways.docker.catalog_path", &d.catalog_path),
+        ("gateways.docker.secrets_path", &d.secrets_path),
+    ] {
+        let ok = path.starts_with('/')
+            && !path.ends_with('/')
+            && !path.split('/').any(|c| c == ".." || c == ".")
+            && path.matches('/').count() >= 2;
+        if !ok {
+            errs.push(format!(
+                "{key}: `{path}` must be an absolute file path below a directory, such as /run/mcp/file"
+            ));
+        }
+    }
+    if d.catalog_path == d.secrets_path {
+        errs.push("gateways.docker.catalog_path and secrets_path must differ".into());
+    }
+    if d.api_timeout.0.is_zero() || d.pull_timeout.0.is_zero() {
+        errs.push("gateways.docker.api_timeout and pull_timeout must be positive".into());
+    }
+    if d.frontdoor_container.trim().is_empty() {
+        errs.push(
+            "gateways.docker.frontdoor_container must be auto, none, or a container name".into(),
+        );
+    }
+    if g.idle_timeout.0.is_zero() || g.spawn_timeout.0.is_zero() {
+        errs.push("gateways.idle_timeout and spawn_timeout must be positive".into());
+    }
+    for m in &d.mounts {
+        let parts: Vec<&str> = m.split(':').collect();
+        let ok = matches!(parts.len(), 2 | 3)
+            && !parts[0].is_empty()
+            && parts[1].starts_with('/')
+            && parts.get(2).is_none_or(|o| matches!(*o, "ro" | "rw"));
+        if !ok {
+            errs.push(format!(
+                "gateways.docker.mounts: `{m}` must be source:/target or source:/target:ro (source a host path or a volume name)"
+            ));
+        }
+    }
 }
 
 /// Parses `a.b.c.d/n`.

@@ -1,10 +1,23 @@
 //! Where a user's traffic goes. The proxy asks a [`GatewayResolver`] for an address; the
-//! Docker lifecycle implements it (per-user containers), [`FixedUpstream`] sends everyone to
-//! one gateway.
+//! Docker lifecycle ([`DockerGateways`]) implements it with per-user containers,
+//! [`FixedUpstream`] sends everyone to one gateway.
 
+mod adopt;
+mod background;
 mod fixed;
+mod lifecycle;
+pub mod metrics;
+pub mod names;
+mod probe;
+mod slot;
+mod start;
+mod state_file;
+mod stop;
+pub mod subnets;
 
 pub use fixed::FixedUpstream;
+pub use lifecycle::DockerGateways;
+pub use metrics::GatewayMetrics;
 
 use crate::auth::Principal;
 use async_trait::async_trait;

@@ -6,10 +6,12 @@ use super::tokens::{fixture, AUDIENCE, HS_SECRET, ISSUER};
 /// Base64 of 32 bytes: the test master key for sealed secrets.
 pub const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 use mcp_frontdoor::config::Config;
-use mcp_frontdoor::gateways::{FixedUpstream, GatewayResolver};
+use mcp_frontdoor::gateways::{DockerGateways, FixedUpstream, GatewayResolver};
+use mcp_frontdoor::services::Services;
 use mcp_frontdoor::shutdown::Shutdown;
-use mcp_frontdoor::Listeners;
+use mcp_frontdoor::{Gateways, Listeners};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -23,6 +25,9 @@ pub struct FrontdoorBuilder {
     upstream: Option<String>,
     resolver: Option<Arc<dyn GatewayResolver>>,
     auth_extra: Vec<String>,
+    lifecycle: bool,
+    runtime: Option<Arc<dyn mcp_frontdoor::runtime::Runtime>>,
+    data_dir: Option<PathBuf>,
 }
 
 /// A running front door; shut down (hard) when dropped.
@@ -33,6 +38,12 @@ pub struct Frontdoor {
     pub task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     pub dir: TempDir,
     pub ca_pem: Option<Vec<u8>>,
+    /// The services the front door opened (with [`FrontdoorBuilder::lifecycle`]).
+    #[allow(dead_code)] // used by tests/docker
+    pub services: Option<Services>,
+    /// The container lifecycle (with [`FrontdoorBuilder::lifecycle`]).
+    #[allow(dead_code)] // used by tests/docker
+    pub gateways: Option<DockerGateways>,
 }
 
 impl Drop for Frontdoor {
@@ -50,6 +61,9 @@ impl Default for FrontdoorBuilder {
             upstream: None,
             resolver: None,
             auth_extra: Vec::new(),
+            lifecycle: false,
+            runtime: None,
+            data_dir: None,
         }
     }
 }
@@ -91,7 +105,31 @@ impl FrontdoorBuilder {
         self
     }
 
-    /// Writes the config, binds 127.0.0.1:0 twice and starts `run_with`.
+    /// Per-user gateway containers on the real engine (the `gateways.docker` section decides
+    /// how), as `run` builds them.
+    #[allow(dead_code)] // used by tests/docker
+    pub fn lifecycle(mut self) -> Self {
+        self.lifecycle = true;
+        self
+    }
+
+    /// The container lifecycle on this runtime (fault injection around the real engine).
+    #[allow(dead_code)] // used by tests/docker
+    pub fn lifecycle_on(mut self, rt: Arc<dyn mcp_frontdoor::runtime::Runtime>) -> Self {
+        self.lifecycle = true;
+        self.runtime = Some(rt);
+        self
+    }
+
+    /// Use this data dir instead of one in the test's temp dir (a restart keeps it).
+    #[allow(dead_code)] // used by tests/docker
+    pub fn data_dir(mut self, dir: PathBuf) -> Self {
+        self.data_dir = Some(dir);
+        self
+    }
+
+    /// Writes the config, binds 127.0.0.1:0 twice and starts `run_with` (or `serve` with the
+    /// container lifecycle).
     pub async fn start(self) -> Frontdoor {
         let dir = tempfile::tempdir().unwrap();
         let secret_file = dir.path().join("hs.secret");
@@ -142,7 +180,10 @@ impl FrontdoorBuilder {
         let yaml = format!(
             "server:\n{}\nmetrics:\n  listen: 127.0.0.1:0\ndata_dir: {}\nsecrets:\n  master_key_file: {}\nauth:\n{}gateways:\n{}\n",
             server.iter().map(|l| format!("  {l}\n")).collect::<String>(),
-            dir.path().join("data").display(),
+            self.data_dir
+                .clone()
+                .unwrap_or_else(|| dir.path().join("data"))
+                .display(),
             master_key.display(),
             auth.iter().map(|l| format!("  {l}\n")).collect::<String>(),
             gateways.iter().map(|l| format!("  {l}\n")).collect::<String>(),
@@ -161,12 +202,33 @@ impl FrontdoorBuilder {
         let addr = public.local_addr().unwrap();
         let metrics_addr = metrics.local_addr().unwrap();
         let shutdown = Shutdown::new();
-        let task = tokio::spawn(mcp_frontdoor::run_with(
-            config,
-            Listeners { public, metrics },
-            resolver,
-            shutdown.clone(),
-        ));
+        let listeners = Listeners { public, metrics };
+        let (task, services, gateways) = if self.lifecycle {
+            let services = Services::open(&config).expect("services");
+            let lifecycle = match self.runtime {
+                Some(rt) => {
+                    DockerGateways::with_runtime(&config, &services, rt, Default::default())
+                }
+                None => DockerGateways::from_config(&config, &services),
+            }
+            .expect("lifecycle");
+            let task = tokio::spawn(mcp_frontdoor::serve(
+                config,
+                listeners,
+                services.clone(),
+                Gateways::lifecycle(lifecycle.clone()),
+                shutdown.clone(),
+            ));
+            (task, Some(services), Some(lifecycle))
+        } else {
+            let task = tokio::spawn(mcp_frontdoor::run_with(
+                config,
+                listeners,
+                resolver,
+                shutdown.clone(),
+            ));
+            (task, None, None)
+        };
         let fd = Frontdoor {
             addr,
             metrics_addr,
@@ -174,6 +236,8 @@ impl FrontdoorBuilder {
             task: Some(task),
             dir,
             ca_pem,
+            services,
+            gateways,
         };
         fd.wait_ready().await;
         fd

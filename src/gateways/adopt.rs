@@ -1,0 +1,222 @@
+//! Reconciling the registry with the engine, at start-up and after every events reconnect:
+//! running containers of this instance are adopted (idle clock from the state file),
+//! half-made and exited ones removed, networks nobody uses removed, and ready gateways whose
+//! container vanished while we were not listening marked crashed. Objects of other instances
+//! are never touched; slots in the middle of a start or stop are left alone.
+
+use super::lifecycle::{Inner, StopReason};
+use super::metrics::StartOutcome;
+use super::names::{LABEL_CATALOG_HASH, LABEL_USER, TOKEN_ENV};
+use super::slot::{now_ms, Phase, Running, Slot};
+use super::subnets::Subnet;
+use crate::config::Reach;
+use crate::runtime::{ContainerInfo, ContainerState, RuntimeError};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::watch;
+
+/// How long an adopted gateway gets to answer its health check.
+const ADOPT_PROBE: Duration = Duration::from_secs(3);
+
+impl Inner {
+    /// One reconciliation pass.
+    pub(super) async fn reconcile(self: &Arc<Self>) -> Result<(), RuntimeError> {
+        let filter = self.naming.filter();
+        let networks = self.rt.list_networks(&filter).await?;
+        let subnet_of: HashMap<String, Subnet> = networks
+            .iter()
+            .filter_map(|n| Some((n.name.clone(), Subnet::parse(n.subnets.first()?)?)))
+            .collect();
+        let containers = self.rt.list_containers(&filter).await?;
+        let listed: HashSet<&str> = containers.iter().map(|c| c.id.as_str()).collect();
+        // Saved activity of users without a container is of no further use.
+        let users: HashSet<&str> = containers
+            .iter()
+            .filter_map(|c| c.labels.get(LABEL_USER).map(String::as_str))
+            .collect();
+        self.saved_activity
+            .lock()
+            .retain(|slug, _| users.contains(slug.as_str()));
+        let mut keep_networks = HashSet::new();
+        for c in &containers {
+            let Some(slug) = self.naming.owner(&c.name, &c.labels) else {
+                tracing::info!(container = %c.name, "removing a managed container whose name does not match its labels");
+                let _ = self.rt.remove_container(&c.id, Duration::ZERO).await;
+                continue;
+            };
+            let slot = self.registry.slot(&slug);
+            enum Act {
+                Keep,
+                Remove,
+                Crashed,
+                Adopt,
+            }
+            let act = slot.with_phase(|p| match p {
+                Phase::Starting { .. } | Phase::Stopping { .. } => Act::Keep,
+                Phase::Ready(r) if r.container_id == c.id => {
+                    if c.state == ContainerState::Running {
+                        Act::Keep
+                    } else {
+                        Act::Crashed
+                    }
+                }
+                // A second container for a user who has one: not ours to keep.
+                Phase::Ready(_) => Act::Remove,
+                Phase::Stopped | Phase::Failed { .. } if c.state == ContainerState::Running => {
+                    Act::Adopt
+                }
+                Phase::Stopped | Phase::Failed { .. } => Act::Remove,
+            });
+            match act {
+                Act::Keep => {
+                    keep_networks.insert(c.name.clone());
+                }
+                Act::Remove => {
+                    tracing::info!(container = %c.name, state = ?c.state, "removing leftover gateway container");
+                    let _ = self.rt.remove_container(&c.id, Duration::ZERO).await;
+                }
+                Act::Crashed => {
+                    keep_networks.insert(c.name.clone());
+                    self.begin_stop(&slot, StopReason::Crashed, false);
+                }
+                Act::Adopt => {
+                    keep_networks.insert(c.name.clone());
+                    self.begin_adopt(&slot, c.clone(), subnet_of.get(&c.name).copied());
+                }
+            }
+        }
+        // Ready gateways whose container is gone (events missed while disconnected).
+        for slot in self.registry.all() {
+            let gone = slot.with_phase(
+                |p| matches!(p, Phase::Ready(r) if !listed.contains(r.container_id.as_str())),
+            );
+            if gone {
+                tracing::warn!(user = %slot.slug, "gateway container disappeared");
+                self.begin_stop(&slot, StopReason::Crashed, false);
+            }
+        }
+        for n in networks {
+            let in_flux = n
+                .labels
+                .get(LABEL_USER)
+                .and_then(|slug| self.registry.get(slug))
+                .is_some_and(|s| {
+                    s.with_phase(|p| {
+                        matches!(
+                            p,
+                            Phase::Starting { .. } | Phase::Ready(_) | Phase::Stopping { .. }
+                        )
+                    })
+                });
+            if keep_networks.contains(&n.name) || in_flux {
+                if let Some(s) = subnet_of.get(&n.name) {
+                    self.subnets.reserve(*s);
+                }
+            } else {
+                tracing::info!(network = %n.name, "removing orphan gateway network");
+                if let Err(e) = self.rt.remove_network(&n.name).await {
+                    tracing::warn!(network = %n.name, error = %e, "removing orphan network failed");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adopts a running container: the slot is `starting` while its health is checked, so
+    /// requests wait on the adoption like on a start.
+    fn begin_adopt(self: &Arc<Self>, slot: &Arc<Slot>, c: ContainerInfo, subnet: Option<Subnet>) {
+        let (tx, rx) = watch::channel(None);
+        let began = slot.transition_if(
+            &self.metrics,
+            |p| matches!(p, Phase::Stopped | Phase::Failed { .. }),
+            || Phase::Starting { done: rx },
+        );
+        if !began {
+            return;
+        }
+        let inner = self.clone();
+        let slot = slot.clone();
+        tokio::spawn(async move {
+            let began = Instant::now();
+            let adopted = inner.adopt(&c, subnet).await;
+            match adopted {
+                Some(running) => {
+                    let saved = inner.saved_activity.lock().remove(&slot.slug);
+                    slot.set_last_active_ms(saved.unwrap_or_else(now_ms));
+                    tracing::info!(user = %slot.slug, container = %c.name, address = %running.base, "adopted running gateway");
+                    inner
+                        .metrics
+                        .start_finished(StartOutcome::Adopted, began.elapsed().as_secs_f64());
+                    slot.transition_if(
+                        &inner.metrics,
+                        |p| matches!(p, Phase::Starting { .. }),
+                        || Phase::Ready(Arc::new(running)),
+                    );
+                    let _ = tx.send(Some(Ok(())));
+                }
+                None => {
+                    tracing::info!(user = %slot.slug, container = %c.name, "gateway not adoptable; removing it");
+                    inner.remove_leftovers(&c.name, None).await;
+                    if let Some(s) = subnet {
+                        inner.subnets.release(s);
+                    }
+                    slot.transition_if(
+                        &inner.metrics,
+                        |p| matches!(p, Phase::Starting { .. }),
+                        || Phase::Stopped,
+                    );
+                    // Waiters loop and start a fresh one.
+                    let _ = tx.send(Some(Ok(())));
+                }
+            }
+        });
+    }
+
+    /// Reads token, address and catalog hash back from the container and checks its health.
+    async fn adopt(&self, c: &ContainerInfo, subnet: Option<Subnet>) -> Option<Running> {
+        let info = self.rt.inspect_container(&c.id).await.ok()??;
+        if info.state != ContainerState::Running {
+            return None;
+        }
+        let prefix = format!("{TOKEN_ENV}=");
+        let token = info.env.iter().find_map(|e| e.strip_prefix(&prefix))?;
+        let d = &self.cfg.docker;
+        let mut joined = None;
+        let addr = match d.reach {
+            Reach::Loopback => format!("127.0.0.1:{}", info.loopback_port?),
+            Reach::Bridge => {
+                if let Some(own) = self.rt.own_container().await {
+                    self.rt.connect_network(&c.name, &own).await.ok()?;
+                    joined = Some(own);
+                }
+                format!("{}:{}", info.addresses.get(&c.name)?, d.port)
+            }
+        };
+        let base: http::uri::Authority = addr.parse().ok()?;
+        let deadline = Instant::now() + ADOPT_PROBE;
+        while !self.prober.healthy(&base, token).await {
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(super::probe::PROBE_INTERVAL).await;
+        }
+        Some(Running {
+            container_id: info.id.clone(),
+            container_name: c.name.clone(),
+            network: c.name.clone(),
+            subnet,
+            base,
+            token: Arc::from(token),
+            catalog_hash: info
+                .labels
+                .get(LABEL_CATALOG_HASH)
+                .cloned()
+                .unwrap_or_default(),
+            started_at: info.started_at.unwrap_or_else(SystemTime::now),
+            joined,
+            stale: AtomicBool::new(false),
+        })
+    }
+}

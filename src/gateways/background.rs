@@ -1,0 +1,269 @@
+//! The lifecycle's background work: the engine events stream (crashes; reconnects and
+//! reconciles when the engine comes back), catalog changes (stale gateways are replaced), the
+//! idle reaper, and the activity state file.
+
+use super::lifecycle::{Inner, StopReason, FAILED_KEPT};
+use super::names::LABEL_USER;
+use super::slot::{now_ms, Phase, Running, Slot};
+use super::state_file::ActivityState;
+use crate::catalog::CatalogChanged;
+use crate::config::RestartPolicy;
+use crate::runtime::{EventKind, RuntimeEvent};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+/// A request compares the user's catalog hash with the running gateway's at most this often.
+const CATALOG_CHECK_INTERVAL_MS: u64 = 5_000;
+/// Longest pause between attempts to reach the engine's events stream.
+const MAX_RECONNECT: Duration = Duration::from_secs(2);
+/// The activity state file is written at most this often.
+const SAVE_INTERVAL_MS: u64 = 2_000;
+
+impl Inner {
+    /// Starts events, catalog and reaper tasks; they end when `stop` is cancelled.
+    pub(super) fn spawn_background(self: &Arc<Self>) {
+        tokio::spawn(self.clone().watch_events());
+        tokio::spawn(self.clone().watch_catalogs());
+        tokio::spawn(self.clone().reap());
+    }
+
+    async fn pause(&self, d: Duration) -> bool {
+        tokio::select! {
+            _ = self.stop.cancelled() => false,
+            _ = tokio::time::sleep(d) => true,
+        }
+    }
+
+    /// Follows the engine's events; every (re)connect is followed by a reconciliation, which
+    /// also adopts running gateways at start-up.
+    async fn watch_events(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(100);
+        let mut warned = false;
+        loop {
+            if self.stop.is_cancelled() {
+                return;
+            }
+            let ping = self.rt.ping().await;
+            self.note_engine(&ping.as_ref().map(drop));
+            let stream = match ping {
+                Ok(()) => self.rt.events(&self.naming.filter()).await,
+                Err(e) => Err(e),
+            };
+            match stream {
+                Ok(mut stream) => {
+                    warned = false;
+                    backoff = Duration::from_millis(100);
+                    // Pump events while reconciling, so none between the two is lost.
+                    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+                    let pump = tokio::spawn(async move {
+                        while let Some(ev) = stream.next().await {
+                            let end = ev.is_err();
+                            if tx.send(ev).await.is_err() || end {
+                                return;
+                            }
+                        }
+                    });
+                    if let Err(e) = self.reconcile().await {
+                        tracing::warn!(error = %e, "reconciling gateways with the engine failed");
+                    }
+                    loop {
+                        tokio::select! {
+                            _ = self.stop.cancelled() => { pump.abort(); return; }
+                            ev = rx.recv() => match ev {
+                                Some(Ok(ev)) => self.on_event(ev),
+                                Some(Err(e)) => {
+                                    tracing::warn!(error = %e, "engine events stream broke; reconnecting");
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                    }
+                    pump.abort();
+                }
+                Err(e) => {
+                    if !warned {
+                        tracing::warn!(error = %e, "engine not reachable; retrying in the background");
+                        warned = true;
+                    }
+                }
+            }
+            if !self.pause(backoff).await {
+                return;
+            }
+            backoff = (backoff * 2).min(MAX_RECONNECT);
+        }
+    }
+
+    /// A managed container died (or was removed) without us stopping it.
+    fn on_event(self: &Arc<Self>, ev: RuntimeEvent) {
+        if ev.kind == EventKind::Start {
+            return;
+        }
+        let Some(slot) = ev.labels.get(LABEL_USER).and_then(|u| self.registry.get(u)) else {
+            return;
+        };
+        let ours =
+            slot.with_phase(|p| matches!(p, Phase::Ready(r) if r.container_id == ev.container_id));
+        if ours {
+            tracing::warn!(
+                user = %slot.slug, event = ?ev.kind,
+                exit_code = ev.labels.get("exitCode").map(String::as_str).unwrap_or("?"),
+                "gateway died; the next request starts a new one"
+            );
+            self.begin_stop(&slot, StopReason::Crashed, false);
+        }
+    }
+
+    /// Marks gateways stale when their user's catalog hash changes.
+    async fn watch_catalogs(self: Arc<Self>) {
+        let mut rx = self.cache.subscribe();
+        loop {
+            let ev = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                ev = rx.recv() => ev,
+            };
+            match ev {
+                Ok(CatalogChanged { slug, hash }) => {
+                    if let Some(slot) = self.registry.get(&slug) {
+                        self.catalog_is(&slot, hash.as_str());
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(
+                        missed = n,
+                        "catalog change events missed; rechecking on the next requests"
+                    );
+                    for s in self.registry.all() {
+                        s.last_catalog_check_ms.store(0, Ordering::Release);
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// The user's current catalog hash is `hash`: a ready gateway spawned with another one is
+    /// replaced now (`immediate`, or idle already) or when its last request ends.
+    fn catalog_is(self: &Arc<Self>, slot: &Arc<Slot>, hash: &str) {
+        let stale = slot.with_phase(|p| match p {
+            Phase::Ready(r) if r.catalog_hash != hash => {
+                r.stale.store(true, Ordering::Release);
+                true
+            }
+            _ => false,
+        });
+        if stale {
+            tracing::info!(user = %slot.slug, policy = ?self.cfg.restart_on_catalog_change, "catalog changed; gateway is stale");
+            self.replace_if_due(slot);
+        }
+    }
+
+    fn replace_if_due(self: &Arc<Self>, slot: &Arc<Slot>) {
+        let due =
+            self.cfg.restart_on_catalog_change == RestartPolicy::Immediate || slot.leases() == 0;
+        if due {
+            self.begin_stop(slot, StopReason::Replaced, true);
+        }
+    }
+
+    /// On a request: compares the catalog hash now and then, off the request path (the merge
+    /// also catches team changes in the caller's token).
+    pub(super) fn check_catalog_soon(self: &Arc<Self>, slot: &Arc<Slot>, running: &Running) {
+        let now = now_ms();
+        let last = slot.last_catalog_check_ms.load(Ordering::Acquire);
+        if now.saturating_sub(last) < CATALOG_CHECK_INTERVAL_MS
+            || slot
+                .last_catalog_check_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            || running.stale.load(Ordering::Acquire)
+        {
+            return;
+        }
+        let inner = self.clone();
+        let slot = slot.clone();
+        tokio::spawn(async move {
+            let (store, cache) = (inner.catalogs.clone(), inner.cache.clone());
+            let slug = slot.slug.clone();
+            let teams = slot.teams.lock().clone();
+            let hash = tokio::task::spawn_blocking(move || {
+                crate::catalog::regenerate_user(&store, &cache, &slug, &teams)
+                    .map(|r| r.hash.as_str().to_string())
+            })
+            .await;
+            match hash {
+                Ok(Ok(h)) => inner.catalog_is(&slot, &h),
+                Ok(Err(e)) => tracing::warn!(user = %slot.slug, error = %e, "catalog check failed"),
+                Err(_) => {}
+            }
+        });
+    }
+
+    /// Stops idle gateways, replaces stale idle ones, forgets unused slots, saves activity.
+    async fn reap(self: Arc<Self>) {
+        let idle = self.cfg.idle_timeout.0;
+        let tick = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let idle_ms = idle.as_millis() as u64;
+        let mut last_save = 0;
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = tokio::time::sleep(tick) => {}
+                _ = self.registry.idle_wake.notified() => {}
+            }
+            for slot in self.registry.all() {
+                slot.transition_if(
+                    &self.metrics,
+                    |p| matches!(p, Phase::Failed { at, .. } if at.elapsed() > FAILED_KEPT),
+                    || Phase::Stopped,
+                );
+                let (ready, stale) = slot.with_phase(|p| match p {
+                    Phase::Ready(r) => (true, r.stale.load(Ordering::Acquire)),
+                    _ => (false, false),
+                });
+                if !ready {
+                    continue;
+                }
+                if slot.idle_for(idle_ms) {
+                    self.begin_stop(&slot, StopReason::Idle, false);
+                } else if stale {
+                    self.replace_if_due(&slot);
+                }
+            }
+            self.registry.prune();
+            if now_ms().saturating_sub(last_save) >= SAVE_INTERVAL_MS {
+                last_save = now_ms();
+                let inner = self.clone();
+                let _ = tokio::task::spawn_blocking(move || inner.save_state(false)).await;
+            }
+        }
+    }
+
+    /// Writes `state.json` when the activity of running gateways changed (or `force`).
+    /// Entries loaded at start-up that are not adopted yet are kept.
+    pub(super) fn save_state(&self, force: bool) {
+        let mut last_active_ms: HashMap<String, u64> = self.saved_activity.lock().clone();
+        for s in self.registry.all() {
+            if s.with_phase(|p| matches!(p, Phase::Ready(_) | Phase::Stopping { .. })) {
+                last_active_ms.insert(s.slug.clone(), s.last_active_ms());
+            }
+        }
+        let state = ActivityState {
+            version: 1,
+            last_active_ms,
+        };
+        let mut saved = self.last_saved.lock();
+        if !force && *saved == state.last_active_ms {
+            return;
+        }
+        match self.state_file.save(&state) {
+            Ok(()) => *saved = state.last_active_ms,
+            Err(e) => tracing::warn!(error = %e, "writing the gateway state file failed"),
+        }
+    }
+}

@@ -1,0 +1,478 @@
+//! Per-user gateways on a container runtime: the [`GatewayResolver`] the proxy asks, and the
+//! [`GatewayControl`] the API drives (DESIGN.md §4).
+//!
+//! The pieces: [`super::slot`] (registry and state machine), [`super::start`] (single-flight
+//! start), [`super::stop`], [`super::adopt`] (start-up adoption and reconciliation after an
+//! engine reconnect), [`super::background`] (events, catalog changes, idle reaper).
+
+use super::metrics::GatewayMetrics;
+use super::names::Naming;
+use super::probe::Prober;
+use super::slot::{now_ms, Lease, Phase, Registry, Running, Slot};
+use super::state_file::StateFile;
+use super::subnets::SubnetPool;
+use super::{GatewayControl, GatewayError, GatewayResolver, GatewayStatus, Upstream};
+use crate::auth::Principal;
+use crate::catalog::{CatalogCache, CatalogStore};
+use crate::config::{units::parse_bytes, Config, GatewaysConfig};
+use crate::runtime::docker::{DockerRuntime, DockerSettings, OwnContainer};
+use crate::runtime::{Runtime, RuntimeError};
+use crate::secrets::SecretStore;
+use crate::services::Services;
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// A failed start is answered from memory this long before another start is tried, so a
+/// burst of requests does not hammer a broken engine or registry.
+pub(super) const FAILED_BACKOFF: Duration = Duration::from_secs(1);
+/// `Retry-After` when the engine is unreachable or a start failed.
+pub(super) const RETRY_UNAVAILABLE: Duration = Duration::from_secs(5);
+/// `Retry-After` at capacity.
+pub(super) const RETRY_CAPACITY: Duration = Duration::from_secs(10);
+/// How long a reachability check may take before a request that needs a start gets its 503.
+pub(super) const QUICK_PING: Duration = Duration::from_secs(2);
+/// A failed slot is reported as failed this long, then forgotten.
+pub(super) const FAILED_KEPT: Duration = Duration::from_secs(600);
+/// SIGTERM grace of a stopping gateway before SIGKILL.
+pub(super) const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// Waits for one image pull: `None` while it runs, then its outcome.
+pub(super) type PullWaiter = watch::Receiver<Option<Result<(), String>>>;
+
+/// Why a gateway is being stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StopReason {
+    Idle,
+    Evicted,
+    /// Replaced because its catalog changed (a start follows).
+    Replaced,
+    /// The container died by itself; only leftovers are removed.
+    Crashed,
+    /// Asked for through the API.
+    Requested,
+}
+
+/// Shared state of the lifecycle; background tasks hold an `Arc` of it.
+pub(super) struct Inner {
+    pub cfg: GatewaysConfig,
+    pub memory_bytes: u64,
+    pub rt: Arc<dyn Runtime>,
+    pub catalogs: Arc<CatalogStore>,
+    pub cache: Arc<CatalogCache>,
+    pub secrets: Arc<SecretStore>,
+    pub naming: Naming,
+    pub registry: Registry,
+    pub starts: Semaphore,
+    pub subnets: SubnetPool,
+    pub metrics: GatewayMetrics,
+    pub reachable: AtomicBool,
+    pub state_file: StateFile,
+    /// Last activity read from the state file at start-up, until adopted (or found gone).
+    pub saved_activity: Mutex<HashMap<String, u64>>,
+    /// What the state file holds now.
+    pub last_saved: Mutex<HashMap<String, u64>>,
+    pub prober: Prober,
+    /// Pulls in flight by image: every start that needs the image waits on the same pull.
+    pub pulls: Mutex<HashMap<String, PullWaiter>>,
+    pub stop: CancellationToken,
+}
+
+/// The Docker (or other runtime) gateway lifecycle; cheap to clone.
+#[derive(Clone)]
+pub struct DockerGateways {
+    inner: Arc<Inner>,
+}
+
+impl DockerGateways {
+    /// Builds the lifecycle on the Docker runtime the config names and starts its background
+    /// tasks (adoption, events, catalog changes, idle reaper). Must run inside a Tokio runtime.
+    pub fn from_config(config: &Config, services: &Services) -> anyhow::Result<Self> {
+        let metrics = GatewayMetrics::default();
+        let d = &config.gateways.docker;
+        let own_container = match d.frontdoor_container.as_str() {
+            "auto" => OwnContainer::Auto,
+            "none" => OwnContainer::None,
+            other => OwnContainer::Named(other.to_string()),
+        };
+        let rt = DockerRuntime::new(
+            DockerSettings {
+                host: d.host.clone(),
+                api_timeout: d.api_timeout.0,
+                pull_timeout: d.pull_timeout.0,
+                own_container,
+            },
+            metrics.runtime.clone(),
+        );
+        Self::with_runtime(config, services, Arc::new(rt), metrics)
+    }
+
+    /// Builds the lifecycle on any runtime (a second engine, or fault injection in tests).
+    pub fn with_runtime(
+        config: &Config,
+        services: &Services,
+        rt: Arc<dyn Runtime>,
+        metrics: GatewayMetrics,
+    ) -> anyhow::Result<Self> {
+        let g = config.gateways.clone();
+        let memory_bytes = parse_bytes(&g.docker.memory).map_err(anyhow::Error::msg)?;
+        let subnets = SubnetPool::new(&g.docker.subnet_pool, g.docker.subnet_prefix)
+            .ok_or_else(|| anyhow::anyhow!("gateways.docker.subnet_pool is not usable"))?;
+        let state_file = StateFile::new(&config.data_dir);
+        let saved = state_file.load().last_active_ms;
+        let inner = Arc::new(Inner {
+            naming: Naming {
+                instance: g.docker.instance.clone(),
+            },
+            starts: Semaphore::new(g.max_concurrent_starts),
+            prober: Prober::new(&g.docker.health_path),
+            cfg: g,
+            memory_bytes,
+            rt,
+            catalogs: services.catalogs.clone(),
+            cache: services.cache.clone(),
+            secrets: services.secrets.clone(),
+            registry: Registry::default(),
+            subnets,
+            metrics,
+            reachable: AtomicBool::new(false),
+            state_file,
+            last_saved: Mutex::new(saved.clone()),
+            saved_activity: Mutex::new(saved),
+            pulls: Mutex::new(HashMap::new()),
+            stop: CancellationToken::new(),
+        });
+        inner.spawn_background();
+        Ok(Self { inner })
+    }
+
+    /// The lifecycle's metrics, to register with the front door's registry.
+    pub fn metrics(&self) -> &GatewayMetrics {
+        &self.inner.metrics
+    }
+
+    /// Stops the background tasks and saves the activity state. Gateways keep running: the
+    /// next front door adopts them.
+    pub async fn shutdown(&self) {
+        self.inner.stop.cancel();
+        let inner = self.inner.clone();
+        let _ = tokio::task::spawn_blocking(move || inner.save_state(true)).await;
+    }
+
+    /// The runtime underneath (tests read hardening back through it).
+    pub fn runtime(&self) -> Arc<dyn Runtime> {
+        self.inner.rt.clone()
+    }
+}
+
+pub(super) fn unavailable(message: impl Into<String>) -> GatewayError {
+    GatewayError::Unavailable {
+        message: message.into(),
+        retry_after: RETRY_UNAVAILABLE,
+    }
+}
+
+enum Wait {
+    Start(watch::Receiver<super::slot::StartResult>),
+    Stop(watch::Receiver<bool>),
+    Fail(GatewayError),
+    Begin,
+    Again,
+}
+
+impl Inner {
+    /// True when the engine answered lately.
+    pub fn is_reachable(&self) -> bool {
+        self.reachable.load(Ordering::Acquire)
+    }
+
+    /// Records what the last engine call said about reachability.
+    pub fn note_engine(&self, result: &Result<(), &RuntimeError>) {
+        match result {
+            Ok(()) => self.reachable.store(true, Ordering::Release),
+            Err(e) if e.is_unreachable() => {
+                if self.reachable.swap(false, Ordering::AcqRel) {
+                    tracing::warn!(error = %e, "container engine unreachable");
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// The user's ready gateway with a lease on it, starting it (or waiting for the start or
+    /// stop under way) when needed.
+    pub async fn ensure(
+        self: &Arc<Self>,
+        slug: &str,
+        teams: &[String],
+    ) -> Result<(Arc<Running>, Lease), GatewayError> {
+        let slot = self.registry.slot(slug);
+        {
+            let mut t = slot.teams.lock();
+            if t.as_slice() != teams {
+                *t = teams.to_vec();
+            }
+        }
+        loop {
+            if let Some((running, lease)) = slot.lease_if_ready() {
+                self.check_catalog_soon(&slot, &running);
+                return Ok((running, lease));
+            }
+            let wait = slot.with_phase(|p| match p {
+                Phase::Ready(_) => Wait::Again,
+                Phase::Starting { done, .. } => Wait::Start(done.clone()),
+                Phase::Stopping { done, .. } => Wait::Stop(done.clone()),
+                Phase::Failed { error, at } if at.elapsed() < FAILED_BACKOFF => {
+                    Wait::Fail(error.clone())
+                }
+                Phase::Failed { .. } | Phase::Stopped => Wait::Begin,
+            });
+            match wait {
+                Wait::Again => continue,
+                Wait::Fail(e) => return Err(e),
+                Wait::Stop(mut rx) => {
+                    let _ = rx.wait_for(|done| *done).await;
+                }
+                Wait::Start(mut rx) => {
+                    let outcome = rx.wait_for(Option::is_some).await.map(|v| v.clone());
+                    match outcome {
+                        Ok(Some(Ok(()))) => {}
+                        Ok(Some(Err(e))) => return Err(e),
+                        _ => return Err(unavailable("the gateway start was abandoned")),
+                    }
+                }
+                Wait::Begin => {
+                    self.check_engine().await?;
+                    self.begin_start(&slot)?;
+                }
+            }
+        }
+    }
+
+    /// Fails fast when the engine is known to be down and still does not answer.
+    async fn check_engine(&self) -> Result<(), GatewayError> {
+        if self.is_reachable() {
+            return Ok(());
+        }
+        let r = match tokio::time::timeout(QUICK_PING, self.rt.ping()).await {
+            Ok(r) => r,
+            Err(_) => Err(RuntimeError::new(
+                "ping",
+                crate::runtime::RuntimeErrorKind::Timeout,
+                "no answer",
+            )),
+        };
+        self.note_engine(&r.as_ref().map(drop));
+        r.map_err(|e| {
+            tracing::warn!(error = %e, "cannot start a gateway: engine unreachable");
+            unavailable("the gateway runtime (Docker) is not reachable; try again shortly")
+        })
+    }
+
+    /// Moves a stopped or failed slot to starting and spawns the start. Over `max_running`
+    /// the least recently used idle gateway is stopped first; with none, `AtCapacity`.
+    pub fn begin_start(self: &Arc<Self>, slot: &Arc<Slot>) -> Result<(), GatewayError> {
+        let _decide = self.registry.capacity.lock();
+        let startable = |p: &Phase| matches!(p, Phase::Stopped | Phase::Failed { .. });
+        if !slot.with_phase(startable) {
+            return Ok(()); // another request began it meanwhile
+        }
+        let mut evicted = None;
+        if self.registry.occupied_except(slot) >= self.cfg.max_running {
+            let victim = self
+                .registry
+                .lru_idle_except(slot)
+                .and_then(|v| self.begin_stop(&v, StopReason::Evicted, false));
+            match victim {
+                Some(done) => evicted = Some(done),
+                None => {
+                    tracing::warn!(user = %slot.slug, max_running = self.cfg.max_running, "at capacity; start refused");
+                    return Err(GatewayError::AtCapacity {
+                        retry_after: RETRY_CAPACITY,
+                    });
+                }
+            }
+        }
+        let (tx, rx) = watch::channel(None);
+        let began = slot.transition_if(&self.metrics, startable, || Phase::Starting { done: rx });
+        if began {
+            self.metrics.starts.inc();
+            tokio::spawn(self.clone().run_start(slot.clone(), tx, evicted));
+        }
+        Ok(())
+    }
+
+    /// Moves a ready slot to stopping and spawns the stop; `None` when it was not ready (or
+    /// an idle stop finds it busy again). `restart` starts a fresh one afterwards.
+    pub fn begin_stop(
+        self: &Arc<Self>,
+        slot: &Arc<Slot>,
+        reason: StopReason,
+        restart: bool,
+    ) -> Option<watch::Receiver<bool>> {
+        let idle_ms = self.cfg.idle_timeout.0.as_millis() as u64;
+        let (tx, rx) = watch::channel(false);
+        let running = slot.update(&self.metrics, |p| {
+            let Phase::Ready(r) = p else { return None };
+            let allowed = match reason {
+                StopReason::Idle => slot.idle_for(idle_ms),
+                StopReason::Evicted => slot.leases() == 0,
+                _ => true,
+            };
+            if !allowed {
+                return None;
+            }
+            let r = r.clone();
+            *p = Phase::Stopping {
+                done: rx.clone(),
+                running: r.clone(),
+            };
+            Some(r)
+        })?;
+        tokio::spawn(
+            self.clone()
+                .run_stop(slot.clone(), running, reason, tx, restart),
+        );
+        Some(rx)
+    }
+
+    /// The API's view of one slot.
+    pub async fn status_of(&self, slot: &Slot) -> GatewayStatus {
+        let (state, reason, running) = slot.with_phase(|p| {
+            let reason = match p {
+                Phase::Failed { error, .. } => Some(error.to_string()),
+                _ => None,
+            };
+            let running = match p {
+                Phase::Ready(r) | Phase::Stopping { running: r, .. } => Some(r.clone()),
+                _ => None,
+            };
+            (p.name(), reason, running)
+        });
+        let memory = match &running {
+            Some(r) if state == "ready" => {
+                tokio::time::timeout(QUICK_PING, self.rt.memory_usage(&r.container_id))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .flatten()
+            }
+            _ => None,
+        };
+        let leases = slot.leases();
+        GatewayStatus {
+            user: slot.slug.clone(),
+            state: state.to_string(),
+            reason,
+            container: running.as_ref().map(|r| r.container_name.clone()),
+            catalog_hash: running.as_ref().map(|r| r.catalog_hash.clone()),
+            uptime_seconds: running
+                .as_ref()
+                .map(|r| r.started_at.elapsed().map_or(0, |d| d.as_secs())),
+            idle_seconds: running.as_ref().map(|_| {
+                if leases > 0 {
+                    0
+                } else {
+                    now_ms().saturating_sub(slot.last_active_ms()) / 1000
+                }
+            }),
+            memory_bytes: memory,
+            open_streams: leases,
+        }
+    }
+}
+
+#[async_trait]
+impl GatewayResolver for DockerGateways {
+    async fn ensure(&self, principal: &Principal) -> Result<Upstream, GatewayError> {
+        let (running, lease) = self.inner.ensure(&principal.slug, &principal.teams).await?;
+        Ok(Upstream {
+            base: running.base.clone(),
+            token: Some(running.token.clone()),
+            lease: Some(Box::new(lease)),
+        })
+    }
+
+    async fn ready(&self) -> bool {
+        self.inner.is_reachable()
+    }
+}
+
+#[async_trait]
+impl GatewayControl for DockerGateways {
+    async fn start(&self, principal: &Principal) -> Result<GatewayStatus, GatewayError> {
+        let (_, lease) = self.inner.ensure(&principal.slug, &principal.teams).await?;
+        drop(lease);
+        let slot = self.inner.registry.slot(&principal.slug);
+        Ok(self.inner.status_of(&slot).await)
+    }
+
+    async fn status(&self, slug: &str) -> Result<GatewayStatus, GatewayError> {
+        Ok(match self.inner.registry.get(slug) {
+            Some(slot) => self.inner.status_of(&slot).await,
+            None => GatewayStatus {
+                user: slug.to_string(),
+                state: "stopped".into(),
+                reason: None,
+                container: None,
+                catalog_hash: None,
+                uptime_seconds: None,
+                idle_seconds: None,
+                memory_bytes: None,
+                open_streams: 0,
+            },
+        })
+    }
+
+    async fn stop(&self, slug: &str) -> Result<bool, GatewayError> {
+        let Some(slot) = self.inner.registry.get(slug) else {
+            return Ok(false);
+        };
+        // A start under way finishes first, then is stopped.
+        let starting = slot.with_phase(|p| match p {
+            Phase::Starting { done, .. } => Some(done.clone()),
+            _ => None,
+        });
+        if let Some(mut rx) = starting {
+            let _ = rx.wait_for(Option::is_some).await;
+        }
+        match self.inner.begin_stop(&slot, StopReason::Requested, false) {
+            Some(mut done) => {
+                let _ = done.wait_for(|d| *d).await;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn logs(&self, slug: &str, tail: usize) -> Result<String, GatewayError> {
+        let name = self.inner.naming.object_name(slug);
+        match self.inner.rt.logs(&name, tail).await {
+            Ok(text) => Ok(text),
+            Err(e) if e.kind == crate::runtime::RuntimeErrorKind::NotFound => Ok(String::new()),
+            Err(e) => {
+                tracing::warn!(user = slug, error = %e, "reading gateway logs failed");
+                Err(unavailable("the gateway logs could not be read"))
+            }
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<GatewayStatus>, GatewayError> {
+        let slots: Vec<_> = self
+            .inner
+            .registry
+            .all()
+            .into_iter()
+            .filter(|s| !s.with_phase(|p| matches!(p, Phase::Stopped)))
+            .collect();
+        let mut out =
+            futures_util::future::join_all(slots.iter().map(|s| self.inner.status_of(s))).await;
+        out.sort_by(|a, b| a.user.cmp(&b.user));
+        Ok(out)
+    }
+}

@@ -1,0 +1,169 @@
+//! Lifecycle metrics: gateways by state, start duration by outcome, starts / stops / idle
+//! stops / crashes / evictions, and the runtime's API errors. Labels are closed sets.
+
+use crate::runtime::RuntimeMetrics;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::fmt::Write as _;
+
+/// A gateway state as a metric label (`stopped` is not counted: it is every user ever seen).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum StateLabel {
+    Starting,
+    Ready,
+    Stopping,
+    Failed,
+}
+
+/// How a start ended.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum StartOutcome {
+    /// Ready and answering its health check.
+    Ready,
+    /// Found running at start-up (or after an engine reconnect) and adopted.
+    Adopted,
+    /// `spawn_timeout` passed first.
+    Timeout,
+    /// The image could not be had.
+    Image,
+    /// The engine refused or could not be reached.
+    Engine,
+    /// The gateway exited before it became healthy.
+    Exited,
+    /// Catalog or secrets could not be prepared.
+    Prepare,
+}
+
+impl EncodeLabelValue for StateLabel {
+    fn encode(&self, e: &mut LabelValueEncoder) -> std::fmt::Result {
+        e.write_str(match self {
+            StateLabel::Starting => "starting",
+            StateLabel::Ready => "ready",
+            StateLabel::Stopping => "stopping",
+            StateLabel::Failed => "failed",
+        })
+    }
+}
+
+impl EncodeLabelValue for StartOutcome {
+    fn encode(&self, e: &mut LabelValueEncoder) -> std::fmt::Result {
+        e.write_str(match self {
+            StartOutcome::Ready => "ready",
+            StartOutcome::Adopted => "adopted",
+            StartOutcome::Timeout => "timeout",
+            StartOutcome::Image => "image",
+            StartOutcome::Engine => "engine",
+            StartOutcome::Exited => "exited",
+            StartOutcome::Prepare => "prepare",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: StateLabel,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: StartOutcome,
+}
+
+fn start_histogram() -> Histogram {
+    // 50 ms .. ~100 s: a local image starts in well under a second, a pull takes minutes.
+    Histogram::new(exponential_buckets(0.05, 2.0, 12))
+}
+
+/// Every lifecycle metric; cheap to clone.
+#[derive(Clone)]
+pub struct GatewayMetrics {
+    states: Family<StateLabels, Gauge>,
+    start_duration: Family<OutcomeLabels, Histogram, fn() -> Histogram>,
+    pub starts: Counter,
+    pub stops: Counter,
+    pub idle_stops: Counter,
+    pub crashes: Counter,
+    pub evictions: Counter,
+    pub runtime: RuntimeMetrics,
+}
+
+impl Default for GatewayMetrics {
+    fn default() -> Self {
+        Self {
+            states: Family::default(),
+            start_duration: Family::new_with_constructor(start_histogram),
+            starts: Counter::default(),
+            stops: Counter::default(),
+            idle_stops: Counter::default(),
+            crashes: Counter::default(),
+            evictions: Counter::default(),
+            runtime: RuntimeMetrics::default(),
+        }
+    }
+}
+
+impl GatewayMetrics {
+    /// Registers under the registry's `mcp_frontdoor` prefix (counters get `_total`).
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "gateways",
+            "Gateways by lifecycle state",
+            self.states.clone(),
+        );
+        r.register(
+            "gateway_start_duration_seconds",
+            "Time from the start decision to a healthy gateway, by outcome",
+            self.start_duration.clone(),
+        );
+        r.register(
+            "gateway_starts",
+            "Gateway starts begun",
+            self.starts.clone(),
+        );
+        r.register(
+            "gateway_stops",
+            "Gateways stopped and removed (any reason)",
+            self.stops.clone(),
+        );
+        r.register(
+            "gateway_idle_stops",
+            "Gateways stopped for being idle",
+            self.idle_stops.clone(),
+        );
+        r.register(
+            "gateway_crashes",
+            "Gateways that died without being stopped",
+            self.crashes.clone(),
+        );
+        r.register(
+            "gateway_evictions",
+            "Idle gateways stopped to make room under gateways.max_running",
+            self.evictions.clone(),
+        );
+        self.runtime.register(r);
+    }
+
+    /// Moves one gateway between states (`None` is stopped).
+    pub fn transition(&self, from: Option<StateLabel>, to: Option<StateLabel>) {
+        if from == to {
+            return;
+        }
+        if let Some(f) = from {
+            self.states.get_or_create(&StateLabels { state: f }).dec();
+        }
+        if let Some(t) = to {
+            self.states.get_or_create(&StateLabels { state: t }).inc();
+        }
+    }
+
+    /// Records how long a start took and how it ended.
+    pub fn start_finished(&self, outcome: StartOutcome, secs: f64) {
+        self.start_duration
+            .get_or_create(&OutcomeLabels { outcome })
+            .observe(secs);
+    }
+}

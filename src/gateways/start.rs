@@ -1,0 +1,683 @@
+//! One start, run as its own task so a client that gives up does not cancel it for the others
+//! waiting on it: prepare catalog and secrets → image → network → container → files → start →
+//! address → health. Bounded by `spawn_timeout`; on failure everything made is removed before
+//! the slot is marked failed, so the next start never races a clean-up.
+
+use super::lifecycle::{Inner, RETRY_UNAVAILABLE, STOP_GRACE};
+use super::metrics::StartOutcome;
+use super::names::{LABEL_CATALOG_HASH, TOKEN_ENV};
+use super::probe::PROBE_INTERVAL;
+use super::slot::{Phase, Running, Slot, StartResult};
+use super::subnets::Subnet;
+use super::GatewayError;
+use crate::config::Reach;
+use crate::runtime::{
+    ContainerSpec, ContainerState, FileSpec, ImageInfo, Limits, NetworkSpec, RuntimeError,
+    RuntimeErrorKind,
+};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
+
+/// How often a starting container's state is checked while its health probe fails.
+const EXIT_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+/// Attempts at a free subnet when another engine user takes ours first.
+const SUBNET_ATTEMPTS: usize = 8;
+
+/// Why a start failed: the client's message, and what the operator log gets.
+#[derive(Debug)]
+pub(super) struct StartFailure {
+    pub outcome: StartOutcome,
+    pub message: String,
+    pub detail: String,
+}
+
+impl StartFailure {
+    fn engine(e: RuntimeError) -> Self {
+        let message = if e.is_unreachable() {
+            "the gateway runtime (Docker) is not reachable; try again shortly".to_string()
+        } else {
+            "the gateway could not be started; try again shortly".to_string()
+        };
+        Self {
+            outcome: StartOutcome::Engine,
+            message,
+            detail: e.to_string(),
+        }
+    }
+}
+
+impl StartFailure {
+    fn to_error(&self) -> GatewayError {
+        GatewayError::Unavailable {
+            message: self.message.clone(),
+            retry_after: RETRY_UNAVAILABLE,
+        }
+    }
+
+    fn cancelled() -> Self {
+        Self {
+            outcome: StartOutcome::Timeout,
+            message: "the gateway start was cut off".into(),
+            detail: "spawn_timeout passed".into(),
+        }
+    }
+}
+
+impl From<RuntimeError> for StartFailure {
+    fn from(e: RuntimeError) -> Self {
+        Self::engine(e)
+    }
+}
+
+/// What a start made so far, for the clean-up after a failure.
+#[derive(Default)]
+struct Made {
+    subnet: Option<Subnet>,
+    joined: Option<String>,
+}
+
+/// The merged catalog and secrets, rendered for the container.
+struct Prepared {
+    hash: String,
+    catalog_yaml: String,
+    servers: String,
+    secrets: Zeroizing<String>,
+}
+
+impl Inner {
+    /// The start task: runs the steps, publishes the outcome, cleans up after a failure.
+    pub(super) async fn run_start(
+        self: Arc<Self>,
+        slot: Arc<Slot>,
+        done: watch::Sender<StartResult>,
+        evicted: Option<watch::Receiver<bool>>,
+    ) {
+        let began = Instant::now();
+        let deadline = tokio::time::Instant::now() + self.cfg.spawn_timeout.0;
+        let name = self.naming.object_name(&slot.slug);
+        let mut made = Made::default();
+        let cancel = CancellationToken::new();
+        let result = {
+            let steps = self.start_steps(&slot, &name, evicted, &mut made, &cancel);
+            tokio::pin!(steps);
+            tokio::select! {
+                r = &mut steps => r,
+                _ = tokio::time::sleep_until(deadline) => {
+                    let f = StartFailure {
+                        outcome: StartOutcome::Timeout,
+                        message: format!(
+                            "the gateway did not become ready within {}s; try again shortly",
+                            self.cfg.spawn_timeout.0.as_secs()
+                        ),
+                        detail: "spawn_timeout passed".into(),
+                    };
+                    // Answer the waiters now, then let the engine call under way finish (the
+                    // steps stop at their next check), so the clean-up comes after it.
+                    let _ = done.send(Some(Err(f.to_error())));
+                    cancel.cancel();
+                    let limit = self.cfg.docker.api_timeout.0 + STOP_GRACE;
+                    let _ = tokio::time::timeout(limit, &mut steps).await;
+                    Err(f)
+                }
+            }
+        };
+        let secs = began.elapsed().as_secs_f64();
+        match result {
+            Ok(running) => {
+                tracing::info!(
+                    user = %slot.slug, container = %running.container_name,
+                    address = %running.base, ms = (secs * 1000.0) as u64, "gateway ready"
+                );
+                self.metrics.start_finished(StartOutcome::Ready, secs);
+                slot.transition_if(
+                    &self.metrics,
+                    |p| matches!(p, Phase::Starting { .. }),
+                    || Phase::Ready(Arc::new(running)),
+                );
+                let _ = done.send(Some(Ok(())));
+            }
+            Err(f) => {
+                tracing::warn!(
+                    user = %slot.slug, outcome = ?f.outcome, error = %f.detail,
+                    ms = (secs * 1000.0) as u64, "gateway start failed"
+                );
+                self.metrics.start_finished(f.outcome, secs);
+                let error = f.to_error();
+                // Waiters get their answer now; the slot stays `starting` until clean.
+                let _ = done.send(Some(Err(error.clone())));
+                self.remove_leftovers(&name, made.joined.as_deref()).await;
+                if let Some(s) = made.subnet {
+                    self.subnets.release(s);
+                }
+                slot.transition_if(
+                    &self.metrics,
+                    |p| matches!(p, Phase::Starting { .. }),
+                    || Phase::Failed {
+                        error,
+                        at: Instant::now(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Removes a user's container and network by name (each call with its own timeout).
+    pub(super) async fn remove_leftovers(&self, name: &str, joined: Option<&str>) {
+        if let Err(e) = self.rt.remove_container(name, Duration::ZERO).await {
+            tracing::warn!(container = name, error = %e, "removing gateway container failed");
+        }
+        if let Some(own) = joined {
+            let _ = self.rt.disconnect_network(name, own).await;
+        }
+        if let Err(e) = self.rt.remove_network(name).await {
+            tracing::warn!(network = name, error = %e, "removing gateway network failed");
+        }
+    }
+
+    async fn start_steps(
+        &self,
+        slot: &Slot,
+        name: &str,
+        evicted: Option<watch::Receiver<bool>>,
+        made: &mut Made,
+        cancel: &CancellationToken,
+    ) -> Result<Running, StartFailure> {
+        if let Some(mut rx) = evicted {
+            tokio::select! {
+                _ = rx.wait_for(|d| *d) => {}
+                _ = cancel.cancelled() => return Err(StartFailure::cancelled()),
+            }
+        }
+        let _permit = tokio::select! {
+            p = self.starts.acquire() => p.map_err(|_| StartFailure::engine(closed()))?,
+            _ = cancel.cancelled() => return Err(StartFailure::cancelled()),
+        };
+        let t = Instant::now();
+        let step = |what: &str| tracing::debug!(user = %slot.slug, step = what, ms = t.elapsed().as_millis() as u64, "start step done");
+        let teams = slot.teams.lock().clone();
+        // Independent: the catalog and secrets, the image, and the network.
+        let network = async {
+            let r = self.fresh_network(slot, name, made).await;
+            self.note_engine(&r.as_ref().map(drop));
+            r.map_err(StartFailure::from)
+        };
+        // All three run to the end even when one fails: a network create cut off mid-call
+        // could still complete on the engine after the clean-up.
+        let (prepared, image, network) = tokio::join!(
+            self.prepare(&slot.slug, teams),
+            self.image_ready(cancel),
+            network
+        );
+        let (prepared, image, ()) = (prepared?, image?, network?);
+        step("prepare, image, network");
+        let result = self
+            .create_and_start(slot, name, &prepared, &image, made, cancel)
+            .await;
+        self.note_engine(&result.as_ref().map(drop));
+        let (id, base, token) = result?;
+        step("create_and_start");
+        let base = self.wait_healthy(name, base, &token, cancel).await?;
+        step("healthy");
+        Ok(Running {
+            container_id: id,
+            container_name: name.to_string(),
+            network: name.to_string(),
+            subnet: made.subnet,
+            base,
+            token: Arc::from(token.as_str()),
+            catalog_hash: prepared.hash,
+            started_at: SystemTime::now(),
+            joined: made.joined.clone(),
+            stale: AtomicBool::new(false),
+        })
+    }
+
+    /// Merges the user's catalog (writing `merged.yaml`) and renders their secrets file.
+    async fn prepare(&self, slug: &str, teams: Vec<String>) -> Result<Prepared, StartFailure> {
+        let (store, cache, secrets) = (
+            self.catalogs.clone(),
+            self.cache.clone(),
+            self.secrets.clone(),
+        );
+        let slug = slug.to_string();
+        let fail = |detail: String| StartFailure {
+            outcome: StartOutcome::Prepare,
+            message: "the gateway's catalog or secrets could not be prepared".into(),
+            detail,
+        };
+        tokio::task::spawn_blocking(move || {
+            let regen = crate::catalog::regenerate_user(&store, &cache, &slug, &teams)
+                .map_err(|e| e.to_string())?;
+            let catalog_yaml = regen.catalog.to_yaml().map_err(|e| e.to_string())?;
+            let servers = regen.catalog.server_names().collect::<Vec<_>>().join(",");
+            let secrets = secrets
+                .render_gateway_secrets(&slug)
+                .map_err(|e| e.to_string())?;
+            Ok(Prepared {
+                hash: regen.hash.as_str().to_string(),
+                catalog_yaml,
+                servers,
+                secrets,
+            })
+        })
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .map_err(fail)
+    }
+
+    /// The gateway image, pulled first when missing. Concurrent starts share one pull, and a
+    /// pull outlives a start that gives up, so the next request finds the image.
+    async fn image_ready(&self, cancel: &CancellationToken) -> Result<ImageInfo, StartFailure> {
+        let image = self.cfg.docker.image.clone();
+        if let Some(info) = self.rt.image(&image).await? {
+            return Ok(info);
+        }
+        let mut rx = {
+            let mut pulls = self.pulls.lock();
+            pulls
+                .entry(image.clone())
+                .or_insert_with(|| {
+                    let (tx, rx) = watch::channel(None);
+                    let rt = self.rt.clone();
+                    let img = image.clone();
+                    tokio::spawn(async move {
+                        let r = rt.pull(&img).await.map_err(|e| e.to_string());
+                        let _ = tx.send(Some(r));
+                    });
+                    rx
+                })
+                .clone()
+        };
+        let outcome = tokio::select! {
+            o = rx.wait_for(Option::is_some) => o.map(|v| v.clone()),
+            _ = cancel.cancelled() => return Err(StartFailure::cancelled()),
+        };
+        self.pulls.lock().remove(&image);
+        let failed = |detail: String| StartFailure {
+            outcome: StartOutcome::Image,
+            message: format!("the gateway image `{image}` could not be pulled; try again later"),
+            detail,
+        };
+        match outcome {
+            Ok(Some(Ok(()))) => self
+                .rt
+                .image(&image)
+                .await?
+                .ok_or_else(|| failed("image missing after pull".into())),
+            Ok(Some(Err(detail))) => Err(failed(detail)),
+            _ => Err(failed("pull abandoned".into())),
+        }
+    }
+
+    /// Network, container, files, start, address: returns id, address and token. What needs
+    /// cleaning after an error is found by name, plus what `made` records.
+    async fn create_and_start(
+        &self,
+        slot: &Slot,
+        name: &str,
+        prepared: &Prepared,
+        image: &ImageInfo,
+        made: &mut Made,
+        cancel: &CancellationToken,
+    ) -> Result<(String, Option<http::uri::Authority>, String), RuntimeError> {
+        let d = &self.cfg.docker;
+        let token = random_token();
+        let mut labels = self.naming.labels(&slot.slug);
+        labels.insert(LABEL_CATALOG_HASH.into(), prepared.hash.clone());
+        let args = d
+            .args
+            .iter()
+            .map(|a| {
+                a.replace("{port}", &d.port.to_string())
+                    .replace("{catalog}", &d.catalog_path)
+                    .replace("{servers}", &prepared.servers)
+                    .replace("{secrets}", &d.secrets_path)
+            })
+            .collect();
+        let mut env: Vec<String> = d
+            .extra_env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        // Last, so extra_env cannot replace it.
+        env.push(format!("{TOKEN_ENV}={token}"));
+        let plan = FilePlan::new(&d.catalog_path, &d.secrets_path);
+        let spec = ContainerSpec {
+            name: name.to_string(),
+            image: d.image.clone(),
+            entrypoint: (!d.command.is_empty()).then(|| d.command.clone()),
+            args,
+            env,
+            labels,
+            user: d.user.clone(),
+            network: name.to_string(),
+            port: d.port,
+            publish_loopback: d.reach == Reach::Loopback,
+            limits: Limits {
+                memory_bytes: Some(self.memory_bytes),
+                cpus: Some(d.cpus),
+                pids: Some(d.pids),
+            },
+            read_only_root: d.read_only,
+            tmpfs: vec!["/tmp".into()],
+            writable_dirs: plan.dirs(),
+            binds: d.mounts.clone(),
+            harden: true,
+        };
+        let id = match self.rt.create_container(&spec).await {
+            Err(err) if err.kind == RuntimeErrorKind::Conflict => {
+                // Made between our clean-up and create (a racing replica): take the name over.
+                self.rt.remove_container(name, Duration::ZERO).await?;
+                self.rt.create_container(&spec).await?
+            }
+            other => other?,
+        };
+        let (uid, gid, owner_known) = file_owner(d.user.as_deref().or(image.user.as_deref()));
+        if !owner_known {
+            tracing::warn!(
+                user = ?d.user.as_deref().or(image.user.as_deref()),
+                "gateway user is not numeric: the secrets file is made readable by every user in the container; set gateways.docker.user to uid:gid"
+            );
+        }
+        let secret_mode = if owner_known { 0o400 } else { 0o444 };
+        for (dir, files) in plan.files(prepared, uid, gid, secret_mode) {
+            self.rt.put_files(&id, &dir, &files).await?;
+        }
+        if d.reach == Reach::Bridge {
+            if let Some(own) = self.rt.own_container().await {
+                self.rt.connect_network(name, &own).await?;
+                made.joined = Some(own);
+            }
+        }
+        if cancel.is_cancelled() {
+            return Err(RuntimeError::new(
+                "start_container",
+                RuntimeErrorKind::Api,
+                "not started: spawn_timeout passed",
+            ));
+        }
+        let t = Instant::now();
+        self.rt.start_container(&id).await?;
+        tracing::debug!(user = %slot.slug, ms = t.elapsed().as_millis() as u64, "container started");
+        let info = self.rt.inspect_container(&id).await?;
+        let addr = info.as_ref().and_then(|info| match d.reach {
+            Reach::Loopback => info.loopback_port.map(|p| format!("127.0.0.1:{p}")),
+            Reach::Bridge => info
+                .addresses
+                .get(name)
+                .map(|ip| format!("{ip}:{}", d.port)),
+        });
+        // Without an address the container is gone already; `wait_healthy` reports why.
+        let base = addr.and_then(|a| a.parse::<http::uri::Authority>().ok());
+        Ok((id, base, token))
+    }
+
+    /// Removes what a crash or a killed front door left under this name (it would make
+    /// create fail), then makes the user's network.
+    async fn fresh_network(
+        &self,
+        slot: &Slot,
+        name: &str,
+        made: &mut Made,
+    ) -> Result<(), RuntimeError> {
+        self.rt.remove_container(name, Duration::ZERO).await?;
+        self.rt.remove_network(name).await?;
+        let t = Instant::now();
+        self.create_network(slot, name, made).await?;
+        tracing::debug!(user = %slot.slug, ms = t.elapsed().as_millis() as u64, "network created");
+        Ok(())
+    }
+
+    async fn create_network(
+        &self,
+        slot: &Slot,
+        name: &str,
+        made: &mut Made,
+    ) -> Result<(), RuntimeError> {
+        for _ in 0..SUBNET_ATTEMPTS {
+            let in_use: Vec<String> = self
+                .rt
+                .list_networks(&Vec::new())
+                .await?
+                .into_iter()
+                .flat_map(|n| n.subnets)
+                .collect();
+            let subnet = self.subnets.allocate(&in_use).ok_or_else(|| {
+                RuntimeError::new(
+                    "create_network",
+                    RuntimeErrorKind::SubnetTaken,
+                    format!(
+                        "gateways.docker.subnet_pool {} has no free /{} left",
+                        self.cfg.docker.subnet_pool, self.cfg.docker.subnet_prefix
+                    ),
+                )
+            })?;
+            let spec = NetworkSpec {
+                name: name.to_string(),
+                subnet: subnet.to_string(),
+                labels: self.naming.labels(&slot.slug),
+            };
+            match self.rt.create_network(&spec).await {
+                Ok(_) => {
+                    made.subnet = Some(subnet);
+                    return Ok(());
+                }
+                Err(e) if e.kind == RuntimeErrorKind::SubnetTaken => {
+                    // Another engine user took it between list and create; the reservation
+                    // stays so we do not try it again.
+                    tracing::debug!(%subnet, "subnet taken meanwhile; trying the next");
+                }
+                Err(e) => {
+                    self.subnets.release(subnet);
+                    return Err(e);
+                }
+            }
+        }
+        Err(RuntimeError::new(
+            "create_network",
+            RuntimeErrorKind::SubnetTaken,
+            "no free subnet after several attempts",
+        ))
+    }
+
+    /// Probes health every [`PROBE_INTERVAL`] until 2xx and returns the address; a container
+    /// that exits (or has no address) fails the start at once instead of at `spawn_timeout`.
+    async fn wait_healthy(
+        &self,
+        name: &str,
+        base: Option<http::uri::Authority>,
+        token: &str,
+        cancel: &CancellationToken,
+    ) -> Result<http::uri::Authority, StartFailure> {
+        let mut last_check = Instant::now();
+        loop {
+            if cancel.is_cancelled() {
+                return Err(StartFailure::cancelled());
+            }
+            if let Some(b) = &base {
+                if self.prober.healthy(b, token).await {
+                    return Ok(b.clone());
+                }
+            }
+            if base.is_none() || last_check.elapsed() >= EXIT_CHECK_INTERVAL {
+                last_check = Instant::now();
+                if let Some(info) = self.rt.inspect_container(name).await? {
+                    if info.state != ContainerState::Running {
+                        let tail = self.rt.logs(name, 20).await.unwrap_or_default();
+                        return Err(StartFailure {
+                            outcome: StartOutcome::Exited,
+                            message:
+                                "the gateway exited while starting; an operator can read its log"
+                                    .into(),
+                            detail: format!(
+                                "state {:?}, exit code {:?}, oom {}; last log lines:\n{tail}",
+                                info.state, info.exit_code, info.oom_killed
+                            ),
+                        });
+                    }
+                }
+            }
+            tokio::time::sleep(if base.is_some() {
+                PROBE_INTERVAL
+            } else {
+                EXIT_CHECK_INTERVAL
+            })
+            .await;
+        }
+    }
+}
+
+fn closed() -> RuntimeError {
+    RuntimeError::new("start", RuntimeErrorKind::Api, "the start limiter closed")
+}
+
+/// 32 random bytes, hex.
+fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Numeric `uid[:gid]` of the gateway user: `(uid, gid, known)`. A user name cannot be
+/// resolved from outside the container, so files then belong to root and are world-readable.
+fn file_owner(user: Option<&str>) -> (u64, u64, bool) {
+    let Some(user) = user.filter(|u| !u.is_empty()) else {
+        return (0, 0, true);
+    };
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    match (u.parse::<u64>(), g.map(str::parse::<u64>)) {
+        (Ok(uid), None) => (uid, uid, true),
+        (Ok(uid), Some(Ok(gid))) => (uid, gid, true),
+        _ => (0, 0, false),
+    }
+}
+
+/// Where the catalog and secrets go: the smallest set of directories (made writable as
+/// anonymous volumes, so a read-only root file system still takes the files before start).
+struct FilePlan {
+    catalog: String,
+    secrets: String,
+}
+
+impl FilePlan {
+    fn new(catalog: &str, secrets: &str) -> Self {
+        Self {
+            catalog: catalog.to_string(),
+            secrets: secrets.to_string(),
+        }
+    }
+
+    fn parent(path: &str) -> String {
+        match path.rsplit_once('/') {
+            Some(("", _)) | None => "/".into(),
+            Some((dir, _)) => dir.to_string(),
+        }
+    }
+
+    fn dirs(&self) -> Vec<String> {
+        let mut dirs = vec![Self::parent(&self.catalog), Self::parent(&self.secrets)];
+        dirs.sort();
+        dirs.dedup();
+        let all = dirs.clone();
+        dirs.retain(|d| {
+            !all.iter()
+                .any(|o| o != d && d.starts_with(o.as_str()) && d[o.len()..].starts_with('/'))
+        });
+        dirs
+    }
+
+    fn files(
+        &self,
+        p: &Prepared,
+        uid: u64,
+        gid: u64,
+        secret_mode: u32,
+    ) -> Vec<(String, Vec<FileSpec>)> {
+        let dirs = self.dirs();
+        let mut out: Vec<(String, Vec<FileSpec>)> =
+            dirs.iter().map(|d| (d.clone(), Vec::new())).collect();
+        for (path, contents, mode) in [
+            (
+                &self.catalog,
+                Zeroizing::new(p.catalog_yaml.as_bytes().to_vec()),
+                0o444,
+            ),
+            (
+                &self.secrets,
+                Zeroizing::new(p.secrets.as_bytes().to_vec()),
+                secret_mode,
+            ),
+        ] {
+            let Some((dir, list)) = out
+                .iter_mut()
+                .find(|(d, _)| path.starts_with(d.as_str()) && path[d.len()..].starts_with('/'))
+            else {
+                continue;
+            };
+            list.push(FileSpec {
+                path: path[dir.len() + 1..].to_string(),
+                contents,
+                mode,
+                uid,
+                gid,
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_share_the_smallest_set_of_directories() {
+        let plan = FilePlan::new(
+            "/root/.docker/mcp/catalogs/frontdoor.yaml",
+            "/root/.docker/mcp/secrets.env",
+        );
+        assert_eq!(plan.dirs(), ["/root/.docker/mcp"]);
+        let p = Prepared {
+            hash: "h".into(),
+            catalog_yaml: "registry: {}\n".into(),
+            servers: String::new(),
+            secrets: Zeroizing::new("a.b=c\n".into()),
+        };
+        let files = plan.files(&p, 65532, 65532, 0o400);
+        assert_eq!(files.len(), 1);
+        let names: Vec<_> = files[0]
+            .1
+            .iter()
+            .map(|f| (f.path.as_str(), f.mode))
+            .collect();
+        assert_eq!(
+            names,
+            [("catalogs/frontdoor.yaml", 0o444), ("secrets.env", 0o400)]
+        );
+        let two = FilePlan::new("/a/cat.yaml", "/run/s/secrets");
+        assert_eq!(two.dirs(), ["/a", "/run/s"]);
+        // `/ab` is not inside `/a`.
+        assert_eq!(FilePlan::new("/a/x", "/ab/y").dirs(), ["/a", "/ab"]);
+    }
+
+    #[test]
+    fn owners_parse_numeric_users_only() {
+        assert_eq!(file_owner(None), (0, 0, true));
+        assert_eq!(file_owner(Some("65532:65532")), (65532, 65532, true));
+        assert_eq!(file_owner(Some("1000")), (1000, 1000, true));
+        assert_eq!(file_owner(Some("nobody")), (0, 0, false));
+    }
+
+    #[test]
+    fn tokens_are_long_and_differ() {
+        let (a, b) = (random_token(), random_token());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,218 @@
+//! Two users get two containers on two networks, each with their own merged catalog and
+//! secrets and no way to reach the other; hardening and limits read back from the engine;
+//! a catalog change replaces the gateway.
+
+use crate::engine::{engine, status, wait_state};
+use crate::mcp::Mcp;
+use mcp_frontdoor::catalog::{regenerate_user, Catalog, Format};
+use mcp_frontdoor::secrets::SecretValue;
+use mcp_frontdoor::services::Services;
+use serde_json::json;
+use std::time::Duration;
+
+fn custom(services: &Services, slug: &str, servers: &[&str]) {
+    let yaml: String = servers
+        .iter()
+        .map(|s| format!("  {s}: {{ image: \"example/{s}:1\", type: server }}\n"))
+        .collect();
+    let c = Catalog::parse(format!("registry:\n{yaml}").as_bytes(), Format::Yaml).unwrap();
+    services.catalogs.put_custom(slug, &c).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_two_networks_own_catalogs_and_secrets_no_cross_reach() {
+    let Some(eng) = engine("two") else { return };
+    let fd = eng.frontdoor(&[], "").await;
+    let services = fd.services.clone().unwrap();
+    custom(&services, "alice", &["alice-notes"]);
+    custom(&services, "bob", &["bob-tracker"]);
+    let s = &services.secrets;
+    s.put(
+        "alice",
+        "alice-notes.api_key",
+        &SecretValue::new("a-secret"),
+    )
+    .unwrap();
+    s.put("bob", "bob-tracker.token", &SecretValue::new("b-secret"))
+        .unwrap();
+
+    let (a, b) = tokio::join!(Mcp::open(&fd, "alice"), Mcp::open(&fd, "bob"));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let (sa, sb) = (a.servers().await, b.servers().await);
+    assert!(sa.contains(&"alice-notes".to_string()), "{sa:?}");
+    assert!(!sa.contains(&"bob-tracker".to_string()), "{sa:?}");
+    assert!(sb.contains(&"bob-tracker".to_string()), "{sb:?}");
+    assert!(
+        sa.contains(&"fetch".to_string()),
+        "base catalog merged too: {sa:?}"
+    );
+    assert_eq!(
+        a.call("list_secret_names", json!({})).await,
+        r#"["alice-notes.api_key"]"#
+    );
+    assert_eq!(
+        b.call("list_secret_names", json!({})).await,
+        r#"["bob-tracker.token"]"#
+    );
+
+    let (na, nb) = (eng.name("alice"), eng.name("bob"));
+    let mut nets = eng.networks();
+    nets.sort();
+    assert_eq!(nets, [na.clone(), nb.clone()]);
+    let (ipa, ipb) = (eng.ip("alice"), eng.ip("bob"));
+    assert_ne!(ipa, ipb);
+    // Each reaches itself; neither reaches the other.
+    let connect = |host: &str| json!({"host": host, "port": 8811, "timeout_ms": 1000});
+    assert_eq!(a.call("connect_tcp", connect(&ipa)).await, "connected");
+    let cross = a.call("connect_tcp", connect(&ipb)).await;
+    assert!(cross.starts_with("error"), "alice reached bob: {cross}");
+    let cross = b.call("connect_tcp", connect(&ipa)).await;
+    assert!(cross.starts_with("error"), "bob reached alice: {cross}");
+
+    // Secrets reached the container without a plaintext file on the host's data dir.
+    let data = fd.dir.path().join("data");
+    let found = walk(&data)
+        .into_iter()
+        .filter(|p| std::fs::read(p).is_ok_and(|b| b.windows(8).any(|w| w == b"a-secret")))
+        .collect::<Vec<_>>();
+    assert!(found.is_empty(), "plaintext secret on disk: {found:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardening_and_limits_read_back_from_the_engine() {
+    let Some(eng) = engine("harden") else { return };
+    let fd = eng
+        .frontdoor(&[], "user: \"65532:65532\", extra_env: { GW_MODE: test }")
+        .await;
+    let mcp = Mcp::open(&fd, "frank").await.unwrap();
+    assert_eq!(mcp.call("echo", json!({"text": "ok"})).await, "ok");
+    let name = eng.name("frank");
+    let i = |f: &str| eng.inspect(&name, f);
+    assert_eq!(i("{{.Config.User}}"), "65532:65532");
+    assert_eq!(i("{{json .HostConfig.CapDrop}}"), r#"["ALL"]"#);
+    assert!(i("{{json .HostConfig.SecurityOpt}}").contains("no-new-privileges"));
+    assert_eq!(i("{{.HostConfig.ReadonlyRootfs}}"), "true");
+    assert_eq!(i("{{.HostConfig.Memory}}"), (64u64 << 20).to_string());
+    assert_eq!(i("{{.HostConfig.NanoCpus}}"), "500000000");
+    assert_eq!(i("{{.HostConfig.PidsLimit}}"), "64");
+    assert!(i("{{json .HostConfig.Tmpfs}}").contains("/tmp"));
+    assert_eq!(i("{{.HostConfig.Privileged}}"), "false");
+    let published = i("{{json .HostConfig.PortBindings}}");
+    assert!(
+        published == "{}" || published == "null",
+        "published: {published}"
+    );
+    assert!(!i("{{json .NetworkSettings.Ports}}").contains("HostPort"));
+    let env = i("{{json .Config.Env}}");
+    assert!(env.contains("GW_MODE=test") && env.contains("MCP_GATEWAY_AUTH_TOKEN="));
+    let args = i("{{json .Args}}");
+    assert!(
+        args.contains("--catalog=/root/.docker/mcp/catalogs/frontdoor.yaml"),
+        "{args}"
+    );
+    // The same through the runtime trait.
+    let sec = fd
+        .gateways
+        .as_ref()
+        .unwrap()
+        .runtime()
+        .inspect_security(&name)
+        .await
+        .unwrap();
+    assert_eq!(sec.cap_drop, ["ALL"]);
+    assert!(sec.read_only_root);
+    assert_eq!(sec.pids, Some(64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_reach_publishes_on_127_0_0_1_only() {
+    let Some(eng) = engine("loopback") else {
+        return;
+    };
+    let fd = eng.frontdoor(&[], "reach: loopback").await;
+    let mcp = Mcp::open(&fd, "gus").await.unwrap();
+    assert_eq!(mcp.call("echo", json!({"text": "lo"})).await, "lo");
+    let ports = eng.inspect(&eng.name("gus"), "{{json .HostConfig.PortBindings}}");
+    assert!(ports.contains(r#""HostIp":"127.0.0.1""#), "{ports}");
+    assert!(!ports.contains(r#""HostIp":"""#), "{ports}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_change_replaces_the_gateway_with_the_new_catalog() {
+    let Some(eng) = engine("catalog") else { return };
+    let fd = eng.frontdoor(&[], "").await;
+    let services = fd.services.clone().unwrap();
+    custom(&services, "hana", &["first-server"]);
+    let mcp = Mcp::open(&fd, "hana").await.unwrap();
+    let old = mcp.instance().await;
+    let old_hash = status(&fd, "hana").await.catalog_hash.unwrap();
+    assert!(mcp.servers().await.contains(&"first-server".to_string()));
+    drop(mcp);
+
+    custom(&services, "hana", &["first-server", "second-server"]);
+    let regen = {
+        let s = services.clone();
+        tokio::task::spawn_blocking(move || regenerate_user(&s.catalogs, &s.cache, "hana", &[]))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert!(regen.changed);
+    // Idle (no open request): replaced at once, with the new hash on the container.
+    let start = std::time::Instant::now();
+    loop {
+        let s = status(&fd, "hana").await;
+        if s.state == "ready" && s.catalog_hash.as_deref() != Some(old_hash.as_str()) {
+            assert_eq!(s.catalog_hash.as_deref(), Some(regen.hash.as_str()));
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "not replaced: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let label = eng.inspect(
+        &eng.name("hana"),
+        "{{index .Config.Labels \"mcp-frontdoor.catalog-hash\"}}",
+    );
+    assert_eq!(label, regen.hash.as_str());
+    let mcp = Mcp::open(&fd, "hana").await.unwrap();
+    assert_ne!(mcp.instance().await, old);
+    assert!(mcp.servers().await.contains(&"second-server".to_string()));
+    assert_eq!(eng.containers(true).len(), 1);
+
+    // A change on disk that nobody announced is found by a later request's hash check.
+    custom(&services, "hana", &["third-server"]);
+    tokio::time::sleep(Duration::from_millis(5_100)).await; // the per-user check interval
+    mcp.call("echo", json!({"text": "triggers the check"}))
+        .await;
+    drop(mcp);
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(m) = Mcp::open(&fd, "hana").await {
+            if m.servers().await.contains(&"third-server".to_string()) {
+                break;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "not replaced after check"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_state(&fd, "hana", "ready", Duration::from_secs(5)).await;
+}
