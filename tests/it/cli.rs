@@ -112,6 +112,9 @@ fn start_dev(data: &std::path::Path, port: u16, mport: u16) -> (std::process::Ch
         .env("FRONTDOOR_SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .env("FRONTDOOR_METRICS__LISTEN", format!("127.0.0.1:{mport}"))
         .env("RUST_LOG", "debug")
+        // Its own instance on the shared engine, and an image that cannot exist anywhere.
+        .env("FRONTDOOR_GATEWAYS__DOCKER__INSTANCE", format!("dev-{port}"))
+        .env("FRONTDOOR_GATEWAYS__DOCKER__IMAGE", "mcp-fd-test/no-such-image:never")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(data.join("stderr.log")).unwrap())
         .spawn()
@@ -172,8 +175,10 @@ async fn serve_dev_prints_a_working_token_and_keeps_its_keys_across_restarts() {
                 .header("authorization", format!("Bearer {token}")),
         )
         .await;
-    // Authenticated: the request got as far as the (absent) gateway runtime.
-    assert_eq!(body_json(authed).await["error"], "no_gateway_runtime");
+    // Authenticated: the request got as far as starting a gateway, whose image cannot be had.
+    assert_eq!(authed.status(), 503);
+    let body = body_json(authed).await;
+    assert_eq!(body["error"], "gateway_unavailable", "{body}");
     let t_kill = std::time::Instant::now();
     let status = terminate(child).await;
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
