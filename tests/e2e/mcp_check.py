@@ -11,6 +11,7 @@ one JSON line with what it saw; exits non-zero on any failure.
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 import time
 
@@ -61,7 +62,7 @@ async def exercise(session: ClientSession, progress_count: int, interval_ms: int
 def http_client(token: str, cafile: str, http2: bool) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(
         headers={"Authorization": f"Bearer {token}"},
-        verify=cafile,
+        verify=ssl.create_default_context(cafile=cafile),
         http2=http2,
         timeout=httpx2.Timeout(30.0, read=300.0),
     )

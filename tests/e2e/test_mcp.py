@@ -26,8 +26,9 @@ def test_full_session_over_each_transport(frontdoor, transport, http2):
     assert out["echo"] == "through the front door"
     assert {"echo", "stream_progress", "list_servers", "list_secret_names"} <= set(out["tools"])
     assert out["progress_events"] == 5
-    # Progress notifications stream while the tool runs, ~100 ms apart (not batched at the end).
-    assert all(60 <= g <= 400 for g in out["progress_gaps_ms"]), out["progress_gaps_ms"]
+    # Progress notifications stream while the tool runs (4 gaps of 100 ms), not batched at the
+    # end: batching would put them all within a few ms. Single gaps jitter on a loaded machine.
+    assert sum(out["progress_gaps_ms"]) >= 200, out["progress_gaps_ms"]
     assert len(frontdoor.containers()) >= 1
 
 
