@@ -298,7 +298,13 @@ impl Runtime for DockerRuntime {
     }
 
     async fn remove_network(&self, name: &str) -> Result<(), RuntimeError> {
-        for id in self.network_ids(name).await? {
+        let is_id = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+        let ids = if is_id {
+            vec![name.to_string()]
+        } else {
+            self.network_ids(name).await?
+        };
+        for id in ids {
             match self
                 .call(
                     "remove_network",
