@@ -253,4 +253,28 @@ mod tests {
         assert!(err.contains("max_running"), "{err}");
         assert!(err.contains("instance"), "{err}");
     }
+
+    #[test]
+    fn docker_file_paths_timeouts_and_mounts_are_checked() {
+        let mut raw = RawConfig::default();
+        raw.auth.hs256_secret_env = Some("S".into());
+        assert!(validate(&raw).is_ok(), "defaults are valid");
+        let d = &mut raw.gateways.docker;
+        d.catalog_path = "relative.yaml".into();
+        d.secrets_path = "/secrets".into();
+        d.api_timeout = crate::config::units::HumanDuration::secs(0);
+        d.frontdoor_container = " ".into();
+        d.mounts = vec!["/var/run/docker.sock".into(), "vol:/data:rw".into()];
+        let err = validate(&raw).unwrap_err().to_string();
+        for key in [
+            "catalog_path",
+            "secrets_path",
+            "api_timeout",
+            "frontdoor_container",
+            "/var/run/docker.sock",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        assert!(!err.contains("vol:/data:rw"), "{err}");
+    }
 }

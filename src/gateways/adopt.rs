@@ -116,7 +116,8 @@ impl Inner {
                 }
             } else {
                 tracing::info!(network = %n.name, "removing orphan gateway network");
-                if let Err(e) = self.rt.remove_network(&n.name).await {
+                // By id: a start that begins meanwhile makes a new network of the same name.
+                if let Err(e) = self.rt.remove_network(&n.id).await {
                     tracing::warn!(network = %n.name, error = %e, "removing orphan network failed");
                 }
             }

@@ -236,7 +236,9 @@ impl Inner {
                 Wait::Again => continue,
                 Wait::Fail(e) => return Err(e),
                 Wait::Stop(mut rx) => {
-                    let _ = rx.wait_for(|done| *done).await;
+                    if rx.wait_for(|done| *done).await.is_err() {
+                        return Err(unavailable("the gateway stop was abandoned"));
+                    }
                 }
                 Wait::Start(mut rx) => {
                     let outcome = rx.wait_for(Option::is_some).await.map(|v| v.clone());

@@ -4,6 +4,7 @@
 
 mod adopt;
 mod background;
+mod files;
 mod fixed;
 mod lifecycle;
 pub mod metrics;

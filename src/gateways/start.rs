@@ -12,15 +12,15 @@ use super::subnets::Subnet;
 use super::GatewayError;
 use crate::config::Reach;
 use crate::runtime::{
-    ContainerSpec, ContainerState, FileSpec, ImageInfo, Limits, NetworkSpec, RuntimeError,
-    RuntimeErrorKind,
+    ContainerSpec, ContainerState, ImageInfo, Limits, NetworkSpec, RuntimeError, RuntimeErrorKind,
 };
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use zeroize::Zeroizing;
+
+use super::files::{file_owner, random_token, FilePlan, Prepared};
 
 /// How often a starting container's state is checked while its health probe fails.
 const EXIT_CHECK_INTERVAL: Duration = Duration::from_millis(500);
@@ -78,14 +78,6 @@ impl From<RuntimeError> for StartFailure {
 struct Made {
     subnet: Option<Subnet>,
     joined: Option<String>,
-}
-
-/// The merged catalog and secrets, rendered for the container.
-struct Prepared {
-    hash: String,
-    catalog_yaml: String,
-    servers: String,
-    secrets: Zeroizing<String>,
 }
 
 impl Inner {
@@ -533,151 +525,4 @@ impl Inner {
 
 fn closed() -> RuntimeError {
     RuntimeError::new("start", RuntimeErrorKind::Api, "the start limiter closed")
-}
-
-/// 32 random bytes, hex.
-fn random_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Numeric `uid[:gid]` of the gateway user: `(uid, gid, known)`. A user name cannot be
-/// resolved from outside the container, so files then belong to root and are world-readable.
-fn file_owner(user: Option<&str>) -> (u64, u64, bool) {
-    let Some(user) = user.filter(|u| !u.is_empty()) else {
-        return (0, 0, true);
-    };
-    let (u, g) = match user.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (user, None),
-    };
-    match (u.parse::<u64>(), g.map(str::parse::<u64>)) {
-        (Ok(uid), None) => (uid, uid, true),
-        (Ok(uid), Some(Ok(gid))) => (uid, gid, true),
-        _ => (0, 0, false),
-    }
-}
-
-/// Where the catalog and secrets go: the smallest set of directories (made writable as
-/// anonymous volumes, so a read-only root file system still takes the files before start).
-struct FilePlan {
-    catalog: String,
-    secrets: String,
-}
-
-impl FilePlan {
-    fn new(catalog: &str, secrets: &str) -> Self {
-        Self {
-            catalog: catalog.to_string(),
-            secrets: secrets.to_string(),
-        }
-    }
-
-    fn parent(path: &str) -> String {
-        match path.rsplit_once('/') {
-            Some(("", _)) | None => "/".into(),
-            Some((dir, _)) => dir.to_string(),
-        }
-    }
-
-    fn dirs(&self) -> Vec<String> {
-        let mut dirs = vec![Self::parent(&self.catalog), Self::parent(&self.secrets)];
-        dirs.sort();
-        dirs.dedup();
-        let all = dirs.clone();
-        dirs.retain(|d| {
-            !all.iter()
-                .any(|o| o != d && d.starts_with(o.as_str()) && d[o.len()..].starts_with('/'))
-        });
-        dirs
-    }
-
-    fn files(
-        &self,
-        p: &Prepared,
-        uid: u64,
-        gid: u64,
-        secret_mode: u32,
-    ) -> Vec<(String, Vec<FileSpec>)> {
-        let dirs = self.dirs();
-        let mut out: Vec<(String, Vec<FileSpec>)> =
-            dirs.iter().map(|d| (d.clone(), Vec::new())).collect();
-        for (path, contents, mode) in [
-            (
-                &self.catalog,
-                Zeroizing::new(p.catalog_yaml.as_bytes().to_vec()),
-                0o444,
-            ),
-            (
-                &self.secrets,
-                Zeroizing::new(p.secrets.as_bytes().to_vec()),
-                secret_mode,
-            ),
-        ] {
-            let Some((dir, list)) = out
-                .iter_mut()
-                .find(|(d, _)| path.starts_with(d.as_str()) && path[d.len()..].starts_with('/'))
-            else {
-                continue;
-            };
-            list.push(FileSpec {
-                path: path[dir.len() + 1..].to_string(),
-                contents,
-                mode,
-                uid,
-                gid,
-            });
-        }
-        out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn files_share_the_smallest_set_of_directories() {
-        let plan = FilePlan::new(
-            "/root/.docker/mcp/catalogs/frontdoor.yaml",
-            "/root/.docker/mcp/secrets.env",
-        );
-        assert_eq!(plan.dirs(), ["/root/.docker/mcp"]);
-        let p = Prepared {
-            hash: "h".into(),
-            catalog_yaml: "registry: {}\n".into(),
-            servers: String::new(),
-            secrets: Zeroizing::new("a.b=c\n".into()),
-        };
-        let files = plan.files(&p, 65532, 65532, 0o400);
-        assert_eq!(files.len(), 1);
-        let names: Vec<_> = files[0]
-            .1
-            .iter()
-            .map(|f| (f.path.as_str(), f.mode))
-            .collect();
-        assert_eq!(
-            names,
-            [("catalogs/frontdoor.yaml", 0o444), ("secrets.env", 0o400)]
-        );
-        let two = FilePlan::new("/a/cat.yaml", "/run/s/secrets");
-        assert_eq!(two.dirs(), ["/a", "/run/s"]);
-        // `/ab` is not inside `/a`.
-        assert_eq!(FilePlan::new("/a/x", "/ab/y").dirs(), ["/a", "/ab"]);
-    }
-
-    #[test]
-    fn owners_parse_numeric_users_only() {
-        assert_eq!(file_owner(None), (0, 0, true));
-        assert_eq!(file_owner(Some("65532:65532")), (65532, 65532, true));
-        assert_eq!(file_owner(Some("1000")), (1000, 1000, true));
-        assert_eq!(file_owner(Some("nobody")), (0, 0, false));
-    }
-
-    #[test]
-    fn tokens_are_long_and_differ() {
-        let (a, b) = (random_token(), random_token());
-        assert_eq!(a.len(), 64);
-        assert_ne!(a, b);
-    }
 }

@@ -186,7 +186,8 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Creates a bridge network with the spec's subnet; returns its id.
     async fn create_network(&self, spec: &NetworkSpec) -> Result<String, RuntimeError>;
-    /// Removes a network; a missing one is not an error.
+    /// Removes a network by name (every network of that name) or id; a missing one is not
+    /// an error.
     async fn remove_network(&self, name: &str) -> Result<(), RuntimeError>;
     /// Networks whose labels match `labels` (every network when empty).
     async fn list_networks(&self, labels: &LabelFilter) -> Result<Vec<NetworkInfo>, RuntimeError>;

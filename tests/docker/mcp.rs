@@ -177,4 +177,10 @@ impl Mcp {
     pub async fn servers(&self) -> Vec<String> {
         serde_json::from_str(&self.call("list_servers", json!({})).await).unwrap()
     }
+
+    /// `list_servers`, or why not (a replaced gateway does not know the session).
+    pub async fn try_servers(&self) -> Result<Vec<String>, Refused> {
+        let text = self.call_with("list_servers", json!({}), |_| {}).await?;
+        Ok(serde_json::from_str(&text).unwrap())
+    }
 }

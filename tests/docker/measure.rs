@@ -4,8 +4,9 @@
 
 use crate::engine::engine;
 use crate::mcp::Mcp;
+use mcp_frontdoor::gateways::subnets::SubnetPool;
 use mcp_frontdoor::runtime::docker::{DockerRuntime, DockerSettings, OwnContainer};
-use mcp_frontdoor::runtime::{ContainerSpec, Runtime, RuntimeMetrics};
+use mcp_frontdoor::runtime::{ContainerSpec, NetworkSpec, Runtime, RuntimeMetrics};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,23 +31,51 @@ async fn healthy(addr: &str) -> bool {
     s.read_exact(&mut buf).await.is_ok() && buf.starts_with(b"HTTP/1.1 2")
 }
 
-/// Bare: create, start, inspect, poll /health every 25 ms.
-async fn bare(rt: Arc<DockerRuntime>, name: String, image: String, instance: String) -> Duration {
+/// Bare: create, start, inspect, poll /health every 25 ms; with `own_net`, first a bridge
+/// network of its own (what isolation costs the engine).
+async fn bare(
+    rt: Arc<DockerRuntime>,
+    name: String,
+    image: String,
+    instance: String,
+    own_net: Option<Arc<SubnetPool>>,
+) -> Duration {
     let t = Instant::now();
+    let labels = HashMap::from([("mcp-frontdoor.instance".to_string(), instance)]);
+    let network = match own_net {
+        Some(pool) => {
+            let used: Vec<String> = rt
+                .list_networks(&Vec::new())
+                .await
+                .unwrap()
+                .into_iter()
+                .flat_map(|n| n.subnets)
+                .collect();
+            let subnet = pool.allocate(&used).unwrap();
+            let spec = NetworkSpec {
+                name: name.clone(),
+                subnet: subnet.to_string(),
+                labels: labels.clone(),
+            };
+            rt.create_network(&spec).await.unwrap();
+            name.clone()
+        }
+        None => "bridge".to_string(),
+    };
     let spec = ContainerSpec {
         name: name.clone(),
         image,
         args: vec!["--port=8811".into()],
         env: vec!["MCP_GATEWAY_AUTH_TOKEN=x".into()],
-        labels: HashMap::from([("mcp-frontdoor.instance".to_string(), instance)]),
-        network: "bridge".into(),
+        labels,
+        network: network.clone(),
         port: 8811,
         ..Default::default()
     };
     let id = rt.create_container(&spec).await.unwrap();
     rt.start_container(&id).await.unwrap();
     let info = rt.inspect_container(&id).await.unwrap().unwrap();
-    let addr = format!("{}:8811", info.addresses["bridge"]);
+    let addr = format!("{}:8811", info.addresses[&network]);
     while !healthy(&addr).await {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -89,6 +118,7 @@ async fn cold_start_numbers() {
                 bare_name(i),
                 eng.image.clone(),
                 eng.instance.clone(),
+                None,
             )
             .await,
         );
@@ -100,6 +130,21 @@ async fn cold_start_numbers() {
         "bare create+start→healthy, 1 container:     {}",
         summary(one)
     );
+    // Bare on a network of its own (what isolation alone costs the engine).
+    let pool = Arc::new(SubnetPool::new("10.214.0.0/16", 28).unwrap());
+    let mut one = Vec::new();
+    for i in 0..5 {
+        let name = bare_name(50 + i);
+        let image = eng.image.clone();
+        let inst = eng.instance.clone();
+        one.push(bare(rt.clone(), name.clone(), image, inst, Some(pool.clone())).await);
+        rt.remove_container(&name, Duration::ZERO).await.unwrap();
+        rt.remove_network(&name).await.unwrap();
+    }
+    eprintln!(
+        "bare network+create+start→healthy, 1:       {}",
+        summary(one)
+    );
     // Bare, 20 at once.
     let t = Instant::now();
     let all = futures_util::future::join_all((0..20).map(|i| {
@@ -108,6 +153,7 @@ async fn cold_start_numbers() {
             bare_name(100 + i),
             eng.image.clone(),
             eng.instance.clone(),
+            None,
         )
     }))
     .await;

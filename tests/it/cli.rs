@@ -111,10 +111,12 @@ fn start_dev(data: &std::path::Path, port: u16, mport: u16) -> (std::process::Ch
         .env("FRONTDOOR_DATA_DIR", data)
         .env("FRONTDOOR_SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .env("FRONTDOOR_METRICS__LISTEN", format!("127.0.0.1:{mport}"))
+        // The default runtime is Docker; a dead socket keeps this test off the real engine.
+        .env(
+            "FRONTDOOR_GATEWAYS__DOCKER__HOST",
+            format!("unix://{}/no-docker.sock", data.display()),
+        )
         .env("RUST_LOG", "debug")
-        // Its own instance on the shared engine, and an image that cannot exist anywhere.
-        .env("FRONTDOOR_GATEWAYS__DOCKER__INSTANCE", format!("dev-{port}"))
-        .env("FRONTDOOR_GATEWAYS__DOCKER__IMAGE", "mcp-fd-test/no-such-image:never")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(data.join("stderr.log")).unwrap())
         .spawn()

@@ -1,0 +1,219 @@
+//! Pure conversions between bollard's types and the runtime's: error kinds, image references,
+//! times, states, addresses, the tar of files put into a container, events.
+
+use super::super::{
+    ContainerState, EventKind, FileSpec, LabelFilter, RuntimeError, RuntimeErrorKind, RuntimeEvent,
+};
+use bollard::errors::Error as BollardError;
+use bollard::models::{EndpointSettings, EventMessage};
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::{Duration, SystemTime};
+
+/// Maps a bollard error to a kind the lifecycle can act on.
+pub(super) fn classify(op: &'static str, e: BollardError) -> RuntimeError {
+    use RuntimeErrorKind as K;
+    let (kind, message) = match e {
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } => {
+            let kind = match status_code {
+                404 => K::NotFound,
+                409 => K::Conflict,
+                _ if message.contains("overlaps") => K::SubnetTaken,
+                _ => K::Api,
+            };
+            (kind, format!("{status_code}: {message}"))
+        }
+        BollardError::RequestTimeoutError => (K::Timeout, "request timed out".into()),
+        e @ (BollardError::SocketNotFoundError(_)
+        | BollardError::HyperLegacyError { .. }
+        | BollardError::IOError { .. }
+        | BollardError::APIVersionParseError { .. }) => (K::Unreachable, e.to_string()),
+        e => (K::Api, e.to_string()),
+    };
+    RuntimeError::new(op, kind, message)
+}
+
+pub(super) fn label_filters(labels: &LabelFilter) -> Vec<String> {
+    labels.iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// Splits `repo[:tag]` (a digest reference is passed whole) so a pull never means "all tags".
+pub(super) fn split_image(image: &str) -> (&str, Option<&str>) {
+    if image.contains('@') {
+        return (image, None);
+    }
+    let last = image.rfind('/').map_or(0, |i| i + 1);
+    match image[last..].rfind(':') {
+        Some(i) => (&image[..last + i], Some(&image[last + i + 1..])),
+        None => (image, Some("latest")),
+    }
+}
+
+/// Seconds since the epoch from an RFC 3339 time as Docker writes it
+/// (`2026-11-21T17:30:01.123456789Z`); `None` for the zero time or anything else.
+pub(super) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[10] != b'T' || !s.ends_with('Z') {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (h, mi, se) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    if y < 1970 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
+pub(super) fn state_of(status: &str) -> ContainerState {
+    match status {
+        "created" => ContainerState::Created,
+        "running" => ContainerState::Running,
+        "exited" | "dead" | "removing" => ContainerState::Exited,
+        _ => ContainerState::Other,
+    }
+}
+
+pub(super) fn addresses(
+    networks: Option<&HashMap<String, EndpointSettings>>,
+) -> HashMap<String, Ipv4Addr> {
+    networks
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, ep)| {
+            let ip = ep.ip_address.as_deref()?.parse().ok()?;
+            Some((name.clone(), ip))
+        })
+        .collect()
+}
+
+/// A tar archive of `files` (paths relative to the upload directory), parent directories first.
+pub(super) fn tar_of(files: &[FileSpec]) -> std::io::Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut dirs_done = std::collections::BTreeSet::new();
+    for f in files {
+        let rel = f.path.trim_start_matches('/');
+        let mut prefix = String::new();
+        let parts: Vec<&str> = rel.split('/').collect();
+        for dir in &parts[..parts.len().saturating_sub(1)] {
+            prefix.push_str(dir);
+            prefix.push('/');
+            if dirs_done.insert(prefix.clone()) {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_uid(f.uid);
+                h.set_gid(f.gid);
+                h.set_size(0);
+                h.set_mtime(now_secs());
+                b.append_data(&mut h, &prefix, std::io::empty())?;
+            }
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(f.mode);
+        h.set_uid(f.uid);
+        h.set_gid(f.gid);
+        h.set_size(f.contents.len() as u64);
+        h.set_mtime(now_secs());
+        b.append_data(&mut h, rel, &f.contents[..])?;
+    }
+    b.into_inner()
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub(super) fn event_of(m: EventMessage) -> Option<RuntimeEvent> {
+    let kind = match m.action.as_deref()? {
+        "start" => EventKind::Start,
+        "die" => EventKind::Die,
+        "oom" => EventKind::Oom,
+        "destroy" => EventKind::Destroy,
+        _ => return None,
+    };
+    let actor = m.actor?;
+    Some(RuntimeEvent {
+        container_id: actor.id?,
+        kind,
+        labels: actor.attributes.unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names_split_into_repo_and_tag() {
+        assert_eq!(
+            split_image("docker/mcp-gateway"),
+            ("docker/mcp-gateway", Some("latest"))
+        );
+        assert_eq!(split_image("a/b:1.2"), ("a/b", Some("1.2")));
+        assert_eq!(
+            split_image("reg:5000/a/b"),
+            ("reg:5000/a/b", Some("latest"))
+        );
+        assert_eq!(split_image("reg:5000/a:x"), ("reg:5000/a", Some("x")));
+        assert_eq!(split_image("a@sha256:00"), ("a@sha256:00", None));
+    }
+
+    #[test]
+    fn docker_times_parse() {
+        let t = parse_rfc3339("2024-02-29T12:00:01.123456789Z").unwrap();
+        let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+        assert_eq!(secs, 1_709_208_001);
+        assert!(parse_rfc3339("0001-01-01T00:00:00Z").is_none());
+        assert!(parse_rfc3339("garbage").is_none());
+    }
+
+    #[test]
+    fn tar_has_parent_dirs_then_files() {
+        let f = |p: &str| FileSpec {
+            path: p.into(),
+            contents: zeroize::Zeroizing::new(b"x".to_vec()),
+            mode: 0o400,
+            uid: 7,
+            gid: 8,
+        };
+        let bytes = tar_of(&[f("catalogs/a.yaml"), f("s.env")]).unwrap();
+        let mut ar = tar::Archive::new(&bytes[..]);
+        let names: Vec<(String, u64, u32)> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().display().to_string(),
+                    h.uid().unwrap(),
+                    h.mode().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("catalogs/".into(), 7, 0o755),
+                ("catalogs/a.yaml".into(), 7, 0o400),
+                ("s.env".into(), 7, 0o400)
+            ]
+        );
+    }
+}
