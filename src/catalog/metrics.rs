@@ -68,26 +68,26 @@ impl Default for CatalogMetrics {
 }
 
 impl CatalogMetrics {
-    /// Registers every catalog metric; names carry the `mcp_frontdoor_` prefix and counters
-    /// get `_total` from prometheus-client.
+    /// Registers every catalog metric into the front door's registry, which adds the
+    /// `mcp_frontdoor_` prefix; counters get `_total` from prometheus-client.
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
-            "mcp_frontdoor_catalog_generation_duration_seconds",
+            "catalog_generation_duration_seconds",
             "Time to produce a user's merged catalog (load, merge, write)",
             self.generation_duration.clone(),
         );
         registry.register(
-            "mcp_frontdoor_catalog_merges",
+            "catalog_merges",
             "Merges computed (cache misses that ran the merge)",
             self.merges.clone(),
         );
         registry.register(
-            "mcp_frontdoor_catalog_cache",
+            "catalog_cache",
             "Merged catalog cache lookups by result",
             self.cache.clone(),
         );
         registry.register(
-            "mcp_frontdoor_catalog_file_errors",
+            "catalog_file_errors",
             "Failed file operations on catalog files in the data dir, by operation",
             self.file_errors.clone(),
         );
@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn exposes_prefixed_names() {
         let m = CatalogMetrics::default();
-        let mut reg = Registry::default();
+        let mut reg = Registry::with_prefix("mcp_frontdoor");
         m.register(&mut reg);
         m.inc_cache(CacheResult::Hit);
         m.inc_cache(CacheResult::Miss);

@@ -12,6 +12,7 @@
 mod support;
 
 mod adoption;
+mod api;
 mod engine;
 mod failures;
 mod isolation;

@@ -567,3 +567,32 @@ async fn openapi_document_lists_every_route_with_bearer_auth() {
         "bearer"
     );
 }
+
+#[tokio::test]
+async fn every_metric_name_has_the_prefix_once() {
+    let fd = Frontdoor::builder().start().await;
+    let c = fd.client(Proto::H1);
+    // Touch the catalog cache so its metrics have samples.
+    let r = c
+        .send(
+            c.req("GET", "/api/v1/users/me/catalogs?include=merged")
+                .header("authorization", token("alice", false)),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let text = fd.metrics_text().await;
+    let names: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(['{', ' ']).next().unwrap())
+        .collect();
+    assert!(names.len() > 5, "{text}");
+    for n in &names {
+        assert!(n.starts_with("mcp_frontdoor_"), "{n}");
+        assert!(!n.starts_with("mcp_frontdoor_mcp_frontdoor"), "{n}");
+    }
+    assert!(
+        text.contains("mcp_frontdoor_catalog_cache_total{result=\"miss\"}"),
+        "{text}"
+    );
+}

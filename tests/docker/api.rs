@@ -1,0 +1,104 @@
+//! The REST API's gateway routes against the real lifecycle: start, status, logs, list, stop.
+
+use crate::engine::engine;
+use crate::support::tokens::{claims, sign, Signer};
+use crate::support::{body_bytes, body_json, Proto};
+
+fn bearer(sub: &str, admin: bool) -> String {
+    let roles: &[&str] = if admin { &["admin"] } else { &[] };
+    format!("Bearer {}", sign(Signer::Hs256, &claims(sub, roles, &[])))
+}
+
+#[tokio::test]
+async fn gateway_routes_start_report_and_stop_a_real_gateway() {
+    let Some(eng) = engine("api") else { return };
+    let fd = eng.frontdoor(&[], "").await;
+    let c = fd.client(Proto::H2);
+    let (erin, root) = (bearer("erin", false), bearer("root", true));
+
+    let started = c
+        .send(
+            c.req("POST", "/api/v1/users/me/gateway")
+                .header("authorization", &erin),
+        )
+        .await;
+    assert_eq!(started.status(), 200);
+    let s = body_json(started).await;
+    assert_eq!(s["state"], "ready", "{s}");
+    assert_eq!(s["container"], eng.name("erin").as_str());
+    assert_eq!(eng.containers(true), vec![eng.name("erin")]);
+
+    let status = body_json(
+        c.send(
+            c.req("GET", "/api/v1/users/erin/gateway")
+                .header("authorization", &erin),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status["state"], "ready");
+    assert!(status["uptime_seconds"].is_u64(), "{status}");
+
+    let logs = c
+        .send(
+            c.req("GET", "/api/v1/users/me/gateway/logs?tail=20")
+                .header("authorization", &erin),
+        )
+        .await;
+    assert_eq!(logs.status(), 200);
+    assert!(
+        !body_bytes(logs).await.is_empty(),
+        "gateway logs are returned"
+    );
+
+    let denied = c
+        .send(
+            c.req("GET", "/api/v1/gateways")
+                .header("authorization", &erin),
+        )
+        .await;
+    assert_eq!(denied.status(), 403);
+    let list = body_json(
+        c.send(
+            c.req("GET", "/api/v1/gateways")
+                .header("authorization", &root),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["user"], "erin");
+
+    // An admin stops someone else's gateway; container and network are gone.
+    let stop = c
+        .send(
+            c.req("DELETE", "/api/v1/users/erin/gateway")
+                .header("authorization", &root),
+        )
+        .await;
+    assert_eq!(stop.status(), 204);
+    assert!(eng.containers(true).is_empty());
+    assert!(eng.networks().is_empty());
+    let after = body_json(
+        c.send(
+            c.req("GET", "/api/v1/users/me/gateway")
+                .header("authorization", &erin),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(after["state"], "stopped", "{after}");
+    let again = c
+        .send(
+            c.req("DELETE", "/api/v1/users/me/gateway")
+                .header("authorization", &erin),
+        )
+        .await;
+    assert_eq!(again.status(), 404, "nothing left to stop");
+    let audit =
+        std::fs::read_to_string(fd.dir.path().join("data/audit/audit.log")).unwrap_or_default();
+    assert!(
+        audit.contains("\"gateway.start\"") && audit.contains("\"gateway.stop\""),
+        "{audit}"
+    );
+}
