@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command (README): formatting, lints, the test gateway image, every Rust test, and
-# the API fuzz run. `.ci/run` installs the prerequisites on a fresh machine, then runs this.
+# The test command (README): formatting, lints, the test gateway image, every Rust test
+# (unit, integration, Docker), the API fuzz run, the end-to-end tests with the official MCP
+# Python SDK, and a real docker-compose deployment. `.ci/run` installs the prerequisites on a fresh machine, then runs this.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -23,3 +24,7 @@ step "cargo test"
 cargo test --workspace --no-fail-fast
 step "API fuzz (schemathesis)"
 scripts/fuzz-api.sh
+step "end to end: the MCP Python SDK through the front door to gateway containers"
+.venv/bin/pytest tests/e2e -q
+step "docker-compose deployment smoke test"
+scripts/compose-smoke.sh
