@@ -22,6 +22,8 @@ pub struct AppState {
     pub control: Option<Arc<dyn crate::gateways::GatewayControl>>,
     /// Largest API request body accepted.
     pub max_body: usize,
+    /// The per-user gateway image (pulled ahead of time with the catalogs' images).
+    pub gateway_image: Option<String>,
     /// The catalog regeneration job.
     pub regenerate: crate::api::admin::SharedJob,
 }

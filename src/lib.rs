@@ -206,6 +206,11 @@ pub async fn serve(
         control: gateways.control,
         max_body: api::MAX_BODY,
         regenerate: Default::default(),
+        gateway_image: config
+            .gateways
+            .upstream_url
+            .is_none()
+            .then(|| config.gateways.docker.image.clone()),
     };
     tracing::info!(
         public = %listeners.public.local_addr()?,

@@ -8,7 +8,7 @@ use crate::auth::Principal;
 use crate::catalog::regen::read_merged_header;
 use crate::catalog::UserFile;
 use crate::error::Error;
-use crate::gateways::{GatewayControl, GatewayStatus};
+use crate::gateways::{GatewayControl, GatewayStatus, ImagePull};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -148,4 +148,42 @@ pub async fn list(
 ) -> Result<Json<Vec<GatewayStatus>>, Error> {
     caller.require_admin()?;
     Ok(Json(control(&s)?.list().await?))
+}
+
+/// Pull ahead of time every image the catalogs name (base and team catalogs) plus the gateway
+/// image, so no user's first request waits for a pull. Answers when every pull has finished.
+#[utoipa::path(post, path = "/admin/images/pull", tag = "admin",
+    responses((status = 200, body = [ImagePull]), (status = 401), (status = 403), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn pull_images(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<ImagePull>>, Error> {
+    caller.require_admin()?;
+    let control = control(&s)?;
+    let store = s.services.catalogs.clone();
+    let gateway_image = s.gateway_image.clone();
+    let images = super::body::blocking(move || {
+        let mut images = std::collections::BTreeSet::new();
+        images.extend(gateway_image);
+        for base in store.list_base()? {
+            let (_, c) = store.get_base(&base.name)?;
+            images.extend(
+                c.registry
+                    .values()
+                    .filter_map(|srv| srv.image().map(str::to_string)),
+            );
+        }
+        for team in store.list_teams()? {
+            let c = store.get_team(&team)?;
+            images.extend(
+                c.registry
+                    .values()
+                    .filter_map(|srv| srv.image().map(str::to_string)),
+            );
+        }
+        Ok(images.into_iter().collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(Json(control.pull_images(&images).await?))
 }

@@ -75,6 +75,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(gateways::start, gateways::status, gateways::stop))
         .routes(routes!(gateways::logs))
         .routes(routes!(gateways::list))
+        .routes(routes!(gateways::pull_images))
         .routes(routes!(admin::start))
         .routes(routes!(admin::status))
 }

@@ -11,7 +11,7 @@ use super::probe::Prober;
 use super::slot::{now_ms, Lease, Phase, Registry, Running, Slot};
 use super::state_file::StateFile;
 use super::subnets::SubnetPool;
-use super::{GatewayControl, GatewayError, GatewayResolver, GatewayStatus, Upstream};
+use super::{GatewayControl, GatewayError, GatewayResolver, GatewayStatus, ImagePull, Upstream};
 use crate::auth::Principal;
 use crate::catalog::{CatalogCache, CatalogStore};
 use crate::config::{units::parse_bytes, Config, GatewaysConfig};
@@ -462,6 +462,28 @@ impl GatewayControl for DockerGateways {
                 Err(unavailable("the gateway logs could not be read"))
             }
         }
+    }
+
+    async fn pull_images(&self, images: &[String]) -> Result<Vec<ImagePull>, GatewayError> {
+        let rt = &self.inner.rt;
+        let pulls = images.iter().map(|image| async move {
+            let (outcome, message) = match rt.image(image).await {
+                Ok(Some(_)) => ("present", None),
+                _ => match rt.pull(image).await {
+                    Ok(()) => ("pulled", None),
+                    Err(e) => {
+                        tracing::warn!(%image, error = %e, "pre-pull failed");
+                        ("failed", Some(format!("`{image}` could not be pulled")))
+                    }
+                },
+            };
+            ImagePull {
+                image: image.clone(),
+                outcome: outcome.into(),
+                message,
+            }
+        });
+        Ok(futures_util::future::join_all(pulls).await)
     }
 
     async fn list(&self) -> Result<Vec<GatewayStatus>, GatewayError> {

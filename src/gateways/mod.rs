@@ -106,4 +106,17 @@ pub trait GatewayControl: Send + Sync + 'static {
     async fn logs(&self, slug: &str, tail: usize) -> Result<String, GatewayError>;
     /// Every gateway this front door manages.
     async fn list(&self) -> Result<Vec<GatewayStatus>, GatewayError>;
+    /// Makes sure each image is present on the engine, pulling the missing ones (so a first
+    /// request does not wait for a pull). One image's failure does not stop the others.
+    async fn pull_images(&self, images: &[String]) -> Result<Vec<ImagePull>, GatewayError>;
+}
+
+/// What pulling one image ahead of time did.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ImagePull {
+    pub image: String,
+    /// `present` (nothing to do), `pulled`, or `failed`.
+    pub outcome: String,
+    /// Why it failed.
+    pub message: Option<String>,
 }

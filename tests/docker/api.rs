@@ -102,3 +102,60 @@ async fn gateway_routes_start_report_and_stop_a_real_gateway() {
         "{audit}"
     );
 }
+
+#[tokio::test]
+async fn images_named_in_catalogs_are_pulled_ahead_of_time() {
+    let Some(eng) = engine("prepull") else { return };
+    let fd = eng.frontdoor(&[], "").await;
+    let c = fd.client(Proto::H1);
+    let root = bearer("root", true);
+    let present =
+        std::env::var("MCP_TEST_GATEWAY_IMAGE").unwrap_or_else(|_| "mcp-test-gateway:dev".into());
+    let catalog = format!(
+        r#"{{"registry":{{"here":{{"image":"{present}"}},"gone":{{"image":"mcp-fd-test/never-published:0"}}}}}}"#
+    );
+    let put = c
+        .send_body(
+            c.req("PUT", "/api/v1/catalogs/base/prepull")
+                .header("authorization", &root)
+                .header("content-type", "application/json"),
+            catalog,
+        )
+        .await;
+    assert_eq!(put.status(), 200);
+    let resp = c
+        .send(
+            c.req("POST", "/api/v1/admin/images/pull")
+                .header("authorization", &root),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let results = body_json(resp).await;
+    let outcome = |image: &str| {
+        results
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["image"] == image)
+            .map(|r| r["outcome"].as_str().unwrap().to_string())
+    };
+    assert_eq!(outcome(&present).as_deref(), Some("present"), "{results}");
+    assert_eq!(
+        outcome("mcp-fd-test/never-published:0").as_deref(),
+        Some("failed"),
+        "{results}"
+    );
+    let failed = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["image"] == "mcp-fd-test/never-published:0")
+        .unwrap();
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("never-published"),
+        "{results}"
+    );
+}

@@ -113,6 +113,7 @@ fn routes() -> Vec<Route> {
             &[409],
         ),
         ("GET", "/api/v1/gateways", None, true, &[409]),
+        ("POST", "/api/v1/admin/images/pull", None, true, &[409]),
         (
             "POST",
             "/api/v1/admin/catalogs/regenerate",
