@@ -15,7 +15,7 @@ mkdir -p "$ctx/rootfs/usr/local/bin" "$ctx/rootfs/tmp" "$ctx/rootfs/var/lib/mcp-
 cp "$bin" "$ctx/rootfs/usr/local/bin/mcp-frontdoor"
 strip "$ctx/rootfs/usr/local/bin/mcp-frontdoor" 2>/dev/null || true
 # Every library the dynamic loader resolves, at the same path inside the image.
-for lib in $(ldd "$bin" | awk '/=>/ {print $3} /^\s*\/lib/ {print $1}'); do
+for lib in $(ldd "$bin" | awk '/=>/ {print $3} /^[[:space:]]*\/lib/ {print $1}'); do
   mkdir -p "$ctx/rootfs$(dirname "$lib")"
   cp -L "$lib" "$ctx/rootfs$lib"
 done

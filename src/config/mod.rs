@@ -1,7 +1,9 @@
 //! Config: YAML file → environment overrides → typed structs → `validate()` → [`Config`].
 //!
-//! Overrides use `FRONTDOOR_<SECTION>__<KEY>` (nested keys joined by `__`, top-level keys such
-//! as `data_dir` as `FRONTDOOR_DATA_DIR`); the value is read as a YAML scalar or flow sequence.
+//! Overrides use `FRONTDOOR_<SECTION>__<KEY>` (nested keys joined by `__`; the one top-level
+//! scalar, `data_dir`, as `FRONTDOOR_DATA_DIR`); the value is read as a YAML scalar or flow
+//! sequence. Other `FRONTDOOR_*` variables without `__` are not overrides: they are free for
+//! secrets the config names (`hs256_secret_env: FRONTDOOR_JWT_SECRET`).
 
 mod model;
 pub mod units;
@@ -140,10 +142,7 @@ fn apply_env(
     tree: &mut Value,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(), ConfigError> {
-    let mut vars: Vec<_> = env
-        .into_iter()
-        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
-        .collect();
+    let mut vars: Vec<_> = env.into_iter().filter(|(k, _)| is_override(k)).collect();
     vars.sort(); // deterministic when two variables touch the same section
     for (var, raw_value) in vars {
         let path: Vec<String> = var[ENV_PREFIX.len()..]
@@ -167,6 +166,12 @@ fn apply_env(
         set_path(tree, &path, value).map_err(|message| ConfigError::Env { var, message })?;
     }
     Ok(())
+}
+
+/// `FRONTDOOR_<SECTION>__<KEY>...` or `FRONTDOOR_DATA_DIR`.
+fn is_override(var: &str) -> bool {
+    var.strip_prefix(ENV_PREFIX)
+        .is_some_and(|rest| rest.contains("__") || rest == "DATA_DIR")
 }
 
 fn set_path(tree: &mut Value, path: &[String], value: Value) -> Result<(), String> {
@@ -242,6 +247,26 @@ mod tests {
         std::fs::write(&p, MINIMAL).unwrap();
         let err = Config::load(Some(&p), env(&[("FRONTDOOR_SERVER__NOPE", "1")])).unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn plain_prefixed_variables_are_left_for_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yaml");
+        std::fs::write(&p, MINIMAL).unwrap();
+        let cfg = Config::load(
+            Some(&p),
+            env(&[
+                ("FRONTDOOR_JWT_SECRET", "not-config"),
+                ("FRONTDOOR_MASTER_KEY", "not-config"),
+                ("FRONTDOOR_SERVER__PUBLIC_URL", "https://mcp.example.com"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.public_url(), "https://mcp.example.com");
+        let err =
+            Config::load(Some(&p), env(&[("FRONTDOOR_SERVER__PUBLIK_URL", "x")])).unwrap_err();
+        assert!(err.to_string().contains("publik_url"), "{err}");
     }
 
     #[test]
