@@ -257,6 +257,10 @@ pub struct DockerConfig {
     /// The container the front door runs in, joined to each gateway network: `auto` (detect
     /// through `/.dockerenv` and the hostname), `none`, or a container name or id.
     pub frontdoor_container: String,
+    /// Create user networks as internal (no egress). Needed when the front door runs in a
+    /// container on Docker < 28: the first network it joins would otherwise take over its
+    /// external connectivity, re-mapping its published port and cutting connections in flight.
+    pub internal_networks: bool,
 }
 
 impl Default for DockerConfig {
@@ -292,6 +296,7 @@ impl Default for DockerConfig {
             api_timeout: HumanDuration::secs(10),
             pull_timeout: HumanDuration::secs(600),
             frontdoor_container: "auto".into(),
+            internal_networks: false,
         }
     }
 }

@@ -452,6 +452,7 @@ impl Inner {
                 name: name.to_string(),
                 subnet: subnet.to_string(),
                 labels: self.naming.labels(&slot.slug),
+                internal: self.cfg.docker.internal_networks,
             };
             match self.rt.create_network(&spec).await {
                 Ok(_) => {

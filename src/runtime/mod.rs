@@ -29,6 +29,8 @@ pub struct NetworkSpec {
     /// The explicit subnet, e.g. `10.213.0.16/28`.
     pub subnet: String,
     pub labels: HashMap<String, String>,
+    /// No route out of the network (see `gateways.docker.internal_networks`).
+    pub internal: bool,
 }
 
 /// A network as the engine reports it.

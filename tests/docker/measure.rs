@@ -56,6 +56,7 @@ async fn bare(
                 name: name.clone(),
                 subnet: subnet.to_string(),
                 labels: labels.clone(),
+                internal: false,
             };
             rt.create_network(&spec).await.unwrap();
             name.clone()

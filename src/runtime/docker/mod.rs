@@ -268,8 +268,9 @@ impl Runtime for DockerRuntime {
                 options: None,
             }),
             labels: Some(spec.labels.clone()),
-            // Gateways reach the internet for their servers' images and APIs.
-            internal: Some(false),
+            // Normally gateways reach the internet for their servers' APIs; an internal network
+            // has no way out but can never become a joined front door's gateway endpoint.
+            internal: Some(spec.internal),
             ..Default::default()
         };
         let id = self
