@@ -3,7 +3,7 @@
 
 use crate::auth::metadata;
 use crate::error::json_error;
-use crate::metrics::{RequestLabels, RouteClass, RouteLabels};
+use crate::metrics::RouteClass;
 use crate::proxy::{self, Proxy};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -50,15 +50,10 @@ async fn observe(
     req.extensions_mut().insert(slot.clone());
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
-    let metrics = &state.proxy.metrics;
-    metrics
-        .requests
-        .get_or_create(&RequestLabels { route, status })
-        .inc();
-    metrics
-        .request_duration
-        .get_or_create(&RouteLabels { route })
-        .observe(started.elapsed().as_secs_f64());
+    state
+        .proxy
+        .metrics
+        .record_request(route, status, started.elapsed());
     tracing::info!(
         %method, ?route, user = slot.0.get().map_or("-", String::as_str), status,
         duration_ms = started.elapsed().as_millis() as u64, "request"

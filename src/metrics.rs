@@ -138,6 +138,16 @@ impl Metrics {
         }
     }
 
+    /// Counts a request by route class and status and observes its time to response head.
+    pub fn record_request(&self, route: RouteClass, status: u16, elapsed: std::time::Duration) {
+        self.requests
+            .get_or_create(&RequestLabels { route, status })
+            .inc();
+        self.request_duration
+            .get_or_create(&RouteLabels { route })
+            .observe(elapsed.as_secs_f64());
+    }
+
     /// Prometheus text exposition of everything registered.
     pub fn encode(&self) -> String {
         let mut out = String::new();

@@ -12,7 +12,7 @@ pub use upstream::{UpstreamClient, UpstreamError};
 use crate::auth::{Authenticator, Principal};
 use crate::error::Error;
 use crate::gateways::{GatewayResolver, Upstream};
-use crate::metrics::{Metrics, RequestLabels, RouteClass, RouteLabels};
+use crate::metrics::{Metrics, RouteClass};
 use crate::server::ConnInfo;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -55,7 +55,9 @@ pub async fn handle(proxy: Arc<Proxy>, req: Request<Body>) -> Response {
         Ok(resp) => resp,
         Err((err, slug)) => {
             let status = err.status().as_u16();
-            record_head(&proxy.metrics, route, status, started);
+            proxy
+                .metrics
+                .record_request(route, status, started.elapsed());
             tracing::info!(
                 %method, ?route, user = slug.as_deref().unwrap_or("-"), status,
                 duration_ms = started.elapsed().as_millis() as u64, error = %err, "request"
@@ -238,12 +240,9 @@ fn stream_back(
         .metrics
         .bound_sessions
         .set(proxy.sessions.len() as i64);
-    record_head(
-        &proxy.metrics,
-        route,
-        parts.status.as_u16(),
-        exchange.started,
-    );
+    proxy
+        .metrics
+        .record_request(route, parts.status.as_u16(), exchange.started.elapsed());
     let (keepalive, sniffer) = if is_stream {
         exchange.open_stream();
         (
@@ -255,15 +254,4 @@ fn stream_back(
     };
     let body = Body::new(ProxyBody::new(body, exchange, keepalive, sniffer));
     Response::from_parts(parts, body)
-}
-
-fn record_head(metrics: &Metrics, route: RouteClass, status: u16, started: Instant) {
-    metrics
-        .requests
-        .get_or_create(&RequestLabels { route, status })
-        .inc();
-    metrics
-        .request_duration
-        .get_or_create(&RouteLabels { route })
-        .observe(started.elapsed().as_secs_f64());
 }
