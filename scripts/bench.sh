@@ -449,3 +449,13 @@ step "writing docs/BENCHMARKS.md (load section)"
 } >"$work/machine.env"
 python3 benches/load/report.py "$results" "$work/machine.env" "$commands" docs/BENCHMARKS.md
 echo "raw results: $results" >&2
+
+# --- gateway cold start (Docker) -----------------------------------------------------------
+# Front door cold start to the first MCP response against Docker's own create + start of the
+# same image; figures go to the "Gateway cold start" section of docs/BENCHMARKS.md by hand
+# (the run prints a table).
+if [[ "${SKIP_COLD_START:-}" != 1 ]] && docker info >/dev/null 2>&1; then
+  step "gateway cold start (Docker)"
+  test-gateway/build-image.sh >/dev/null
+  cargo test --test docker -- --ignored --nocapture cold_start 2>&1 | tee "$work/cold-start.txt" >&2
+fi
