@@ -2,7 +2,8 @@
 //! process, so differences are the proxy's.
 //!
 //! - `GET /events?n=N&interval_ms=I`: `text/event-stream`; event k is sent at
-//!   `start + k * I` (absolute schedule, no drift), one body frame per event:
+//!   `start + k * I` (absolute schedule, no drift; a thread per stream sleeping with
+//!   nanosleep, so the schedule is not quantized to tokio's 1 ms timer), one body frame per event:
 //!   `data: <k> <send time, ns since the Unix epoch>\n\n`. The stream ends after N events.
 //! - `GET /idle`: `text/event-stream`; one `: open` comment, then nothing until the client
 //!   goes away.
@@ -84,12 +85,18 @@ async fn handle(req: Request<Incoming>) -> Result<Response<UpBody>, Infallible> 
             let n = query_u64(req.uri().query(), "n", 100).min(100_000);
             let interval = Duration::from_millis(query_u64(req.uri().query(), "interval_ms", 10));
             let (tx, rx) = mpsc::channel(16);
-            tokio::spawn(async move {
-                let start = tokio::time::Instant::now();
+            // A thread of its own with nanosleep, not a tokio timer: tokio's 1 ms wheel would
+            // add up to 1 ms of jitter (and delay event 0 to the next tick) for every contender.
+            std::thread::spawn(move || {
+                let start = std::time::Instant::now();
                 for k in 0..n {
-                    tokio::time::sleep_until(start + interval * k as u32).await;
+                    let due = start + interval * k as u32;
+                    let now = std::time::Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
                     let ev = format!("data: {k} {}\n\n", unix_ns());
-                    if tx.send(Bytes::from(ev)).await.is_err() {
+                    if tx.blocking_send(Bytes::from(ev)).is_err() {
                         return;
                     }
                 }
