@@ -87,8 +87,8 @@ w("- **GET**: `GET /health` on the test gateway (empty 200; through the front do
 w("  authenticated and proxied like any gateway path).")
 w("- **POST**: `POST /mcp` `{\"jsonrpc\":\"2.0\",\"id\":N,\"method\":\"ping\"}` on an initialized rmcp")
 w("  session of the test gateway (one session per contender, opened through it; unique ids; rmcp")
-w("  answers with a short SSE body). rmcp handles one session's requests slowly (~1.4k/s even")
-w("  direct), so this workload is upstream-bound: its ratios say little about the proxy.")
+w("  answers with a short SSE body in two writes). Bound by the test gateway, not the proxy:")
+w("  see the Nagle note under the targets; its ratios say little about the proxy.")
 w("- **RPC**: the same body as a stateless `POST /rpc` to the bench upstream, which reads it and")
 w("  answers a fixed 36-byte JSON result: the warm JSON-RPC POST where the proxy is the cost.")
 w("")
@@ -284,11 +284,14 @@ for wl in ["get", "rpc", "post"]:
         w(f"- p99 ≤ nginx ({wl.upper()}, TLS, fixed rate): {us(a['p99'])} vs {us(b['p99'])}: {v}.")
 post_fd, post_direct = lat.get(("post", "fd-plain")), lat.get(("post", "direct"))
 if post_fd and post_direct and post_fd["p50"] > 20000 and post_direct["p50"] < 10000:
-    w("- POST through *any* keep-alive proxy (nginx included) costs ~40 ms more than direct: the")
+    w("- Nagle: POST through every proxy (nginx included) takes ~44 ms, and wrk's saturation")
+    w("  figure is 64 connections / ~44 ms ≈ 1.45k req/s for every contender, direct included. The")
     w("  test gateway (`axum::serve` without `tcp_nodelay`) writes rmcp's priming event and the")
-    w("  result as two small writes, Nagle holds the second until the first is ACKed, and the")
-    w("  proxy's pooled connection ACKs late (delayed ACK, 40 ms). Real docker/mcp-gateway (Go)")
-    w("  sets TCP_NODELAY; the test gateway would need `.tcp_nodelay(true)`. Not a proxy cost.")
+    w("  result as two small writes; Nagle holds the second until the first is ACKed, and a busy")
+    w("  keep-alive connection (wrk's, a proxy's pooled upstream connection) ACKs late (delayed")
+    w("  ACK, 40 ms). The fixed-rate direct client spreads requests over 64 mostly idle connections,")
+    w("  which ACK at once, so it escapes. docker/mcp-gateway (Go) sets TCP_NODELAY; the test")
+    w("  gateway would need `.tcp_nodelay(true)`. Not a proxy cost.")
 for c in ["fd-plain", "fd-tls"]:
     if c in sse and "direct" in sse:
         peer = "nginx-" + c[3:]

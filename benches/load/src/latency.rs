@@ -1,5 +1,5 @@
-//! Open-loop load at a fixed rate. Request i is due at `start + i / rate`; a dispatcher hands
-//! it to an idle connection (waiting for one if all are busy) and its latency is measured from
+//! Open-loop load at a fixed rate. Request i is due at `start + i / rate`; a dispatcher thread
+//! (nanosleep, not tokio's 1 ms timer) hands it to an idle connection (waiting for one if all are busy) and its latency is measured from
 //! the due time, not from when it was actually sent. A contender that stalls therefore pays
 //! for every request queued behind the stall, as a real client population would (the
 //! coordinated-omission correction of wrk2). Percentiles are exact over every sample.
@@ -100,18 +100,30 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         )));
     }
     drop(idle_tx);
-    let mut late_dispatch = 0u64;
-    for i in 0..total {
-        let due = start + period.mul_f64(i as f64);
-        tokio::time::sleep_until(due).await;
-        let Some(w) = idle_rx.recv().await else { break };
-        if Instant::now() > due + Duration::from_millis(1) {
-            late_dispatch += 1;
+    // The schedule runs on a thread of its own with nanosleep: tokio's timer has a 1 ms wheel,
+    // which would release requests in bursts at millisecond ticks and add up to 1 ms (from the
+    // due time) to every latency, for every contender alike.
+    let start_std = start.into_std();
+    let late_dispatch = tokio::task::spawn_blocking(move || {
+        let mut late = 0u64;
+        for i in 0..total {
+            let due = start_std + period.mul_f64(i as f64);
+            let now = std::time::Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            let Some(w) = idle_rx.blocking_recv() else {
+                break;
+            };
+            if std::time::Instant::now() > due + Duration::from_millis(1) {
+                late += 1;
+            }
+            let _ = work_txs[w].send(Instant::from_std(due));
         }
-        let _ = work_txs[w].send(due);
-    }
+        late
+    })
+    .await?;
     let elapsed = start.elapsed();
-    drop(work_txs);
     let mut all = Vec::new();
     let (mut errors, mut non2xx, mut reconnects) = (0, 0, 0);
     for w in workers {
