@@ -1,8 +1,12 @@
 //! What a gateway is given: the merged catalog and rendered secrets as files, where they go
 //! inside the container, who owns them, and its bearer token.
 
-use crate::runtime::FileSpec;
+use super::init::MARKER;
+use crate::runtime::{FileSpec, MemoryDir};
 use zeroize::Zeroizing;
+
+/// Room for a catalog at its 5 MB limit plus secrets; tmpfs only uses what is written.
+const MEMORY_DIR_BYTES: u64 = 16 << 20;
 
 /// The merged catalog and secrets, rendered for the container.
 pub(super) struct Prepared {
@@ -35,8 +39,9 @@ pub(super) fn file_owner(user: Option<&str>) -> (u64, u64, bool) {
     }
 }
 
-/// Where the catalog and secrets go: the smallest set of directories (made writable as
-/// anonymous volumes, so a read-only root file system still takes the files before start).
+/// Where the catalog and secrets go: the smallest set of directories, each a tmpfs volume of
+/// the container (so a read-only root file system still takes the files, and they stay in
+/// memory), and the marker written after them (see `init.rs`).
 pub(super) struct FilePlan {
     catalog: String,
     secrets: String,
@@ -69,6 +74,29 @@ impl FilePlan {
         dirs
     }
 
+    /// The directories as tmpfs volumes owned by the gateway user; with an unknown owner they
+    /// belong to root and are world-readable (see [`file_owner`]).
+    pub fn memory_dirs(&self, uid: u64, gid: u64, owner_known: bool) -> Vec<MemoryDir> {
+        self.dirs()
+            .into_iter()
+            .map(|path| MemoryDir {
+                path,
+                uid,
+                gid,
+                mode: if owner_known { 0o700 } else { 0o755 },
+                size_bytes: MEMORY_DIR_BYTES,
+            })
+            .collect()
+    }
+
+    /// Where the marker lands: in the directory uploaded last, after its files.
+    pub fn marker(&self) -> String {
+        let dirs = self.dirs();
+        let last = dirs.last().map_or("", String::as_str);
+        format!("{}/{MARKER}", last.trim_end_matches('/'))
+    }
+
+    /// Files per directory, in upload order; the last list ends with the marker.
     pub fn files(
         &self,
         p: &Prepared,
@@ -105,6 +133,15 @@ impl FilePlan {
                 gid,
             });
         }
+        if let Some((_, last)) = out.last_mut() {
+            last.push(FileSpec {
+                path: MARKER.into(),
+                contents: Zeroizing::new(Vec::new()),
+                mode: 0o444,
+                uid,
+                gid,
+            });
+        }
         out
     }
 }
@@ -135,10 +172,22 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            [("catalogs/frontdoor.yaml", 0o444), ("secrets.env", 0o400)]
+            [
+                ("catalogs/frontdoor.yaml", 0o444),
+                ("secrets.env", 0o400),
+                (".mcp-frontdoor-ready", 0o444)
+            ]
         );
+        assert_eq!(plan.marker(), "/root/.docker/mcp/.mcp-frontdoor-ready");
         let two = FilePlan::new("/a/cat.yaml", "/run/s/secrets");
         assert_eq!(two.dirs(), ["/a", "/run/s"]);
+        // The marker follows the secrets in the last directory uploaded.
+        let files = two.files(&p, 1, 1, 0o400);
+        assert_eq!(files[1].1.last().unwrap().path, ".mcp-frontdoor-ready");
+        assert_eq!(two.marker(), "/run/s/.mcp-frontdoor-ready");
+        let dirs = two.memory_dirs(7, 8, true);
+        assert_eq!((dirs[0].uid, dirs[0].gid, dirs[0].mode), (7, 8, 0o700));
+        assert_eq!(two.memory_dirs(0, 0, false)[1].mode, 0o755);
         // `/ab` is not inside `/a`.
         assert_eq!(FilePlan::new("/a/x", "/ab/y").dirs(), ["/a", "/ab"]);
     }

@@ -80,6 +80,11 @@ pub(super) struct Inner {
     pub prober: Prober,
     /// Pulls in flight by image: every start that needs the image waits on the same pull.
     pub pulls: Mutex<HashMap<String, PullWaiter>>,
+    /// Set once the init volume holds the gateway init (see `init.rs`); one fill at a time.
+    pub init_filled: AtomicBool,
+    /// The init volume's name (per instance and init build).
+    pub init_volume: String,
+    pub init_fill: tokio::sync::Mutex<()>,
     pub stop: CancellationToken,
 }
 
@@ -145,6 +150,9 @@ impl DockerGateways {
             last_saved: Mutex::new(saved.clone()),
             saved_activity: Mutex::new(saved),
             pulls: Mutex::new(HashMap::new()),
+            init_filled: AtomicBool::new(false),
+            init_volume: super::init::volume_name(&config.gateways.docker.instance),
+            init_fill: tokio::sync::Mutex::new(()),
             stop: CancellationToken::new(),
         });
         inner.spawn_background();

@@ -6,6 +6,7 @@ mod adopt;
 mod background;
 mod files;
 mod fixed;
+mod init;
 mod lifecycle;
 pub mod metrics;
 pub mod names;

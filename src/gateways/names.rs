@@ -33,9 +33,15 @@ impl Naming {
 
     /// Labels of a user's container and network (the container adds the catalog hash).
     pub fn labels(&self, slug: &str) -> HashMap<String, String> {
+        let mut labels = self.instance_labels();
+        labels.insert(LABEL_USER.to_string(), slug.to_string());
+        labels
+    }
+
+    /// Labels of a managed object that belongs to no user (the init volume's helper).
+    pub fn instance_labels(&self) -> HashMap<String, String> {
         HashMap::from([
             (LABEL_MANAGED.to_string(), "true".to_string()),
-            (LABEL_USER.to_string(), slug.to_string()),
             (LABEL_INSTANCE.to_string(), self.instance.clone()),
         ])
     }

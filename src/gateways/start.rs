@@ -1,12 +1,12 @@
 //! One start, run as its own task so a client that gives up does not cancel it for the others
-//! waiting on it: prepare catalog and secrets → image → network → container → files → start →
-//! address → health. Bounded by `spawn_timeout`; on failure everything made is removed before
+//! waiting on it: (catalog and secrets ∥ image and init volume ∥ network) → container → start →
+//! files → address → health. Bounded by `spawn_timeout`; on failure everything made is removed before
 //! the slot is marked failed, so the next start never races a clean-up.
 
 use super::lifecycle::{Inner, RETRY_UNAVAILABLE, STOP_GRACE};
 use super::metrics::StartOutcome;
 use super::names::{LABEL_CATALOG_HASH, TOKEN_ENV};
-use super::probe::PROBE_INTERVAL;
+use super::probe::probe_interval;
 use super::slot::{Phase, Running, Slot, StartResult};
 use super::subnets::Subnet;
 use super::GatewayError;
@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::files::{file_owner, random_token, FilePlan, Prepared};
+use super::init;
 
 /// How often a starting container's state is checked while its health probe fails.
 const EXIT_CHECK_INTERVAL: Duration = Duration::from_millis(500);
@@ -199,11 +200,14 @@ impl Inner {
         };
         // All three run to the end even when one fails: a network create cut off mid-call
         // could still complete on the engine after the clean-up.
-        let (prepared, image, network) = tokio::join!(
-            self.prepare(&slot.slug, teams),
-            self.image_ready(cancel),
-            network
-        );
+        // The init volume needs the image (its helper container is made from it).
+        let image = async {
+            let image = self.image_ready(cancel).await?;
+            self.init_volume_ready().await?;
+            Ok::<_, StartFailure>(image)
+        };
+        let (prepared, image, network) =
+            tokio::join!(self.prepare(&slot.slug, teams), image, network);
         let (prepared, image, ()) = (prepared?, image?, network?);
         step("prepare, image, network");
         let result = self
@@ -305,8 +309,11 @@ impl Inner {
         }
     }
 
-    /// Network, container, files, start, address: returns id, address and token. What needs
-    /// cleaning after an error is found by name, plus what `made` records.
+    /// Container, start, files, address: returns id, address and token. What needs cleaning
+    /// after an error is found by name, plus what `made` records.
+    ///
+    /// The files go in after start, into tmpfs volumes (Docker cannot fill those earlier), and
+    /// the init holds the gateway back until the marker written after them is there.
     async fn create_and_start(
         &self,
         slot: &Slot,
@@ -320,16 +327,7 @@ impl Inner {
         let token = random_token();
         let mut labels = self.naming.labels(&slot.slug);
         labels.insert(LABEL_CATALOG_HASH.into(), prepared.hash.clone());
-        let args = d
-            .args
-            .iter()
-            .map(|a| {
-                a.replace("{port}", &d.port.to_string())
-                    .replace("{catalog}", &d.catalog_path)
-                    .replace("{servers}", &prepared.servers)
-                    .replace("{secrets}", &d.secrets_path)
-            })
-            .collect();
+        let argv = self.gateway_argv(prepared, image)?;
         let mut env: Vec<String> = d
             .extra_env
             .iter()
@@ -338,10 +336,18 @@ impl Inner {
         // Last, so extra_env cannot replace it.
         env.push(format!("{TOKEN_ENV}={token}"));
         let plan = FilePlan::new(&d.catalog_path, &d.secrets_path);
+        let (uid, gid, owner_known) = file_owner(d.user.as_deref().or(image.user.as_deref()));
+        if !owner_known {
+            tracing::warn!(
+                user = ?d.user.as_deref().or(image.user.as_deref()),
+                "gateway user is not numeric: the secrets file is made readable by every user in the container; set gateways.docker.user to uid:gid"
+            );
+        }
+        let (entrypoint, args) = init::wrap(&plan.marker(), self.cfg.spawn_timeout.0, &argv);
         let spec = ContainerSpec {
             name: name.to_string(),
             image: d.image.clone(),
-            entrypoint: (!d.command.is_empty()).then(|| d.command.clone()),
+            entrypoint: Some(entrypoint),
             args,
             env,
             labels,
@@ -356,7 +362,8 @@ impl Inner {
             },
             read_only_root: d.read_only,
             tmpfs: vec!["/tmp".into()],
-            writable_dirs: plan.dirs(),
+            memory_dirs: plan.memory_dirs(uid, gid, owner_known),
+            volumes: vec![init::mount(&self.init_volume)],
             binds: d.mounts.clone(),
             harden: true,
         };
@@ -368,17 +375,6 @@ impl Inner {
             }
             other => other?,
         };
-        let (uid, gid, owner_known) = file_owner(d.user.as_deref().or(image.user.as_deref()));
-        if !owner_known {
-            tracing::warn!(
-                user = ?d.user.as_deref().or(image.user.as_deref()),
-                "gateway user is not numeric: the secrets file is made readable by every user in the container; set gateways.docker.user to uid:gid"
-            );
-        }
-        let secret_mode = if owner_known { 0o400 } else { 0o444 };
-        for (dir, files) in plan.files(prepared, uid, gid, secret_mode) {
-            self.rt.put_files(&id, &dir, &files).await?;
-        }
         if d.reach == Reach::Bridge {
             if let Some(own) = self.rt.own_container().await {
                 self.rt.connect_network(name, &own).await?;
@@ -393,8 +389,20 @@ impl Inner {
             ));
         }
         let t = Instant::now();
-        self.rt.start_container(&id).await?;
+        if let Err(e) = self.rt.start_container(&id).await {
+            // Someone removed the init volume (`docker volume prune` while no gateway ran):
+            // Docker made an empty one at create. Fill it and start again, once.
+            if !self.init_missing(&e) {
+                return Err(e);
+            }
+            self.init_volume_ready().await?;
+            self.rt.start_container(&id).await?;
+        }
         tracing::debug!(user = %slot.slug, ms = t.elapsed().as_millis() as u64, "container started");
+        let secret_mode = if owner_known { 0o400 } else { 0o444 };
+        for (dir, files) in plan.files(prepared, uid, gid, secret_mode) {
+            self.rt.put_files(&id, &dir, &files).await?;
+        }
         let info = self.rt.inspect_container(&id).await?;
         let addr = info.as_ref().and_then(|info| match d.reach {
             Reach::Loopback => info.loopback_port.map(|p| format!("127.0.0.1:{p}")),
@@ -406,6 +414,48 @@ impl Inner {
         // Without an address the container is gone already; `wait_healthy` reports why.
         let base = addr.and_then(|a| a.parse::<http::uri::Authority>().ok());
         Ok((id, base, token))
+    }
+
+    /// The gateway's own command line, which the init runs once the files are in: the
+    /// configured command (else the image's entrypoint), then the templated args (else the
+    /// image's command), as Docker itself would combine them.
+    fn gateway_argv(
+        &self,
+        prepared: &Prepared,
+        image: &ImageInfo,
+    ) -> Result<Vec<String>, RuntimeError> {
+        let d = &self.cfg.docker;
+        let args: Vec<String> = d
+            .args
+            .iter()
+            .map(|a| {
+                a.replace("{port}", &d.port.to_string())
+                    .replace("{catalog}", &d.catalog_path)
+                    .replace("{servers}", &prepared.servers)
+                    .replace("{secrets}", &d.secrets_path)
+            })
+            .collect();
+        let mut argv = if d.command.is_empty() {
+            image.entrypoint.clone()
+        } else {
+            d.command.clone()
+        };
+        argv.extend(if d.args.is_empty() {
+            image.cmd.clone()
+        } else {
+            args
+        });
+        if argv.is_empty() {
+            return Err(RuntimeError::new(
+                "create_container",
+                RuntimeErrorKind::Api,
+                format!(
+                    "image {} has no entrypoint or command and gateways.docker.command is empty",
+                    d.image
+                ),
+            ));
+        }
+        Ok(argv)
     }
 
     /// Removes what a crash or a killed front door left under this name (it would make
@@ -477,7 +527,7 @@ impl Inner {
         ))
     }
 
-    /// Probes health every [`PROBE_INTERVAL`] until 2xx and returns the address; a container
+    /// Probes health at [`probe_interval`] until 2xx and returns the address; a container
     /// that exits (or has no address) fails the start at once instead of at `spawn_timeout`.
     async fn wait_healthy(
         &self,
@@ -486,6 +536,7 @@ impl Inner {
         token: &str,
         cancel: &CancellationToken,
     ) -> Result<http::uri::Authority, StartFailure> {
+        let began = Instant::now();
         let mut last_check = Instant::now();
         loop {
             if cancel.is_cancelled() {
@@ -515,7 +566,7 @@ impl Inner {
                 }
             }
             tokio::time::sleep(if base.is_some() {
-                PROBE_INTERVAL
+                probe_interval(began.elapsed())
             } else {
                 EXIT_CHECK_INTERVAL
             })

@@ -75,16 +75,37 @@ pub struct ContainerSpec {
     pub read_only_root: bool,
     /// Scratch tmpfs mounts (e.g. `/tmp`).
     pub tmpfs: Vec<String>,
-    /// Directories that must be writable before start (files are put there); anonymous
-    /// volumes that are removed with the container.
-    pub writable_dirs: Vec<String>,
+    /// Memory-backed directories (tmpfs volumes, removed with the container) that files are
+    /// put into once the container runs: nothing put there ever reaches the host's disk.
+    pub memory_dirs: Vec<MemoryDir>,
+    /// Named volumes, created on first use.
+    pub volumes: Vec<NamedVolume>,
     /// Bind mounts `source:target[:ro]`.
     pub binds: Vec<String>,
     /// Drop every capability and forbid gaining privileges.
     pub harden: bool,
 }
 
-/// A file put into a container before it starts.
+/// A tmpfs volume of one container, owned by the user the container runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryDir {
+    pub path: String,
+    pub uid: u64,
+    pub gid: u64,
+    /// Permission bits of the directory itself.
+    pub mode: u32,
+    pub size_bytes: u64,
+}
+
+/// A named volume mounted into a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedVolume {
+    pub name: String,
+    pub target: String,
+    pub read_only: bool,
+}
+
+/// A file put into a container.
 #[derive(Clone)]
 pub struct FileSpec {
     /// Path relative to the directory it is put into.
@@ -170,6 +191,9 @@ pub enum EventKind {
 pub struct ImageInfo {
     /// The image's configured user (`USER`), if any.
     pub user: Option<String>,
+    /// `ENTRYPOINT` and `CMD`, which a wrapped entrypoint must run itself.
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
 }
 
 /// A container engine.
@@ -201,8 +225,10 @@ pub trait Runtime: Send + Sync + 'static {
     /// Creates (does not start) a container; returns its id. A name already taken is
     /// [`RuntimeErrorKind::Conflict`].
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError>;
-    /// Puts files into a created container (before start) under `dir`, one of its
-    /// `writable_dirs`; file paths are relative to `dir`, parent directories are created.
+    /// Puts files into a container under `dir`; file paths are relative to `dir`, parent
+    /// directories are created, entries land in order. For one of its `memory_dirs` the
+    /// container must be running (a tmpfs volume exists only then); a named volume takes files
+    /// before start.
     async fn put_files(
         &self,
         container: &str,

@@ -151,6 +151,15 @@ impl Engine {
     }
 
     /// `docker inspect --format <format> <name>`.
+    /// This instance's gateway init volumes (`mcp-fd-<instance>-init-<hash>`).
+    pub fn init_volumes(&self) -> Vec<String> {
+        let prefix = format!("mcp-fd-{}-init-", self.instance);
+        lines(docker(&["volume", "ls", "-q", "--filter", &format!("name={prefix}")]).1)
+            .into_iter()
+            .filter(|v| v.starts_with(&prefix))
+            .collect()
+    }
+
     pub fn inspect(&self, name: &str, format: &str) -> String {
         docker(&["inspect", "--format", format, name]).1
     }
@@ -199,6 +208,12 @@ impl Drop for Engine {
         if !nets.is_empty() {
             let mut args = vec!["network", "rm"];
             args.extend(nets.iter().map(String::as_str));
+            docker(&args);
+        }
+        let vols = self.init_volumes();
+        if !vols.is_empty() {
+            let mut args = vec!["volume", "rm"];
+            args.extend(vols.iter().map(String::as_str));
             docker(&args);
         }
     }

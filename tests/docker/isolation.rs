@@ -2,12 +2,14 @@
 //! secrets and no way to reach the other; hardening and limits read back from the engine;
 //! a catalog change replaces the gateway.
 
-use crate::engine::{engine, status, wait_state};
+use crate::engine::{docker, engine, status, wait_state, Engine};
 use crate::mcp::Mcp;
 use mcp_frontdoor::catalog::{regenerate_user, Catalog, Format};
 use mcp_frontdoor::secrets::SecretValue;
 use mcp_frontdoor::services::Services;
 use serde_json::json;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn custom(services: &Services, slug: &str, servers: &[&str]) {
@@ -30,7 +32,7 @@ async fn two_users_two_networks_own_catalogs_and_secrets_no_cross_reach() {
     s.put(
         "alice",
         "alice-notes.api_key",
-        &SecretValue::new("a-secret"),
+        &SecretValue::new(ALICE_SECRET),
     )
     .unwrap();
     s.put("bob", "bob-tracker.token", &SecretValue::new("b-secret"))
@@ -69,23 +71,92 @@ async fn two_users_two_networks_own_catalogs_and_secrets_no_cross_reach() {
     let cross = b.call("connect_tcp", connect(&ipa)).await;
     assert!(cross.starts_with("error"), "bob reached alice: {cross}");
 
-    // Secrets reached the container without a plaintext file on the host's data dir.
+    // Secrets reached the container without a plaintext file on the host's data dir...
     let data = fd.dir.path().join("data");
-    let found = walk(&data)
-        .into_iter()
-        .filter(|p| std::fs::read(p).is_ok_and(|b| b.windows(8).any(|w| w == b"a-secret")))
-        .collect::<Vec<_>>();
-    assert!(found.is_empty(), "plaintext secret on disk: {found:?}");
+    let found = files_containing(&data, ALICE_SECRET.as_bytes());
+    assert!(
+        found.is_empty(),
+        "plaintext secret in the data dir: {found:?}"
+    );
+    // ...nor anywhere on disk that Docker keeps for the container: its config, its writable
+    // layer, volumes. The secrets directory is a tmpfs volume, so the walk (which stays on one
+    // file system) must not find the value even though the gateway read it.
+    let secrets_volume = eng.inspect(
+        &na,
+        r#"{{range .Mounts}}{{if eq .Destination "/root/.docker/mcp"}}{{.Name}}{{end}}{{end}}"#,
+    );
+    assert!(!secrets_volume.is_empty(), "secrets dir is not a volume");
+    let (ok, opts) = docker(&[
+        "volume",
+        "inspect",
+        "-f",
+        "{{json .Options}}",
+        &secrets_volume,
+    ]);
+    assert!(
+        ok && opts.contains(r#""type":"tmpfs""#),
+        "not tmpfs: {opts}"
+    );
+    match docker_disk_dirs(&eng, &na) {
+        Ok(dirs) => {
+            for dir in dirs {
+                let found = files_containing(&dir, ALICE_SECRET.as_bytes());
+                assert!(
+                    found.is_empty(),
+                    "plaintext secret on the host's disk: {found:?}"
+                );
+            }
+        }
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but Docker's data root cannot be checked: {why}")
+        }
+        Err(why) => eprintln!("SKIPPED the host disk check: {why}"),
+    }
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+const ALICE_SECRET: &str = "a-secret-5d1c9e77";
+
+/// Where Docker keeps a container on disk: its directory (config with env), its writable
+/// layer, and the volumes directory.
+fn docker_disk_dirs(eng: &Engine, name: &str) -> Result<Vec<PathBuf>, String> {
+    let (ok, root) = docker(&["info", "-f", "{{.DockerRootDir}}"]);
+    let root = PathBuf::from(root.trim());
+    if !ok || std::fs::read_dir(root.join("containers")).is_err() {
+        return Err(format!("{} is not readable here", root.display()));
+    }
+    let id = eng.inspect(name, "{{.Id}}");
+    let mut dirs = vec![root.join("containers").join(id), root.join("volumes")];
+    let upper = eng.inspect(name, "{{.GraphDriver.Data.UpperDir}}");
+    if !upper.is_empty() && upper != "<no value>" {
+        dirs.push(PathBuf::from(upper));
+    }
+    Ok(dirs)
+}
+
+/// Files under `dir` holding `needle`, without crossing into other file systems (a tmpfs
+/// volume mounted below `dir` is memory, not disk).
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if m.dev() != meta.dev() {
+                continue;
+            }
+            if m.is_dir() {
+                todo.push(p);
+            } else if m.is_file()
+                && std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+            {
+                out.push(p);
+            }
         }
     }
     out

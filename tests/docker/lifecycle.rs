@@ -169,6 +169,24 @@ async fn a_killed_gateway_is_noticed_and_the_next_request_succeeds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pruned_init_volume_is_filled_again_without_a_failed_request() {
+    let Some(eng) = engine("prune") else { return };
+    let fd = eng.frontdoor(&[], "").await;
+    Mcp::open(&fd, "pat").await.unwrap();
+    let volumes = eng.init_volumes();
+    assert_eq!(volumes.len(), 1, "{volumes:?}");
+    // What `docker volume prune` does while no gateway runs.
+    let name = eng.name("pat");
+    assert!(crate::engine::docker(&["rm", "-fv", &name]).0);
+    wait_state(&fd, "pat", "stopped", Duration::from_secs(5)).await;
+    let (ok, out) = crate::engine::docker(&["volume", "rm", &volumes[0]]);
+    assert!(ok, "{out}");
+    let mcp = Mcp::open(&fd, "pat").await.expect("started again");
+    assert_eq!(mcp.call("echo", json!({"text": "back"})).await, "back");
+    assert_eq!(eng.init_volumes(), volumes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_max_running_the_lru_idle_gateway_is_evicted_else_429() {
     let Some(eng) = engine("capacity") else {
         return;

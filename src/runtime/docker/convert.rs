@@ -2,10 +2,14 @@
 //! times, states, addresses, the tar of files put into a container, events.
 
 use super::super::{
-    ContainerState, EventKind, FileSpec, LabelFilter, RuntimeError, RuntimeErrorKind, RuntimeEvent,
+    ContainerSpec, ContainerState, EventKind, FileSpec, LabelFilter, RuntimeError,
+    RuntimeErrorKind, RuntimeEvent,
 };
 use bollard::errors::Error as BollardError;
-use bollard::models::{EndpointSettings, EventMessage};
+use bollard::models::{
+    EndpointSettings, EventMessage, Mount, MountType, MountVolumeOptions,
+    MountVolumeOptionsDriverConfig,
+};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime};
@@ -97,6 +101,42 @@ pub(super) fn addresses(
             Some((name.clone(), ip))
         })
         .collect()
+}
+
+/// Docker mounts for the spec's memory directories (anonymous `local` volumes of type tmpfs:
+/// unlike `HostConfig.Tmpfs`, Docker's archive API can write into them while the container
+/// runs, even with a read-only root file system) and named volumes.
+pub(super) fn mounts_of(spec: &ContainerSpec) -> Vec<Mount> {
+    let memory = spec.memory_dirs.iter().map(|d| Mount {
+        target: Some(d.path.clone()),
+        typ: Some(MountType::VOLUME),
+        volume_options: Some(MountVolumeOptions {
+            driver_config: Some(MountVolumeOptionsDriverConfig {
+                name: Some("local".into()),
+                options: Some(HashMap::from([
+                    ("type".to_string(), "tmpfs".to_string()),
+                    ("device".to_string(), "tmpfs".to_string()),
+                    (
+                        "o".to_string(),
+                        format!(
+                            "size={},uid={},gid={},mode={:o},nosuid,nodev,noexec",
+                            d.size_bytes, d.uid, d.gid, d.mode
+                        ),
+                    ),
+                ])),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let named = spec.volumes.iter().map(|v| Mount {
+        target: Some(v.target.clone()),
+        source: Some(v.name.clone()),
+        typ: Some(MountType::VOLUME),
+        read_only: Some(v.read_only),
+        ..Default::default()
+    });
+    memory.chain(named).collect()
 }
 
 /// A tar archive of `files` (paths relative to the upload directory), parent directories first.

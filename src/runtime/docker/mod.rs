@@ -27,7 +27,8 @@ use futures_util::{Future, StreamExt};
 
 mod convert;
 use convert::{
-    addresses, classify, event_of, label_filters, parse_rfc3339, split_image, state_of, tar_of,
+    addresses, classify, event_of, label_filters, mounts_of, parse_rfc3339, split_image, state_of,
+    tar_of,
 };
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -197,9 +198,14 @@ impl Runtime for DockerRuntime {
             )
             .await
         {
-            Ok(i) => Ok(Some(ImageInfo {
-                user: i.config.and_then(|c| c.user).filter(|u| !u.is_empty()),
-            })),
+            Ok(i) => {
+                let c = i.config.unwrap_or_default();
+                Ok(Some(ImageInfo {
+                    user: c.user.filter(|u| !u.is_empty()),
+                    entrypoint: c.entrypoint.unwrap_or_default(),
+                    cmd: c.cmd.unwrap_or_default(),
+                }))
+            }
             Err(e) if e.kind == RuntimeErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -408,6 +414,7 @@ impl Runtime for DockerRuntime {
                     .collect(),
             ),
             binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
+            mounts: Some(mounts_of(spec)),
             port_bindings: spec.publish_loopback.then(|| {
                 HashMap::from([(
                     port_key.clone(),
@@ -426,8 +433,7 @@ impl Runtime for DockerRuntime {
             env: Some(spec.env.clone()),
             labels: Some(spec.labels.clone()),
             user: spec.user.clone(),
-            exposed_ports: Some(vec![port_key]),
-            volumes: (!spec.writable_dirs.is_empty()).then(|| spec.writable_dirs.clone()),
+            exposed_ports: (spec.port != 0).then(|| vec![port_key]),
             host_config: Some(host),
             networking_config: Some(NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(
