@@ -1,33 +1,48 @@
 //! PID 1 of a gateway container until its files arrive.
 //!
-//! Docker cannot fill a memory-backed (tmpfs) volume before a container starts: the volume is
-//! mounted at start and dropped when unused, so whatever is put in earlier is lost. The front
-//! door therefore starts the container with this program as the entrypoint, puts the merged
-//! catalog and the secrets file into the tmpfs right after start, and writes a marker file last.
-//! This program waits for the marker, then replaces itself with the real gateway (`execve`, so
-//! the gateway is PID 1 and gets Docker's signals). Secrets never touch the host's disk.
+//! The merged catalog and the secrets file must reach the gateway without touching the host's
+//! disk, so they go into tmpfs mounts of the container; but Docker can only fill a tmpfs once
+//! the container runs, and gateways such as docker/mcp-gateway read their files once, at start.
+//! So the container starts this program instead: it listens on the gateway's port, takes the
+//! files from the front door over one connection (authenticated with the gateway's own bearer
+//! token from the environment), writes them, closes the listener, and replaces itself with the
+//! real gateway (`execve`, so the gateway is PID 1 and gets Docker's signals).
 //!
-//! Usage: `mcp-frontdoor-init <marker> <timeout-ms> -- <program> [args...]`
+//! Usage: `mcp-frontdoor-init <port> <token-env> <timeout-ms> -- <program> [args...]`
+//!
+//! Wire format (all ours, so no tar): a line `mcp-frontdoor-files 1 <token>`, then per file a
+//! line `file <mode-octal> <length> <absolute path>` and that many bytes, then `end`. The answer
+//! is `ok` or `error <why>`; the front door closes first, so the port is free for the gateway.
 //!
 //! std only, no dependencies: the front door's build script compiles this file with plain
 //! `rustc` into a static binary (see `build.rs` at the repository root).
 
 use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Component, Path};
 use std::process::{exit, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Exit code when the files never arrive (EX_SOFTWARE would blame us; EX_TEMPFAIL fits).
+/// Exit code when the files never arrive (EX_TEMPFAIL).
 const EXIT_TIMEOUT: i32 = 75;
 /// Exit code for a malformed command line (EX_USAGE).
 const EXIT_USAGE: i32 = 64;
 /// Exit code when the gateway cannot be executed (as shells do).
 const EXIT_EXEC: i32 = 127;
+/// Everything one delivery may carry (a catalog is at most 5 MB).
+const MAX_TOTAL: u64 = 64 << 20;
+/// How long one connection may take to send its files.
+const CONN_TIMEOUT: Duration = Duration::from_secs(10);
+const MAGIC: &str = "mcp-frontdoor-files 1 ";
 
 #[derive(Debug, PartialEq)]
 struct Invocation {
-    marker: PathBuf,
+    port: u16,
+    token_env: String,
     timeout: Duration,
     program: OsString,
     args: Vec<OsString>,
@@ -35,38 +50,136 @@ struct Invocation {
 
 fn parse(args: Vec<OsString>) -> Result<Invocation, String> {
     let mut it = args.into_iter();
-    let marker = it.next().ok_or("missing <marker>")?;
-    let timeout = it
-        .next()
-        .and_then(|t| t.into_string().ok())
-        .and_then(|t| t.parse::<u64>().ok())
-        .ok_or("<timeout-ms> must be a whole number")?;
+    let mut text = |what: &str| {
+        it.next()
+            .and_then(|a| a.into_string().ok())
+            .ok_or(format!("missing <{what}>"))
+    };
+    let port = text("port")?
+        .parse::<u16>()
+        .map_err(|_| "<port> must be a port number")?;
+    let token_env = text("token-env")?;
+    let timeout = text("timeout-ms")?
+        .parse::<u64>()
+        .map_err(|_| "<timeout-ms> must be a whole number")?;
     if it.next().as_deref() != Some("--".as_ref()) {
         return Err("expected `--` before the program".into());
     }
     let program = it.next().ok_or("missing <program> after `--`")?;
     Ok(Invocation {
-        marker: marker.into(),
+        port,
+        token_env,
         timeout: Duration::from_millis(timeout),
         program,
         args: it.collect(),
     })
 }
 
-/// Polls for the marker: 0.2 ms at first (the upload usually lands within a few ms of start),
-/// backing off to 5 ms so a slow upload costs no CPU worth mentioning.
-fn wait_for(marker: &std::path::Path, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_micros(200);
+/// One file of a delivery.
+#[derive(Debug, PartialEq)]
+struct File {
+    path: String,
+    mode: u32,
+    contents: Vec<u8>,
+}
+
+/// Reads a whole delivery; nothing is written unless all of it is well-formed.
+fn read_delivery(r: &mut impl BufRead, token: &str) -> Result<Vec<File>, String> {
+    let mut line = String::new();
+    let mut next_line = |r: &mut dyn BufRead| -> Result<String, String> {
+        line.clear();
+        r.take(4096)
+            .read_line(&mut line)
+            .map_err(|e| format!("read: {e}"))?;
+        if !line.ends_with('\n') {
+            return Err("truncated header line".into());
+        }
+        Ok(line.trim_end_matches('\n').to_string())
+    };
+    let hello = next_line(r)?;
+    let offered = hello.strip_prefix(MAGIC).ok_or("not a file delivery")?;
+    if !constant_time_eq(offered.as_bytes(), token.as_bytes()) {
+        return Err("wrong token".into());
+    }
+    let mut files = Vec::new();
+    let mut total = 0u64;
     loop {
-        if marker.exists() {
-            return true;
+        let head = next_line(r)?;
+        if head == "end" {
+            return Ok(files);
         }
-        if Instant::now() >= deadline {
-            return false;
+        let mut parts = head.splitn(4, ' ');
+        let (Some("file"), Some(mode), Some(len), Some(path)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(format!("bad record {head:?}"));
+        };
+        let mode = u32::from_str_radix(mode, 8).map_err(|_| "bad mode")?;
+        let len = len.parse::<u64>().map_err(|_| "bad length")?;
+        total += len;
+        if total > MAX_TOTAL {
+            return Err("delivery too large".into());
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(5));
+        let p = Path::new(path);
+        if !p.is_absolute() || p.components().any(|c| c == Component::ParentDir) {
+            return Err(format!("refusing path {path:?}"));
+        }
+        let mut contents = Vec::with_capacity(len as usize);
+        r.take(len)
+            .read_to_end(&mut contents)
+            .map_err(|e| format!("read: {e}"))?;
+        if contents.len() as u64 != len {
+            return Err("truncated file".into());
+        }
+        files.push(File {
+            path: path.to_string(),
+            mode: mode & 0o7777,
+            contents,
+        });
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn write_files(files: &[File]) -> Result<(), String> {
+    for f in files {
+        let path = Path::new(&f.path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(f.mode)
+            .open(path)
+            .map_err(|e| format!("{}: {e}", f.path))?;
+        out.write_all(&f.contents)
+            .map_err(|e| format!("{}: {e}", f.path))?;
+    }
+    Ok(())
+}
+
+/// Serves one connection; `Ok` once the files are written and the sender has hung up.
+fn serve(conn: TcpStream, token: &str) -> Result<(), String> {
+    conn.set_read_timeout(Some(CONN_TIMEOUT)).ok();
+    conn.set_write_timeout(Some(CONN_TIMEOUT)).ok();
+    let mut reader = BufReader::new(conn.try_clone().map_err(|e| e.to_string())?);
+    let mut answer = &conn;
+    match read_delivery(&mut reader, token).and_then(|files| write_files(&files)) {
+        Ok(()) => {
+            answer.write_all(b"ok\n").map_err(|e| e.to_string())?;
+            // Wait for the sender to close: the TIME_WAIT stays on its side, not on the port
+            // the gateway is about to bind.
+            let _ = reader.read_to_end(&mut Vec::new());
+            Ok(())
+        }
+        Err(e) => {
+            let _ = answer.write_all(format!("error {e}\n").as_bytes());
+            Err(e)
+        }
     }
 }
 
@@ -75,19 +188,40 @@ fn main() {
         Ok(inv) => inv,
         Err(e) => {
             eprintln!(
-                "mcp-frontdoor-init: {e}\nusage: mcp-frontdoor-init <marker> <timeout-ms> -- <program> [args...]"
+                "mcp-frontdoor-init: {e}\nusage: mcp-frontdoor-init <port> <token-env> <timeout-ms> -- <program> [args...]"
             );
             exit(EXIT_USAGE);
         }
     };
-    if !wait_for(&inv.marker, inv.timeout) {
+    let token = std::env::var(&inv.token_env).unwrap_or_default();
+    if token.is_empty() {
+        eprintln!("mcp-frontdoor-init: {} is not set", inv.token_env);
+        exit(EXIT_USAGE);
+    }
+    let timeout = inv.timeout;
+    std::thread::spawn(move || {
+        std::thread::sleep(timeout);
         eprintln!(
-            "mcp-frontdoor-init: {} did not arrive within {} ms; the front door did not deliver the gateway's files",
-            inv.marker.display(),
-            inv.timeout.as_millis()
+            "mcp-frontdoor-init: no files from the front door within {} ms",
+            timeout.as_millis()
         );
         exit(EXIT_TIMEOUT);
+    });
+    let listener = match TcpListener::bind(("0.0.0.0", inv.port)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("mcp-frontdoor-init: cannot listen on {}: {e}", inv.port);
+            exit(EXIT_USAGE);
+        }
+    };
+    for conn in listener.incoming() {
+        let Ok(conn) = conn else { continue };
+        match serve(conn, &token) {
+            Ok(()) => break,
+            Err(e) => eprintln!("mcp-frontdoor-init: delivery refused: {e}"),
+        }
     }
+    drop(listener);
     // Only returns on failure; PATH is searched like a shell would.
     let err = Command::new(&inv.program).args(&inv.args).exec();
     eprintln!(
@@ -106,9 +240,9 @@ mod tests {
     }
 
     #[test]
-    fn parses_marker_timeout_and_program() {
-        let inv = parse(os(&["/m/.ready", "1500", "--", "/gw", "--port=1", "--"])).unwrap();
-        assert_eq!(inv.marker, PathBuf::from("/m/.ready"));
+    fn parses_port_token_env_timeout_and_program() {
+        let inv = parse(os(&["8811", "TOK", "1500", "--", "/gw", "--port=1", "--"])).unwrap();
+        assert_eq!((inv.port, inv.token_env.as_str()), (8811, "TOK"));
         assert_eq!(inv.timeout, Duration::from_millis(1500));
         assert_eq!(inv.program, "/gw");
         // A second `--` belongs to the program.
@@ -118,25 +252,74 @@ mod tests {
     #[test]
     fn rejects_malformed_command_lines() {
         assert!(parse(os(&[])).is_err());
-        assert!(parse(os(&["/m", "soon", "--", "/gw"])).is_err());
-        assert!(parse(os(&["/m", "10", "/gw"])).is_err());
-        assert!(parse(os(&["/m", "10", "--"])).is_err());
+        assert!(parse(os(&["port", "T", "1", "--", "/gw"])).is_err());
+        assert!(parse(os(&["1", "T", "soon", "--", "/gw"])).is_err());
+        assert!(parse(os(&["1", "T", "10", "/gw"])).is_err());
+        assert!(parse(os(&["1", "T", "10", "--"])).is_err());
+    }
+
+    fn delivery(token: &str, files: &[(&str, u32, &[u8])]) -> Vec<u8> {
+        let mut v = format!("{MAGIC}{token}\n").into_bytes();
+        for (path, mode, body) in files {
+            v.extend(format!("file {mode:o} {} {path}\n", body.len()).bytes());
+            v.extend_from_slice(body);
+        }
+        v.extend(b"end\n");
+        v
     }
 
     #[test]
-    fn waits_until_the_marker_appears_or_times_out() {
+    fn reads_a_delivery_with_binary_contents() {
+        let bytes = delivery(
+            "t0k",
+            &[
+                ("/a/b.yaml", 0o444, b"x: 1\n"),
+                ("/a/s.env", 0o400, b"k=v\nend\n"),
+            ],
+        );
+        let files = read_delivery(&mut &bytes[..], "t0k").unwrap();
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[1].path, "/a/s.env");
+        assert_eq!(files[1].mode, 0o400);
+        // A body that looks like a record line is still a body.
+        assert_eq!(files[1].contents, b"k=v\nend\n");
+    }
+
+    #[test]
+    fn refuses_wrong_tokens_bad_paths_and_truncation() {
+        let ok = delivery("right", &[("/a/x", 0o444, b"1")]);
+        assert!(read_delivery(&mut &ok[..], "wrong").is_err());
+        let up = delivery("t", &[("/a/../etc/x", 0o444, b"1")]);
+        assert!(read_delivery(&mut &up[..], "t").is_err());
+        let rel = delivery("t", &[("a/x", 0o444, b"1")]);
+        assert!(read_delivery(&mut &rel[..], "t").is_err());
+        let cut = &ok[..ok.len() - 6];
+        assert!(read_delivery(&mut &cut[..], "right").is_err());
+        assert!(read_delivery(&mut &b"GET / HTTP/1.1\r\n"[..], "t").is_err());
+    }
+
+    #[test]
+    fn serves_one_connection_then_writes_files() {
         let dir = std::env::temp_dir().join(format!("fd-init-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let marker = dir.join(".ready");
-        let _ = std::fs::remove_file(&marker);
-        assert!(!wait_for(&marker, Duration::from_millis(30)));
-        let m = marker.clone();
-        let writer = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            std::fs::write(m, b"").unwrap();
+        let path = dir.join("sub/s.env");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let p = path.to_str().unwrap().to_string();
+        let sender = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.write_all(&delivery("tk", &[(&p, 0o400, b"k=v\n")]))
+                .unwrap();
+            let mut answer = [0u8; 3];
+            c.read_exact(&mut answer).unwrap();
+            answer
         });
-        assert!(wait_for(&marker, Duration::from_secs(5)));
-        writer.join().unwrap();
+        let (conn, _) = listener.accept().unwrap();
+        serve(conn, "tk").unwrap();
+        assert_eq!(&sender.join().unwrap(), b"ok\n");
+        assert_eq!(std::fs::read(&path).unwrap(), b"k=v\n");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o400);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,8 +1,7 @@
 //! What a gateway is given: the merged catalog and rendered secrets as files, where they go
 //! inside the container, who owns them, and its bearer token.
 
-use super::init::MARKER;
-use crate::runtime::{FileSpec, MemoryDir};
+use crate::runtime::MemoryDir;
 use zeroize::Zeroizing;
 
 /// Room for a catalog at its 5 MB limit plus secrets; tmpfs only uses what is written.
@@ -23,7 +22,7 @@ pub(super) fn random_token() -> String {
 }
 
 /// Numeric `uid[:gid]` of the gateway user: `(uid, gid, known)`. A user name cannot be
-/// resolved from outside the container, so files then belong to root and are world-readable.
+/// resolved from outside the container, so its directories are then open to every user.
 pub(super) fn file_owner(user: Option<&str>) -> (u64, u64, bool) {
     let Some(user) = user.filter(|u| !u.is_empty()) else {
         return (0, 0, true);
@@ -39,9 +38,16 @@ pub(super) fn file_owner(user: Option<&str>) -> (u64, u64, bool) {
     }
 }
 
-/// Where the catalog and secrets go: the smallest set of directories, each a tmpfs volume of
-/// the container (so a read-only root file system still takes the files, and they stay in
-/// memory), and the marker written after them (see `init.rs`).
+/// A file for the gateway: absolute path inside the container, contents, mode.
+pub(super) struct GatewayFile {
+    pub path: String,
+    pub contents: Zeroizing<Vec<u8>>,
+    pub mode: u32,
+}
+
+/// Where the catalog and secrets go: the smallest set of directories, each a tmpfs of the
+/// container (so a read-only root file system still takes the files, and they stay in memory),
+/// filled by the init (see `init.rs`) before the gateway's own command runs.
 pub(super) struct FilePlan {
     catalog: String,
     secrets: String,
@@ -74,8 +80,9 @@ impl FilePlan {
         dirs
     }
 
-    /// The directories as tmpfs volumes owned by the gateway user; with an unknown owner they
-    /// belong to root and are world-readable (see [`file_owner`]).
+    /// The directories as tmpfs mounts owned by the gateway user, who writes the files into
+    /// them; with an unknown owner they are world-writable with the sticky bit (see
+    /// [`file_owner`]).
     pub fn memory_dirs(&self, uid: u64, gid: u64, owner_known: bool) -> Vec<MemoryDir> {
         self.dirs()
             .into_iter()
@@ -83,66 +90,26 @@ impl FilePlan {
                 path,
                 uid,
                 gid,
-                mode: if owner_known { 0o700 } else { 0o755 },
+                mode: if owner_known { 0o700 } else { 0o1777 },
                 size_bytes: MEMORY_DIR_BYTES,
             })
             .collect()
     }
 
-    /// Where the marker lands: in the directory uploaded last, after its files.
-    pub fn marker(&self) -> String {
-        let dirs = self.dirs();
-        let last = dirs.last().map_or("", String::as_str);
-        format!("{}/{MARKER}", last.trim_end_matches('/'))
-    }
-
-    /// Files per directory, in upload order; the last list ends with the marker.
-    pub fn files(
-        &self,
-        p: &Prepared,
-        uid: u64,
-        gid: u64,
-        secret_mode: u32,
-    ) -> Vec<(String, Vec<FileSpec>)> {
-        let dirs = self.dirs();
-        let mut out: Vec<(String, Vec<FileSpec>)> =
-            dirs.iter().map(|d| (d.clone(), Vec::new())).collect();
-        for (path, contents, mode) in [
-            (
-                &self.catalog,
-                Zeroizing::new(p.catalog_yaml.as_bytes().to_vec()),
-                0o444,
-            ),
-            (
-                &self.secrets,
-                Zeroizing::new(p.secrets.as_bytes().to_vec()),
-                secret_mode,
-            ),
-        ] {
-            let Some((dir, list)) = out
-                .iter_mut()
-                .find(|(d, _)| path.starts_with(d.as_str()) && path[d.len()..].starts_with('/'))
-            else {
-                continue;
-            };
-            list.push(FileSpec {
-                path: path[dir.len() + 1..].to_string(),
-                contents,
-                mode,
-                uid,
-                gid,
-            });
-        }
-        if let Some((_, last)) = out.last_mut() {
-            last.push(FileSpec {
-                path: MARKER.into(),
-                contents: Zeroizing::new(Vec::new()),
+    /// The catalog (readable by all) and the secrets (`secret_mode`).
+    pub fn files(&self, p: &Prepared, secret_mode: u32) -> Vec<GatewayFile> {
+        vec![
+            GatewayFile {
+                path: self.catalog.clone(),
+                contents: Zeroizing::new(p.catalog_yaml.as_bytes().to_vec()),
                 mode: 0o444,
-                uid,
-                gid,
-            });
-        }
-        out
+            },
+            GatewayFile {
+                path: self.secrets.clone(),
+                contents: Zeroizing::new(p.secrets.as_bytes().to_vec()),
+                mode: secret_mode,
+            },
+        ]
     }
 }
 
@@ -163,31 +130,27 @@ mod tests {
             servers: String::new(),
             secrets: Zeroizing::new("a.b=c\n".into()),
         };
-        let files = plan.files(&p, 65532, 65532, 0o400);
-        assert_eq!(files.len(), 1);
-        let names: Vec<_> = files[0]
-            .1
-            .iter()
-            .map(|f| (f.path.as_str(), f.mode))
+        let files: Vec<_> = plan
+            .files(&p, 0o400)
+            .into_iter()
+            .map(|f| (f.path, f.mode, f.contents.len()))
             .collect();
         assert_eq!(
-            names,
+            files,
             [
-                ("catalogs/frontdoor.yaml", 0o444),
-                ("secrets.env", 0o400),
-                (".mcp-frontdoor-ready", 0o444)
+                (
+                    "/root/.docker/mcp/catalogs/frontdoor.yaml".into(),
+                    0o444,
+                    13
+                ),
+                ("/root/.docker/mcp/secrets.env".into(), 0o400, 6)
             ]
         );
-        assert_eq!(plan.marker(), "/root/.docker/mcp/.mcp-frontdoor-ready");
         let two = FilePlan::new("/a/cat.yaml", "/run/s/secrets");
         assert_eq!(two.dirs(), ["/a", "/run/s"]);
-        // The marker follows the secrets in the last directory uploaded.
-        let files = two.files(&p, 1, 1, 0o400);
-        assert_eq!(files[1].1.last().unwrap().path, ".mcp-frontdoor-ready");
-        assert_eq!(two.marker(), "/run/s/.mcp-frontdoor-ready");
         let dirs = two.memory_dirs(7, 8, true);
         assert_eq!((dirs[0].uid, dirs[0].gid, dirs[0].mode), (7, 8, 0o700));
-        assert_eq!(two.memory_dirs(0, 0, false)[1].mode, 0o755);
+        assert_eq!(two.memory_dirs(0, 0, false)[1].mode, 0o1777);
         // `/ab` is not inside `/a`.
         assert_eq!(FilePlan::new("/a/x", "/ab/y").dirs(), ["/a", "/ab"]);
     }

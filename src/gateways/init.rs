@@ -1,13 +1,15 @@
 //! The gateway init (`init/src/main.rs`): why every gateway's command is wrapped, and how the
 //! static binary reaches the containers.
 //!
-//! Secrets go into a tmpfs volume, which Docker can fill only while the container runs, so the
-//! gateway must not read its files before they are there. The init, as the entrypoint, waits
-//! for a marker the front door writes after the files, then `exec`s the real command. The
-//! binary is compiled by `build.rs`, carried inside the front door, and put once per process
-//! into a named volume whose name is its content hash, mounted read-only into every gateway.
+//! The catalog and secrets go into tmpfs mounts, which only a process in the running container
+//! can fill, and gateways read their files once, at start. So the init is the entrypoint: it
+//! listens on the gateway's port, takes the files from the front door ([`super::deliver`]),
+//! writes them and `exec`s the real command. The binary is compiled by `build.rs`, carried
+//! inside the front door, and put once per process into a named volume (name: instance and
+//! content hash) mounted read-only into every gateway.
 
 use super::lifecycle::Inner;
+use super::names::TOKEN_ENV;
 use crate::runtime::{ContainerSpec, FileSpec, NamedVolume, RuntimeError};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::Ordering;
@@ -19,8 +21,6 @@ const BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/mcp-frontdoor-in
 /// Where the init volume is mounted in a gateway.
 const DIR: &str = "/.mcp-frontdoor";
 const FILE: &str = "init";
-/// The file the front door writes after the others; the init waits for it.
-pub(super) const MARKER: &str = ".mcp-frontdoor-ready";
 
 /// `mcp-fd-init-<first 12 hex digits of the binary's sha256>` (`mcp-fd-<instance>-init-...`
 /// for other instances): a new front door build gets a new volume, and each instance owns its
@@ -47,11 +47,13 @@ pub(super) fn mount(volume: &str) -> NamedVolume {
     }
 }
 
-/// Entrypoint and command of a gateway: the init, told where the marker lands and how long
-/// to wait, then the gateway's own command line after `--`.
-pub(super) fn wrap(marker: &str, wait: Duration, argv: &[String]) -> (Vec<String>, Vec<String>) {
+/// Entrypoint and command of a gateway: the init, told which port to take the files on, the
+/// variable holding the token that authenticates them, and how long to wait; then the
+/// gateway's own command line after `--`.
+pub(super) fn wrap(port: u16, wait: Duration, argv: &[String]) -> (Vec<String>, Vec<String>) {
     let mut cmd = vec![
-        marker.to_string(),
+        port.to_string(),
+        TOKEN_ENV.to_string(),
         wait.as_millis().to_string(),
         "--".to_string(),
     ];
@@ -140,12 +142,13 @@ mod tests {
     #[test]
     fn wrap_puts_the_gateway_command_after_the_separator() {
         let argv = vec!["/docker-mcp".to_string(), "gateway".into(), "--".into()];
-        let (ep, cmd) = wrap("/run/m/.ready", Duration::from_secs(2), &argv);
+        let (ep, cmd) = wrap(8811, Duration::from_secs(2), &argv);
         assert_eq!(ep, ["/.mcp-frontdoor/init"]);
         assert_eq!(
             cmd,
             [
-                "/run/m/.ready",
+                "8811",
+                "MCP_GATEWAY_AUTH_TOKEN",
                 "2000",
                 "--",
                 "/docker-mcp",

@@ -4,6 +4,7 @@
 
 mod adopt;
 mod background;
+mod deliver;
 mod files;
 mod fixed;
 mod init;

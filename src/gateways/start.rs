@@ -20,11 +20,15 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::files::{file_owner, random_token, FilePlan, Prepared};
+use super::deliver::{deliver, DeliverError};
+use super::files::{file_owner, random_token, FilePlan, GatewayFile, Prepared};
 use super::init;
 
 /// How often a starting container's state is checked while its health probe fails.
 const EXIT_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+/// Pause before another delivery attempt while the init is not listening yet (it binds within
+/// a millisecond or two of the start call's return).
+const DELIVER_RETRY: Duration = Duration::from_millis(2);
 /// Attempts at a free subnet when another engine user takes ours first.
 const SUBNET_ATTEMPTS: usize = 8;
 
@@ -216,6 +220,13 @@ impl Inner {
         self.note_engine(&result.as_ref().map(drop));
         let (id, base, token) = result?;
         step("create_and_start");
+        let d = &self.cfg.docker;
+        let (_, _, owner_known) = file_owner(d.user.as_deref().or(image.user.as_deref()));
+        let secret_mode = if owner_known { 0o400 } else { 0o444 };
+        let files = FilePlan::new(&d.catalog_path, &d.secrets_path).files(&prepared, secret_mode);
+        self.deliver_files(name, base.as_ref(), &token, &files, cancel)
+            .await?;
+        step("files");
         let base = self.wait_healthy(name, base, &token, cancel).await?;
         step("healthy");
         Ok(Running {
@@ -343,7 +354,7 @@ impl Inner {
                 "gateway user is not numeric: the secrets file is made readable by every user in the container; set gateways.docker.user to uid:gid"
             );
         }
-        let (entrypoint, args) = init::wrap(&plan.marker(), self.cfg.spawn_timeout.0, &argv);
+        let (entrypoint, args) = init::wrap(d.port, self.cfg.spawn_timeout.0, &argv);
         let spec = ContainerSpec {
             name: name.to_string(),
             image: d.image.clone(),
@@ -367,6 +378,8 @@ impl Inner {
             binds: d.mounts.clone(),
             harden: true,
         };
+        let t = Instant::now();
+        let lap = |what: &str| tracing::debug!(user = %slot.slug, step = what, ms = t.elapsed().as_millis() as u64, "start step done");
         let id = match self.rt.create_container(&spec).await {
             Err(err) if err.kind == RuntimeErrorKind::Conflict => {
                 // Made between our clean-up and create (a racing replica): take the name over.
@@ -375,6 +388,7 @@ impl Inner {
             }
             other => other?,
         };
+        lap("create");
         if d.reach == Reach::Bridge {
             if let Some(own) = self.rt.own_container().await {
                 self.rt.connect_network(name, &own).await?;
@@ -388,7 +402,6 @@ impl Inner {
                 "not started: spawn_timeout passed",
             ));
         }
-        let t = Instant::now();
         if let Err(e) = self.rt.start_container(&id).await {
             // Someone removed the init volume (`docker volume prune` while no gateway ran):
             // Docker made an empty one at create. Fill it and start again, once.
@@ -398,12 +411,9 @@ impl Inner {
             self.init_volume_ready().await?;
             self.rt.start_container(&id).await?;
         }
-        tracing::debug!(user = %slot.slug, ms = t.elapsed().as_millis() as u64, "container started");
-        let secret_mode = if owner_known { 0o400 } else { 0o444 };
-        for (dir, files) in plan.files(prepared, uid, gid, secret_mode) {
-            self.rt.put_files(&id, &dir, &files).await?;
-        }
+        lap("start");
         let info = self.rt.inspect_container(&id).await?;
+        lap("inspect");
         let addr = info.as_ref().and_then(|info| match d.reach {
             Reach::Loopback => info.loopback_port.map(|p| format!("127.0.0.1:{p}")),
             Reach::Bridge => info
@@ -549,20 +559,8 @@ impl Inner {
             }
             if base.is_none() || last_check.elapsed() >= EXIT_CHECK_INTERVAL {
                 last_check = Instant::now();
-                if let Some(info) = self.rt.inspect_container(name).await? {
-                    if info.state != ContainerState::Running {
-                        let tail = self.rt.logs(name, 20).await.unwrap_or_default();
-                        return Err(StartFailure {
-                            outcome: StartOutcome::Exited,
-                            message:
-                                "the gateway exited while starting; an operator can read its log"
-                                    .into(),
-                            detail: format!(
-                                "state {:?}, exit code {:?}, oom {}; last log lines:\n{tail}",
-                                info.state, info.exit_code, info.oom_killed
-                            ),
-                        });
-                    }
+                if let Some(f) = self.exited(name).await? {
+                    return Err(f);
                 }
             }
             tokio::time::sleep(if base.is_some() {
@@ -572,6 +570,76 @@ impl Inner {
             })
             .await;
         }
+    }
+}
+
+impl Inner {
+    /// Hands the fresh container its catalog and secrets through the init (see `deliver.rs`),
+    /// trying again while nothing listens yet; a container that exits meanwhile fails the start.
+    async fn deliver_files(
+        &self,
+        name: &str,
+        base: Option<&http::uri::Authority>,
+        token: &str,
+        files: &[GatewayFile],
+        cancel: &CancellationToken,
+    ) -> Result<(), StartFailure> {
+        let fail = |detail: String| StartFailure {
+            outcome: StartOutcome::Exited,
+            message: "the gateway's files could not be delivered; try again shortly".into(),
+            detail,
+        };
+        let Some(base) = base else {
+            // No address: the container is gone already.
+            return Err(self
+                .exited(name)
+                .await?
+                .unwrap_or_else(|| fail("the container has no address".into())));
+        };
+        let mut last_check = Instant::now();
+        loop {
+            if cancel.is_cancelled() {
+                return Err(StartFailure::cancelled());
+            }
+            match deliver(base, token, files).await {
+                Ok(()) => return Ok(()),
+                Err(DeliverError::Failed(detail)) => return Err(fail(detail)),
+                Err(DeliverError::NotListening(e)) => {
+                    tracing::trace!(container = name, error = %e, "init not listening yet");
+                }
+            }
+            if last_check.elapsed() >= EXIT_CHECK_INTERVAL {
+                last_check = Instant::now();
+                if let Some(f) = self.exited(name).await? {
+                    return Err(f);
+                }
+            }
+            tokio::time::sleep(DELIVER_RETRY).await;
+        }
+    }
+
+    /// The failure to report when the container is no longer running (with its last log
+    /// lines for the operator), `None` while it runs.
+    async fn exited(&self, name: &str) -> Result<Option<StartFailure>, StartFailure> {
+        let Some(info) = self.rt.inspect_container(name).await? else {
+            return Ok(Some(StartFailure {
+                outcome: StartOutcome::Exited,
+                message: "the gateway vanished while starting".into(),
+                detail: "container not found".into(),
+            }));
+        };
+        if info.state == ContainerState::Running {
+            return Ok(None);
+        }
+        let tail = self.rt.logs(name, 20).await.unwrap_or_default();
+        Ok(Some(StartFailure {
+            outcome: StartOutcome::Exited,
+            message: "the gateway exited while starting; an operator can read its log".into(),
+            detail: format!(
+                "state {:?}, exit code {:?}, oom {}; last log lines:\n{tail}",
+                info.state, info.exit_code, info.oom_killed
+            ),
+        }))
     }
 }
 

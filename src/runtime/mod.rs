@@ -73,10 +73,10 @@ pub struct ContainerSpec {
     pub publish_loopback: bool,
     pub limits: Limits,
     pub read_only_root: bool,
-    /// Scratch tmpfs mounts (e.g. `/tmp`).
+    /// Scratch tmpfs mounts (e.g. `/tmp`), 64 MiB each.
     pub tmpfs: Vec<String>,
-    /// Memory-backed directories (tmpfs volumes, removed with the container) that files are
-    /// put into once the container runs: nothing put there ever reaches the host's disk.
+    /// Memory-backed directories (tmpfs mounts owned by the container's user): what is written
+    /// there never reaches the host's disk and goes with the container.
     pub memory_dirs: Vec<MemoryDir>,
     /// Named volumes, created on first use.
     pub volumes: Vec<NamedVolume>,
@@ -86,7 +86,7 @@ pub struct ContainerSpec {
     pub harden: bool,
 }
 
-/// A tmpfs volume of one container, owned by the user the container runs as.
+/// A tmpfs of one container, owned by the user the container runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryDir {
     pub path: String,
@@ -225,10 +225,9 @@ pub trait Runtime: Send + Sync + 'static {
     /// Creates (does not start) a container; returns its id. A name already taken is
     /// [`RuntimeErrorKind::Conflict`].
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError>;
-    /// Puts files into a container under `dir`; file paths are relative to `dir`, parent
-    /// directories are created, entries land in order. For one of its `memory_dirs` the
-    /// container must be running (a tmpfs volume exists only then); a named volume takes files
-    /// before start.
+    /// Puts files into a created container under `dir` (a named volume's mount point, or the
+    /// root file system when writable); file paths are relative to `dir`, parent directories
+    /// are created.
     async fn put_files(
         &self,
         container: &str,

@@ -6,10 +6,7 @@ use super::super::{
     RuntimeErrorKind, RuntimeEvent,
 };
 use bollard::errors::Error as BollardError;
-use bollard::models::{
-    EndpointSettings, EventMessage, Mount, MountType, MountVolumeOptions,
-    MountVolumeOptionsDriverConfig,
-};
+use bollard::models::{EndpointSettings, EventMessage, Mount, MountType};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime};
@@ -103,40 +100,35 @@ pub(super) fn addresses(
         .collect()
 }
 
-/// Docker mounts for the spec's memory directories (anonymous `local` volumes of type tmpfs:
-/// unlike `HostConfig.Tmpfs`, Docker's archive API can write into them while the container
-/// runs, even with a read-only root file system) and named volumes.
+/// `HostConfig.Tmpfs`: scratch directories, and the memory directories owned by the
+/// container's user (who fills them; see `gateways::init`).
+pub(super) fn tmpfs_of(spec: &ContainerSpec) -> HashMap<String, String> {
+    let scratch = spec
+        .tmpfs
+        .iter()
+        .map(|p| (p.clone(), "rw,nosuid,nodev,size=64m".to_string()));
+    let memory = spec.memory_dirs.iter().map(|d| {
+        let opts = format!(
+            "rw,nosuid,nodev,noexec,size={},uid={},gid={},mode={:o}",
+            d.size_bytes, d.uid, d.gid, d.mode
+        );
+        (d.path.clone(), opts)
+    });
+    scratch.chain(memory).collect()
+}
+
+/// Docker mounts for the spec's named volumes.
 pub(super) fn mounts_of(spec: &ContainerSpec) -> Vec<Mount> {
-    let memory = spec.memory_dirs.iter().map(|d| Mount {
-        target: Some(d.path.clone()),
-        typ: Some(MountType::VOLUME),
-        volume_options: Some(MountVolumeOptions {
-            driver_config: Some(MountVolumeOptionsDriverConfig {
-                name: Some("local".into()),
-                options: Some(HashMap::from([
-                    ("type".to_string(), "tmpfs".to_string()),
-                    ("device".to_string(), "tmpfs".to_string()),
-                    (
-                        "o".to_string(),
-                        format!(
-                            "size={},uid={},gid={},mode={:o},nosuid,nodev,noexec",
-                            d.size_bytes, d.uid, d.gid, d.mode
-                        ),
-                    ),
-                ])),
-            }),
+    spec.volumes
+        .iter()
+        .map(|v| Mount {
+            target: Some(v.target.clone()),
+            source: Some(v.name.clone()),
+            typ: Some(MountType::VOLUME),
+            read_only: Some(v.read_only),
             ..Default::default()
-        }),
-        ..Default::default()
-    });
-    let named = spec.volumes.iter().map(|v| Mount {
-        target: Some(v.target.clone()),
-        source: Some(v.name.clone()),
-        typ: Some(MountType::VOLUME),
-        read_only: Some(v.read_only),
-        ..Default::default()
-    });
-    memory.chain(named).collect()
+        })
+        .collect()
 }
 
 /// A tar archive of `files` (paths relative to the upload directory), parent directories first.

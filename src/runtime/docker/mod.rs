@@ -28,7 +28,7 @@ use futures_util::{Future, StreamExt};
 mod convert;
 use convert::{
     addresses, classify, event_of, label_filters, mounts_of, parse_rfc3339, split_image, state_of,
-    tar_of,
+    tar_of, tmpfs_of,
 };
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -407,12 +407,7 @@ impl Runtime for DockerRuntime {
             security_opt: spec
                 .harden
                 .then(|| vec!["no-new-privileges:true".to_string()]),
-            tmpfs: Some(
-                spec.tmpfs
-                    .iter()
-                    .map(|p| (p.clone(), "rw,nosuid,nodev,size=64m".to_string()))
-                    .collect(),
-            ),
+            tmpfs: Some(tmpfs_of(spec)),
             binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
             mounts: Some(mounts_of(spec)),
             port_bindings: spec.publish_loopback.then(|| {
