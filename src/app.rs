@@ -77,7 +77,12 @@ pub fn public_router(state: AppState) -> Router {
         .route("/.well-known/{*other}", get(not_found))
         .nest("/api/v1", crate::api::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
-        .fallback(proxy_handler)
+        .fallback({
+            // The proxy path needs only the proxy: cloning the whole state per request showed
+            // in profiles.
+            let proxy = state.proxy.clone();
+            move |req: axum::extract::Request| proxy::handle(proxy.clone(), req)
+        })
         .with_state(state)
 }
 
@@ -89,10 +94,6 @@ pub fn metrics_router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .with_state(state)
-}
-
-async fn proxy_handler(State(state): State<AppState>, req: axum::extract::Request) -> Response {
-    proxy::handle(state.proxy, req).await
 }
 
 async fn healthz() -> Response {

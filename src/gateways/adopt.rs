@@ -209,7 +209,7 @@ impl Inner {
             network: c.name.clone(),
             subnet,
             base,
-            token: Arc::from(token),
+            authorization: super::bearer(token),
             catalog_hash: info
                 .labels
                 .get(LABEL_CATALOG_HASH)

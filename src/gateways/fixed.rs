@@ -3,12 +3,11 @@
 use super::{GatewayError, GatewayResolver, Upstream};
 use crate::auth::Principal;
 use async_trait::async_trait;
-use std::sync::Arc;
 
 /// Resolves every principal to the same address.
 pub struct FixedUpstream {
     base: http::uri::Authority,
-    token: Option<Arc<str>>,
+    authorization: Option<http::HeaderValue>,
 }
 
 impl FixedUpstream {
@@ -19,9 +18,15 @@ impl FixedUpstream {
             .authority()
             .cloned()
             .ok_or_else(|| format!("{url}: no host:port"))?;
+        let authorization = match token {
+            Some(t) => {
+                Some(super::bearer(&t).ok_or("the gateway token is not a valid header value")?)
+            }
+            None => None,
+        };
         Ok(Self {
             base,
-            token: token.map(Arc::from),
+            authorization,
         })
     }
 }
@@ -31,7 +36,7 @@ impl GatewayResolver for FixedUpstream {
     async fn ensure(&self, _: &Principal) -> Result<Upstream, GatewayError> {
         Ok(Upstream {
             base: self.base.clone(),
-            token: self.token.clone(),
+            authorization: self.authorization.clone(),
             lease: None,
         })
     }

@@ -403,7 +403,7 @@ impl GatewayResolver for DockerGateways {
         let (running, lease) = self.inner.ensure(&principal.slug, &principal.teams).await?;
         Ok(Upstream {
             base: running.base.clone(),
-            token: Some(running.token.clone()),
+            authorization: running.authorization.clone(),
             lease: Some(Box::new(lease)),
         })
     }

@@ -25,17 +25,25 @@ pub use metrics::GatewayMetrics;
 use crate::auth::Principal;
 use async_trait::async_trait;
 use std::any::Any;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A ready gateway for one request.
 pub struct Upstream {
     /// `http://host:port`, no path.
     pub base: http::uri::Authority,
-    /// The per-gateway bearer token that replaces the client's `Authorization`.
-    pub token: Option<Arc<str>>,
+    /// `Bearer <per-gateway token>`, replacing the client's `Authorization` (built once per
+    /// gateway, not per request).
+    pub authorization: Option<http::HeaderValue>,
     /// Held until the response body ends, so the lifecycle counts open streams as activity.
     pub lease: Option<Box<dyn Any + Send + Sync>>,
+}
+
+/// The `Authorization` value for a gateway token, marked sensitive so it never shows in debug
+/// output; `None` for a token that is not a valid header value.
+pub fn bearer(token: &str) -> Option<http::HeaderValue> {
+    let mut v = http::HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+    v.set_sensitive(true);
+    Some(v)
 }
 
 /// Why no gateway could be had; mapped to 503/429 in `error.rs`.

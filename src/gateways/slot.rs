@@ -27,7 +27,8 @@ pub struct Running {
     /// The subnet this process reserved for its network (none when adopted without one).
     pub subnet: Option<Subnet>,
     pub base: http::uri::Authority,
-    pub token: Arc<str>,
+    /// `Bearer <token>` for every proxied request (sensitive: never in debug output).
+    pub authorization: Option<http::HeaderValue>,
     pub catalog_hash: String,
     pub started_at: SystemTime,
     /// The front door container joined to the network, to leave it at stop.
@@ -280,7 +281,7 @@ mod tests {
             network: "n".into(),
             subnet: None,
             base: "127.0.0.1:1".parse().unwrap(),
-            token: Arc::from("t"),
+            authorization: None,
             catalog_hash: "h".into(),
             started_at: SystemTime::now(),
             joined: None,

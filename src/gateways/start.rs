@@ -235,7 +235,7 @@ impl Inner {
             network: name.to_string(),
             subnet: made.subnet,
             base,
-            token: Arc::from(token.as_str()),
+            authorization: super::bearer(&token),
             catalog_hash: prepared.hash,
             started_at: SystemTime::now(),
             joined: made.joined.clone(),

@@ -40,7 +40,11 @@ pub struct Forwarded<'a> {
 /// Rewrites client request headers for the gateway: hop-by-hop, the client's credentials,
 /// `Origin` (already checked) and any client-supplied forwarding headers go; the gateway's own
 /// token and our `X-Forwarded-*` come in. MCP headers pass untouched.
-pub fn to_upstream(headers: &mut HeaderMap, gateway_token: Option<&str>, fwd: &Forwarded<'_>) {
+pub fn to_upstream(
+    headers: &mut HeaderMap,
+    gateway_auth: Option<&HeaderValue>,
+    fwd: &Forwarded<'_>,
+) {
     let host = fwd.host.cloned();
     strip_hop_by_hop(headers);
     for h in [
@@ -55,10 +59,8 @@ pub fn to_upstream(headers: &mut HeaderMap, gateway_token: Option<&str>, fwd: &F
     ] {
         headers.remove(h);
     }
-    if let Some(token) = gateway_token {
-        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
-            headers.insert(header::AUTHORIZATION, v);
-        }
+    if let Some(v) = gateway_auth {
+        headers.insert(header::AUTHORIZATION, v.clone());
     }
     // We are the edge: a client's own X-Forwarded-For would be a claim we cannot check.
     if let Ok(v) = HeaderValue::from_str(&fwd.client_ip.to_string()) {

@@ -194,7 +194,7 @@ fn upstream_request(
         },
         host: host.as_ref(),
     };
-    headers::to_upstream(&mut parts.headers, upstream.token.as_deref(), &fwd);
+    headers::to_upstream(&mut parts.headers, upstream.authorization.as_ref(), &fwd);
     let path = parts
         .uri
         .path_and_query()
@@ -224,22 +224,26 @@ fn stream_back(
 ) -> Response {
     let (mut parts, body) = resp.into_parts();
     let is_stream = headers::to_client(&mut parts.headers);
+    let mut changed = false;
     if let Some(id) = parts
         .headers
         .get(&MCP_SESSION_ID)
         .and_then(|v| v.to_str().ok())
     {
-        proxy.sessions.bind(id, &exchange.slug);
+        changed |= proxy.sessions.bind(id, &exchange.slug);
     }
     if session.ending && parts.status.is_success() {
         if let Some(id) = &session.id {
-            proxy.sessions.unbind(id, &exchange.slug);
+            changed |= proxy.sessions.unbind(id, &exchange.slug);
         }
     }
-    proxy
-        .metrics
-        .bound_sessions
-        .set(proxy.sessions.len() as i64);
+    // Counting locks every shard of the map: only when the count moved.
+    if changed {
+        proxy
+            .metrics
+            .bound_sessions
+            .set(proxy.sessions.len() as i64);
+    }
     proxy
         .metrics
         .record_request(route, parts.status.as_u16(), exchange.started.elapsed());

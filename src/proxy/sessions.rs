@@ -34,7 +34,20 @@ impl SessionBindings {
     }
 
     /// Records that `slug` received `session` from its gateway; the first owner stays.
-    pub fn bind(&self, session: &str, slug: &str) {
+    /// Binds a session id to its first user; true when the binding is new.
+    pub fn bind(&self, session: &str, slug: &str) -> bool {
+        if let Some(mut b) = self.map.get_mut(session) {
+            // The common case (every request of a session): no key allocation.
+            if &*b.owner == slug {
+                b.last_seen = Instant::now();
+            } else {
+                tracing::warn!(
+                    user = slug,
+                    "gateway returned a session id already bound to another user; binding kept"
+                );
+            }
+            return false;
+        }
         match self.map.entry(session.to_string()) {
             Entry::Occupied(mut e) => {
                 if &*e.get().owner == slug {
@@ -45,19 +58,24 @@ impl SessionBindings {
                         "gateway returned a session id already bound to another user; binding kept"
                     );
                 }
+                false
             }
             Entry::Vacant(e) => {
                 e.insert(Binding {
                     owner: Arc::from(slug),
                     last_seen: Instant::now(),
                 });
+                true
             }
         }
     }
 
     /// Forgets a session its owner ended.
-    pub fn unbind(&self, session: &str, slug: &str) {
-        self.map.remove_if(session, |_, b| &*b.owner == slug);
+    /// True when a binding was removed.
+    pub fn unbind(&self, session: &str, slug: &str) -> bool {
+        self.map
+            .remove_if(session, |_, b| &*b.owner == slug)
+            .is_some()
     }
 
     /// Drops bindings idle longer than `ttl`; returns how many are left.

@@ -36,7 +36,7 @@ impl GatewayResolver for PerUser {
         self.leases.fetch_add(1, Ordering::SeqCst);
         Ok(Upstream {
             base: addr.parse().unwrap(),
-            token: Some(Arc::from(format!("token-of-{}", p.slug))),
+            authorization: mcp_frontdoor::gateways::bearer(&format!("token-of-{}", p.slug)),
             lease: Some(Box::new(Lease(self.leases.clone()))),
         })
     }
