@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load benchmarks (issue 5, without the Docker cold start): the front door (plain and TLS)
+# Load benchmarks (issue 5) and the Docker cold start: the front door (plain and TLS)
 # against the upstream directly and against nginx, all on loopback in front of the same
 # upstreams. Contenders are alternated round by round (A B C D A B C D ...) and reported as
 # medians and ratios from one run, because the machine is shared.
@@ -452,10 +452,12 @@ echo "raw results: $results" >&2
 
 # --- gateway cold start (Docker) -----------------------------------------------------------
 # Front door cold start to the first MCP response against Docker's own create + start of the
-# same image; figures go to the "Gateway cold start" section of docs/BENCHMARKS.md by hand
-# (the run prints a table).
+# same image (alternating, paired per round; release build so the front door's own work is
+# what ships); figures go to the "Gateway cold start" section of docs/BENCHMARKS.md by hand
+# (the run prints them), raw output in target/bench/cold-start.txt.
 if [[ "${SKIP_COLD_START:-}" != 1 ]] && docker info >/dev/null 2>&1; then
   step "gateway cold start (Docker)"
   test-gateway/build-image.sh >/dev/null
-  cargo test --test docker -- --ignored --nocapture cold_start 2>&1 | tee "$work/cold-start.txt" >&2
+  cargo test --release --test docker -- --ignored --nocapture cold_start 2>&1 \
+    | tee "$CARGO_TARGET_DIR/bench/cold-start.txt" >&2
 fi
