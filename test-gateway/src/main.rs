@@ -116,6 +116,11 @@ async fn run(args: Args, loaded: config::Loaded) -> Result<(), String> {
         log!("shutting down");
         std::process::exit(0);
     });
+    // As docker/mcp-gateway (Go) does: rmcp writes an event's priming line and its result as
+    // two small writes, and Nagle would hold the second for a delayed ACK (~40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router)
         .await
         .map_err(|e| format!("serving: {e}"))
