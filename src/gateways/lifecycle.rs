@@ -16,7 +16,7 @@ use crate::auth::Principal;
 use crate::catalog::{CatalogCache, CatalogStore};
 use crate::config::{units::parse_bytes, Config, GatewaysConfig};
 use crate::runtime::docker::{DockerRuntime, DockerSettings, OwnContainer};
-use crate::runtime::{Runtime, RuntimeError};
+use crate::runtime::{ContainerState, Runtime, RuntimeError};
 use crate::secrets::SecretStore;
 use crate::services::Services;
 use async_trait::async_trait;
@@ -317,6 +317,38 @@ impl Inner {
         Ok(())
     }
 
+    /// A ready gateway the proxy could not connect to: if its container is no longer running
+    /// (killed moments ago, its die event still on the way), it is handled as a crash now.
+    pub async fn check_gone(self: &Arc<Self>, slug: &str) -> bool {
+        let Some(slot) = self.registry.get(slug) else {
+            return false;
+        };
+        let ready = slot.with_phase(|p| match p {
+            Phase::Ready(r) => Ok(r.container_id.clone()),
+            // Already being replaced (its event came meanwhile): a fresh one is on its way.
+            Phase::Stopping { .. } | Phase::Starting { .. } => Err(true),
+            _ => Err(false),
+        });
+        let id = match ready {
+            Ok(id) => id,
+            Err(replacing) => return replacing,
+        };
+        let gone = match self.rt.inspect_container(&id).await {
+            Ok(Some(info)) => info.state != ContainerState::Running,
+            Ok(None) => true,
+            // The engine cannot tell; the events will.
+            Err(_) => false,
+        };
+        if gone {
+            tracing::warn!(
+                user = slug,
+                "gateway container gone before its event; replacing it"
+            );
+            self.begin_stop(&slot, StopReason::Crashed, false);
+        }
+        gone
+    }
+
     /// Moves a ready slot to stopping and spawns the stop; `None` when it was not ready (or
     /// an idle stop finds it busy again). `restart` starts a fresh one afterwards.
     pub fn begin_stop(
@@ -406,6 +438,10 @@ impl GatewayResolver for DockerGateways {
             authorization: running.authorization.clone(),
             lease: Some(Box::new(lease)),
         })
+    }
+
+    async fn unreachable(&self, principal: &Principal) -> bool {
+        self.inner.check_gone(&principal.slug).await
     }
 
     async fn ready(&self) -> bool {

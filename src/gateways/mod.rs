@@ -68,6 +68,13 @@ pub trait GatewayResolver: Send + Sync + 'static {
     /// Returns the address of the principal's gateway once it is ready to serve.
     async fn ensure(&self, principal: &Principal) -> Result<Upstream, GatewayError>;
 
+    /// The proxy could not connect to the gateway `ensure` returned. The lifecycle checks it
+    /// now rather than waiting for the engine's event; true when it was gone and the next
+    /// `ensure` gives a fresh one (so a request is worth sending again).
+    async fn unreachable(&self, _principal: &Principal) -> bool {
+        false
+    }
+
     /// Whether the runtime can start gateways right now (feeds `/readyz`).
     async fn ready(&self) -> bool {
         true

@@ -83,22 +83,49 @@ async fn forward(
     headers::origin_allowed(req.headers(), &proxy.allowed_origins)
         .map_err(|o| fail(Error::OriginForbidden(o)))?;
     let session = check_session(proxy, &req, &principal).map_err(fail)?;
-    let upstream = proxy
+    let mut upstream = proxy
         .resolver
         .ensure(&principal)
         .await
         .map_err(|e| fail(e.into()))?;
     let bytes_in = Arc::new(AtomicU64::new(0));
     let method = req.method().clone();
+    // A request without a body can be sent again if the gateway turns out to be gone.
+    let replay = Replay::of(&req);
     let upstream_req = upstream_request(req, &upstream, bytes_in.clone()).map_err(fail)?;
-    let resp = proxy.client.send(upstream_req).await.map_err(|e| {
+    let count = |e: &UpstreamError| {
         proxy
             .metrics
             .upstream_errors
             .get_or_create(&crate::metrics::ReasonLabels { reason: e.label() })
             .inc();
-        fail(e.into())
-    })?;
+    };
+    let resp = match proxy.client.send(upstream_req).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            count(&e);
+            if !matches!(e, UpstreamError::Connect) {
+                return Err(fail(e.into()));
+            }
+            // Killed moments ago, its die event still on the way: have the lifecycle look
+            // now, so this request (if it can be replayed) or the next gets a fresh gateway.
+            let fresh = proxy.resolver.unreachable(&principal).await;
+            let Some(again) = replay.filter(|_| fresh) else {
+                return Err(fail(e.into()));
+            };
+            upstream = proxy
+                .resolver
+                .ensure(&principal)
+                .await
+                .map_err(|e| fail(e.into()))?;
+            let req =
+                upstream_request(again.request(), &upstream, bytes_in.clone()).map_err(fail)?;
+            proxy.client.send(req).await.map_err(|e| {
+                count(&e);
+                fail(e.into())
+            })?
+        }
+    };
     let exchange = Exchange {
         method,
         route,
@@ -113,6 +140,46 @@ async fn forward(
         _lease: upstream.lease,
     };
     Ok(stream_back(proxy, resp, exchange, session, route))
+}
+
+/// The head of a request with no body, kept so it can be sent a second time.
+struct Replay {
+    method: Method,
+    uri: http::Uri,
+    version: http::Version,
+    headers: http::HeaderMap,
+    conn: Option<ConnInfo>,
+}
+
+impl Replay {
+    /// Only bodiless requests of methods without side effects on a fresh gateway (a POST
+    /// body is streamed, so it cannot be sent twice).
+    fn of(req: &Request<Body>) -> Option<Self> {
+        use http_body::Body as _;
+        let safe = matches!(
+            *req.method(),
+            Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS
+        );
+        (safe && req.body().is_end_stream()).then(|| Self {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            headers: req.headers().clone(),
+            conn: req.extensions().get::<ConnInfo>().copied(),
+        })
+    }
+
+    fn request(self) -> Request<Body> {
+        let mut req = Request::new(Body::empty());
+        *req.method_mut() = self.method;
+        *req.uri_mut() = self.uri;
+        *req.version_mut() = self.version;
+        *req.headers_mut() = self.headers;
+        if let Some(c) = self.conn {
+            req.extensions_mut().insert(c);
+        }
+        req
+    }
 }
 
 /// Phase 1: who is calling. Failures are counted by reason and answered with the challenge.

@@ -121,10 +121,30 @@ async fn a_gateway_that_exits_at_start_fails_fast() {
 }
 
 /// The real engine, until `broken` is set: then every call (and the events stream) fails as
-/// an unreachable engine does.
+/// an unreachable engine does. With `mute_events` no event ever arrives (as in the moment
+/// between a container's death and its event).
 struct Flaky {
     real: DockerRuntime,
     broken: tokio::sync::watch::Sender<bool>,
+    mute_events: bool,
+}
+
+impl Flaky {
+    fn new(mute_events: bool) -> Self {
+        Self {
+            real: DockerRuntime::new(
+                DockerSettings {
+                    host: None,
+                    api_timeout: Duration::from_secs(10),
+                    pull_timeout: Duration::from_secs(10),
+                    own_container: OwnContainer::Auto,
+                },
+                RuntimeMetrics::default(),
+            ),
+            broken: tokio::sync::watch::channel(false).0,
+            mute_events,
+        }
+    }
 }
 
 impl Flaky {
@@ -207,6 +227,9 @@ impl Runtime for Flaky {
         l: &LabelFilter,
     ) -> Result<BoxStream<'static, Result<RuntimeEvent, RuntimeError>>, RuntimeError> {
         self.check("events")?;
+        if self.mute_events {
+            return Ok(futures_util::stream::pending().boxed());
+        }
         let real = self.real.events(l).await?;
         let mut broken = self.broken.subscribe();
         let down = async move {
@@ -235,18 +258,7 @@ impl Runtime for Flaky {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_outage_keeps_ready_gateways_serving_and_recovers_without_restart() {
     let Some(eng) = engine("outage") else { return };
-    let flaky = Arc::new(Flaky {
-        real: DockerRuntime::new(
-            DockerSettings {
-                host: None,
-                api_timeout: Duration::from_secs(10),
-                pull_timeout: Duration::from_secs(10),
-                own_container: OwnContainer::Auto,
-            },
-            RuntimeMetrics::default(),
-        ),
-        broken: tokio::sync::watch::channel(false).0,
-    });
+    let flaky = Arc::new(Flaky::new(false));
     let fd = eng
         .builder(&[], "")
         .lifecycle_on(flaky.clone())
@@ -295,4 +307,31 @@ async fn engine_outage_keeps_ready_gateways_serving_and_recovers_without_restart
         c.send(c.req("GET", "/readyz")).await.status(),
         StatusCode::OK
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_killed_before_its_event_arrives_is_replaced_without_a_502() {
+    let Some(eng) = engine("unevented") else {
+        return;
+    };
+    // No events at all: the front door learns of the kill only by failing to connect.
+    let fd = eng
+        .builder(&[], "")
+        .lifecycle_on(Arc::new(Flaky::new(true)))
+        .start()
+        .await;
+    let first = Mcp::open(&fd, "kim").await.unwrap().instance().await;
+    let name = eng.name("kim");
+    assert!(crate::engine::docker(&["kill", &name]).0);
+    // A bodiless request is replayed on a fresh gateway.
+    let c = fd.client(Proto::H1);
+    let resp = c.get_as("kim", "/health").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        metric(&fd, "mcp_frontdoor_gateway_crashes_total").await,
+        1.0
+    );
+    let mcp = Mcp::open(&fd, "kim").await.expect("a fresh session");
+    assert_ne!(mcp.instance().await, first);
+    assert_eq!(eng.containers(false), [name]);
 }
