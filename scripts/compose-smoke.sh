@@ -32,6 +32,8 @@ cleanup() {
   [[ -n "$ids" ]] && docker rm -f $ids >/dev/null 2>&1 || true
   nets="$(docker network ls -q --filter "label=mcp-frontdoor.instance=$instance")"
   [[ -n "$nets" ]] && docker network rm $nets >/dev/null 2>&1 || true
+  vols="$(docker volume ls -q --filter "label=mcp-frontdoor.instance=$instance")"
+  [[ -n "$vols" ]] && docker volume rm $vols >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 

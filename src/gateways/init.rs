@@ -12,6 +12,7 @@ use super::lifecycle::Inner;
 use super::names::TOKEN_ENV;
 use crate::runtime::{ContainerSpec, FileSpec, NamedVolume, RuntimeError};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -23,8 +24,9 @@ const DIR: &str = "/.mcp-frontdoor";
 const FILE: &str = "init";
 
 /// `mcp-fd-init-<first 12 hex digits of the binary's sha256>` (`mcp-fd-<instance>-init-...`
-/// for other instances): a new front door build gets a new volume, and each instance owns its
-/// own, so removing it never pulls the init from under another deployment.
+/// for other instances), labelled like the instance's other objects: a new front door build
+/// gets a new volume, and each instance owns its own, so removing it never pulls the init
+/// from under another deployment.
 pub(super) fn volume_name(instance: &str) -> String {
     static HASH: OnceLock<String> = OnceLock::new();
     let hash = HASH.get_or_init(|| {
@@ -39,9 +41,10 @@ pub(super) fn volume_name(instance: &str) -> String {
 }
 
 /// The volume as a gateway mounts it.
-pub(super) fn mount(volume: &str) -> NamedVolume {
+pub(super) fn mount(volume: &str, labels: HashMap<String, String>) -> NamedVolume {
     NamedVolume {
         name: volume.to_string(),
+        labels,
         target: DIR.into(),
         read_only: true,
     }
@@ -102,7 +105,7 @@ impl Inner {
             network: "none".into(),
             volumes: vec![NamedVolume {
                 read_only: false,
-                ..mount(&self.init_volume)
+                ..mount(&self.init_volume, self.naming.instance_labels())
             }],
             harden: true,
             ..Default::default()

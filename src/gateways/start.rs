@@ -374,7 +374,10 @@ impl Inner {
             read_only_root: d.read_only,
             tmpfs: vec!["/tmp".into()],
             memory_dirs: plan.memory_dirs(uid, gid, owner_known),
-            volumes: vec![init::mount(&self.init_volume)],
+            volumes: vec![init::mount(
+                &self.init_volume,
+                self.naming.instance_labels(),
+            )],
             binds: d.mounts.clone(),
             harden: true,
         };

@@ -97,12 +97,13 @@ pub struct MemoryDir {
     pub size_bytes: u64,
 }
 
-/// A named volume mounted into a container.
+/// A named volume mounted into a container; created (with `labels`) on first use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamedVolume {
     pub name: String,
     pub target: String,
     pub read_only: bool,
+    pub labels: HashMap<String, String>,
 }
 
 /// A file put into a container.

@@ -151,13 +151,10 @@ impl Engine {
     }
 
     /// `docker inspect --format <format> <name>`.
-    /// This instance's gateway init volumes (`mcp-fd-<instance>-init-<hash>`).
+    /// This instance's volumes (the gateway init's, `mcp-fd-<instance>-init-<hash>`), found by
+    /// the instance label as every other managed object.
     pub fn init_volumes(&self) -> Vec<String> {
-        let prefix = format!("mcp-fd-{}-init-", self.instance);
-        lines(docker(&["volume", "ls", "-q", "--filter", &format!("name={prefix}")]).1)
-            .into_iter()
-            .filter(|v| v.starts_with(&prefix))
-            .collect()
+        lines(docker(&["volume", "ls", "-q", "--filter", &self.label()]).1)
     }
 
     pub fn inspect(&self, name: &str, format: &str) -> String {

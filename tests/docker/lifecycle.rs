@@ -175,6 +175,8 @@ async fn a_pruned_init_volume_is_filled_again_without_a_failed_request() {
     Mcp::open(&fd, "pat").await.unwrap();
     let volumes = eng.init_volumes();
     assert_eq!(volumes.len(), 1, "{volumes:?}");
+    // Found by its instance label; named after the instance.
+    assert!(volumes[0].starts_with(&format!("mcp-fd-{}-init-", eng.instance)));
     // What `docker volume prune` does while no gateway runs.
     let name = eng.name("pat");
     assert!(crate::engine::docker(&["rm", "-fv", &name]).0);

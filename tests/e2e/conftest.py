@@ -1,6 +1,6 @@
 """Fixtures for the end-to-end tests: a real front door process (TLS, Docker runtime, the test
 gateway image) on free loopback ports, tokens minted by its own CLI, and clean-up of every
-container and network it started (by its unique instance label), even when a test fails."""
+container, network and volume it started (by its unique instance label), even when a test fails."""
 
 import json
 import os
@@ -115,12 +115,13 @@ gateways:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
-        for kind in ("container", "network"):
-            ls = ["docker", "ps", "-aq"] if kind == "container" else ["docker", "network", "ls", "-q"]
+        # Containers first: a network or volume in use cannot be removed.
+        for ls, rm in ((["docker", "ps", "-aq"], ["docker", "rm", "-f"]),
+                       (["docker", "network", "ls", "-q"], ["docker", "network", "rm"]),
+                       (["docker", "volume", "ls", "-q"], ["docker", "volume", "rm"])):
             ids = subprocess.run(ls + ["--filter", f"label=mcp-frontdoor.instance={self.instance}"],
                                  capture_output=True, text=True).stdout.split()
             if ids:
-                rm = ["docker", "rm", "-f"] if kind == "container" else ["docker", "network", "rm"]
                 subprocess.run(rm + ids, capture_output=True)
 
 

@@ -6,7 +6,7 @@ use super::super::{
     RuntimeErrorKind, RuntimeEvent,
 };
 use bollard::errors::Error as BollardError;
-use bollard::models::{EndpointSettings, EventMessage, Mount, MountType};
+use bollard::models::{EndpointSettings, EventMessage, Mount, MountType, MountVolumeOptions};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime};
@@ -126,6 +126,10 @@ pub(super) fn mounts_of(spec: &ContainerSpec) -> Vec<Mount> {
             source: Some(v.name.clone()),
             typ: Some(MountType::VOLUME),
             read_only: Some(v.read_only),
+            volume_options: Some(MountVolumeOptions {
+                labels: Some(v.labels.clone()),
+                ..Default::default()
+            }),
             ..Default::default()
         })
         .collect()
