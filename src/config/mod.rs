@@ -198,6 +198,14 @@ fn set_path(tree: &mut Value, path: &[String], value: Value) -> Result<(), Strin
 mod tests {
     use super::*;
 
+    /// A config file holding [`MINIMAL`] (the directory lives as long as the guard).
+    fn minimal_file() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yaml");
+        std::fs::write(&p, MINIMAL).unwrap();
+        (dir, p)
+    }
+
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
@@ -220,9 +228,7 @@ mod tests {
 
     #[test]
     fn env_overrides_single_keys_including_nested_and_top_level() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c.yaml");
-        std::fs::write(&p, MINIMAL).unwrap();
+        let (_dir, p) = minimal_file();
         let cfg = Config::load(
             Some(&p),
             env(&[
@@ -242,18 +248,14 @@ mod tests {
 
     #[test]
     fn env_override_of_unknown_key_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c.yaml");
-        std::fs::write(&p, MINIMAL).unwrap();
+        let (_dir, p) = minimal_file();
         let err = Config::load(Some(&p), env(&[("FRONTDOOR_SERVER__NOPE", "1")])).unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
     }
 
     #[test]
     fn plain_prefixed_variables_are_left_for_secrets() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c.yaml");
-        std::fs::write(&p, MINIMAL).unwrap();
+        let (_dir, p) = minimal_file();
         let cfg = Config::load(
             Some(&p),
             env(&[

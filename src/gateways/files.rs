@@ -23,7 +23,7 @@ pub(super) fn random_token() -> String {
 
 /// Numeric `uid[:gid]` of the gateway user: `(uid, gid, known)`. A user name cannot be
 /// resolved from outside the container, so its directories are then open to every user.
-pub(super) fn file_owner(user: Option<&str>) -> (u64, u64, bool) {
+fn file_owner(user: Option<&str>) -> (u64, u64, bool) {
     let Some(user) = user.filter(|u| !u.is_empty()) else {
         return (0, 0, true);
     };
@@ -48,17 +48,32 @@ pub(super) struct GatewayFile {
 /// Where the catalog and secrets go: the smallest set of directories, each a tmpfs of the
 /// container (so a read-only root file system still takes the files, and they stay in memory),
 /// filled by the init (see `init.rs`) before the gateway's own command runs.
+/// The owner comes from the gateway's user (see [`file_owner`]) and decides both the
+/// directories' ownership and the secrets file's mode.
 pub(super) struct FilePlan {
     catalog: String,
     secrets: String,
+    uid: u64,
+    gid: u64,
+    owner_known: bool,
 }
 
 impl FilePlan {
-    pub fn new(catalog: &str, secrets: &str) -> Self {
+    /// `user` is the gateway's `uid[:gid]` or user name, `None` for root.
+    pub fn new(catalog: &str, secrets: &str, user: Option<&str>) -> Self {
+        let (uid, gid, owner_known) = file_owner(user);
         Self {
             catalog: catalog.to_string(),
             secrets: secrets.to_string(),
+            uid,
+            gid,
+            owner_known,
         }
+    }
+
+    /// False for a user name, which cannot be resolved from outside the container.
+    pub fn owner_known(&self) -> bool {
+        self.owner_known
     }
 
     fn parent(path: &str) -> String {
@@ -83,21 +98,21 @@ impl FilePlan {
     /// The directories as tmpfs mounts owned by the gateway user, who writes the files into
     /// them; with an unknown owner they are world-writable with the sticky bit (see
     /// [`file_owner`]).
-    pub fn memory_dirs(&self, uid: u64, gid: u64, owner_known: bool) -> Vec<MemoryDir> {
+    pub fn memory_dirs(&self) -> Vec<MemoryDir> {
         self.dirs()
             .into_iter()
             .map(|path| MemoryDir {
                 path,
-                uid,
-                gid,
-                mode: if owner_known { 0o700 } else { 0o1777 },
+                uid: self.uid,
+                gid: self.gid,
+                mode: if self.owner_known { 0o700 } else { 0o1777 },
                 size_bytes: MEMORY_DIR_BYTES,
             })
             .collect()
     }
 
-    /// The catalog (readable by all) and the secrets (`secret_mode`).
-    pub fn files(&self, p: &Prepared, secret_mode: u32) -> Vec<GatewayFile> {
+    /// The catalog (readable by all) and the secrets (the owner's only, when it is known).
+    pub fn files(&self, p: &Prepared) -> Vec<GatewayFile> {
         vec![
             GatewayFile {
                 path: self.catalog.clone(),
@@ -107,7 +122,7 @@ impl FilePlan {
             GatewayFile {
                 path: self.secrets.clone(),
                 contents: Zeroizing::new(p.secrets.as_bytes().to_vec()),
-                mode: secret_mode,
+                mode: if self.owner_known { 0o400 } else { 0o444 },
             },
         ]
     }
@@ -122,6 +137,7 @@ mod tests {
         let plan = FilePlan::new(
             "/root/.docker/mcp/catalogs/frontdoor.yaml",
             "/root/.docker/mcp/secrets.env",
+            Some("65532"),
         );
         assert_eq!(plan.dirs(), ["/root/.docker/mcp"]);
         let p = Prepared {
@@ -131,7 +147,7 @@ mod tests {
             secrets: Zeroizing::new("a.b=c\n".into()),
         };
         let files: Vec<_> = plan
-            .files(&p, 0o400)
+            .files(&p)
             .into_iter()
             .map(|f| (f.path, f.mode, f.contents.len()))
             .collect();
@@ -146,13 +162,17 @@ mod tests {
                 ("/root/.docker/mcp/secrets.env".into(), 0o400, 6)
             ]
         );
-        let two = FilePlan::new("/a/cat.yaml", "/run/s/secrets");
+        let two = FilePlan::new("/a/cat.yaml", "/run/s/secrets", Some("7:8"));
         assert_eq!(two.dirs(), ["/a", "/run/s"]);
-        let dirs = two.memory_dirs(7, 8, true);
+        let dirs = two.memory_dirs();
         assert_eq!((dirs[0].uid, dirs[0].gid, dirs[0].mode), (7, 8, 0o700));
-        assert_eq!(two.memory_dirs(0, 0, false)[1].mode, 0o1777);
+        // A user name: open directories, a secrets file readable by all.
+        let named = FilePlan::new("/a/cat.yaml", "/run/s/secrets", Some("nobody"));
+        assert!(!named.owner_known());
+        assert_eq!(named.memory_dirs()[1].mode, 0o1777);
+        assert_eq!(named.files(&p)[1].mode, 0o444);
         // `/ab` is not inside `/a`.
-        assert_eq!(FilePlan::new("/a/x", "/ab/y").dirs(), ["/a", "/ab"]);
+        assert_eq!(FilePlan::new("/a/x", "/ab/y", None).dirs(), ["/a", "/ab"]);
     }
 
     #[test]

@@ -440,6 +440,10 @@ impl GatewayResolver for DockerGateways {
         })
     }
 
+    fn replaces_unreachable(&self) -> bool {
+        true
+    }
+
     async fn unreachable(&self, principal: &Principal) -> bool {
         self.inner.check_gone(&principal.slug).await
     }

@@ -68,6 +68,12 @@ pub trait GatewayResolver: Send + Sync + 'static {
     /// Returns the address of the principal's gateway once it is ready to serve.
     async fn ensure(&self, principal: &Principal) -> Result<Upstream, GatewayError>;
 
+    /// Whether [`Self::unreachable`] can ever give a fresh gateway; only then does the proxy
+    /// keep a copy of bodiless requests' heads to send them again.
+    fn replaces_unreachable(&self) -> bool {
+        false
+    }
+
     /// The proxy could not connect to the gateway `ensure` returned. The lifecycle checks it
     /// now rather than waiting for the engine's event; true when it was gone and the next
     /// `ensure` gives a fresh one (so a request is worth sending again).

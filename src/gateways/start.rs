@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::deliver::{deliver, DeliverError};
-use super::files::{file_owner, random_token, FilePlan, GatewayFile, Prepared};
+use super::files::{random_token, FilePlan, GatewayFile, Prepared};
 use super::init;
 
 /// How often a starting container's state is checked while its health probe fails.
@@ -214,16 +214,16 @@ impl Inner {
             tokio::join!(self.prepare(&slot.slug, teams), image, network);
         let (prepared, image, ()) = (prepared?, image?, network?);
         step("prepare, image, network");
+        let d = &self.cfg.docker;
+        let user = d.user.as_deref().or(image.user.as_deref());
+        let plan = FilePlan::new(&d.catalog_path, &d.secrets_path, user);
         let result = self
-            .create_and_start(slot, name, &prepared, &image, made, cancel)
+            .create_and_start(slot, &prepared, &image, &plan, made, cancel)
             .await;
         self.note_engine(&result.as_ref().map(drop));
         let (id, base, token) = result?;
         step("create_and_start");
-        let d = &self.cfg.docker;
-        let (_, _, owner_known) = file_owner(d.user.as_deref().or(image.user.as_deref()));
-        let secret_mode = if owner_known { 0o400 } else { 0o444 };
-        let files = FilePlan::new(&d.catalog_path, &d.secrets_path).files(&prepared, secret_mode);
+        let files = plan.files(&prepared);
         self.deliver_files(name, base.as_ref(), &token, &files, cancel)
             .await?;
         step("files");
@@ -328,13 +328,14 @@ impl Inner {
     async fn create_and_start(
         &self,
         slot: &Slot,
-        name: &str,
         prepared: &Prepared,
         image: &ImageInfo,
+        plan: &FilePlan,
         made: &mut Made,
         cancel: &CancellationToken,
     ) -> Result<(String, Option<http::uri::Authority>, String), RuntimeError> {
         let d = &self.cfg.docker;
+        let name = &self.naming.object_name(&slot.slug);
         let token = random_token();
         let mut labels = self.naming.labels(&slot.slug);
         labels.insert(LABEL_CATALOG_HASH.into(), prepared.hash.clone());
@@ -346,9 +347,7 @@ impl Inner {
             .collect();
         // Last, so extra_env cannot replace it.
         env.push(format!("{TOKEN_ENV}={token}"));
-        let plan = FilePlan::new(&d.catalog_path, &d.secrets_path);
-        let (uid, gid, owner_known) = file_owner(d.user.as_deref().or(image.user.as_deref()));
-        if !owner_known {
+        if !plan.owner_known() {
             tracing::warn!(
                 user = ?d.user.as_deref().or(image.user.as_deref()),
                 "gateway user is not numeric: the secrets file is made readable by every user in the container; set gateways.docker.user to uid:gid"
@@ -373,7 +372,7 @@ impl Inner {
             },
             read_only_root: d.read_only,
             tmpfs: vec!["/tmp".into()],
-            memory_dirs: plan.memory_dirs(uid, gid, owner_known),
+            memory_dirs: plan.memory_dirs(),
             volumes: vec![init::mount(
                 &self.init_volume,
                 self.naming.instance_labels(),

@@ -90,8 +90,13 @@ async fn forward(
         .map_err(|e| fail(e.into()))?;
     let bytes_in = Arc::new(AtomicU64::new(0));
     let method = req.method().clone();
-    // A request without a body can be sent again if the gateway turns out to be gone.
-    let replay = Replay::of(&req);
+    // A request without a body can be sent again if the gateway turns out to be gone (only
+    // a lifecycle can replace it: a fixed upstream pays no copy).
+    let replay = proxy
+        .resolver
+        .replaces_unreachable()
+        .then(|| Replay::of(&req))
+        .flatten();
     let upstream_req = upstream_request(req, &upstream, bytes_in.clone()).map_err(fail)?;
     let count = |e: &UpstreamError| {
         proxy

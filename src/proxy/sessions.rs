@@ -14,6 +14,21 @@ struct Binding {
     last_seen: Instant,
 }
 
+impl Binding {
+    /// The gateway answered `slug` with this session again: fresh for its owner; another
+    /// user's answer changes nothing but is worth a warning.
+    fn seen_by(&mut self, slug: &str) {
+        if &*self.owner == slug {
+            self.last_seen = Instant::now();
+        } else {
+            tracing::warn!(
+                user = slug,
+                "gateway returned a session id already bound to another user; binding kept"
+            );
+        }
+    }
+}
+
 /// Session id → owning user slug.
 #[derive(Default)]
 pub struct SessionBindings {
@@ -33,31 +48,18 @@ impl SessionBindings {
         }
     }
 
-    /// Records that `slug` received `session` from its gateway; the first owner stays.
-    /// Binds a session id to its first user; true when the binding is new.
+    /// Records that `slug` received `session` from its gateway; the first owner stays. True
+    /// when the binding is new.
     pub fn bind(&self, session: &str, slug: &str) -> bool {
+        // The common case (every request of a session) allocates no key.
         if let Some(mut b) = self.map.get_mut(session) {
-            // The common case (every request of a session): no key allocation.
-            if &*b.owner == slug {
-                b.last_seen = Instant::now();
-            } else {
-                tracing::warn!(
-                    user = slug,
-                    "gateway returned a session id already bound to another user; binding kept"
-                );
-            }
+            b.seen_by(slug);
             return false;
         }
         match self.map.entry(session.to_string()) {
+            // Bound by a concurrent response meanwhile.
             Entry::Occupied(mut e) => {
-                if &*e.get().owner == slug {
-                    e.get_mut().last_seen = Instant::now();
-                } else {
-                    tracing::warn!(
-                        user = slug,
-                        "gateway returned a session id already bound to another user; binding kept"
-                    );
-                }
+                e.get_mut().seen_by(slug);
                 false
             }
             Entry::Vacant(e) => {
@@ -70,8 +72,7 @@ impl SessionBindings {
         }
     }
 
-    /// Forgets a session its owner ended.
-    /// True when a binding was removed.
+    /// Forgets a session its owner ended; true when a binding was removed.
     pub fn unbind(&self, session: &str, slug: &str) -> bool {
         self.map
             .remove_if(session, |_, b| &*b.owner == slug)

@@ -191,27 +191,19 @@ impl Engine {
 }
 
 impl Drop for Engine {
+    /// Containers first: a network or volume in use cannot be removed.
     fn drop(&mut self) {
-        let ids = {
-            let label = self.label();
-            lines(docker(&["ps", "-aq", "--filter", &label]).1)
-        };
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-fv"];
-            args.extend(ids.iter().map(String::as_str));
-            docker(&args);
-        }
-        let nets = self.networks();
-        if !nets.is_empty() {
-            let mut args = vec!["network", "rm"];
-            args.extend(nets.iter().map(String::as_str));
-            docker(&args);
-        }
-        let vols = self.init_volumes();
-        if !vols.is_empty() {
-            let mut args = vec!["volume", "rm"];
-            args.extend(vols.iter().map(String::as_str));
-            docker(&args);
+        let containers = lines(docker(&["ps", "-aq", "--filter", &self.label()]).1);
+        for (remove, ids) in [
+            (&["rm", "-fv"][..], containers),
+            (&["network", "rm"][..], self.networks()),
+            (&["volume", "rm"][..], self.init_volumes()),
+        ] {
+            if !ids.is_empty() {
+                let mut args = remove.to_vec();
+                args.extend(ids.iter().map(String::as_str));
+                docker(&args);
+            }
         }
     }
 }

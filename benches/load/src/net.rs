@@ -150,3 +150,20 @@ impl AsyncWrite for Stream {
         }
     }
 }
+
+/// The next connection of a bench server, with Nagle off; accept errors (out of descriptors,
+/// mostly) are logged and retried after a pause instead of ending the server.
+pub async fn accept(listener: &tokio::net::TcpListener) -> TcpStream {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, _)) => {
+                let _ = tcp.set_nodelay(true);
+                return tcp;
+            }
+            Err(e) => {
+                eprintln!("accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+}

@@ -5,7 +5,6 @@
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub async fn serve(port: u16, upstream: String) -> anyhow::Result<()> {
@@ -17,15 +16,7 @@ pub async fn serve(port: u16, upstream: String) -> anyhow::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!("fd-load proxy listening on {}", listener.local_addr()?);
     loop {
-        let (tcp, _) = match listener.accept().await {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("accept: {e}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
+        let tcp = crate::net::accept(&listener).await;
         let (client, upstream) = (client.clone(), upstream.clone());
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
