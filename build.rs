@@ -9,7 +9,8 @@ use std::process::Command;
 
 fn main() {
     let src = "init/src/main.rs";
-    println!("cargo:rerun-if-changed={src}");
+    // The whole directory: main.rs has modules (wire.rs).
+    println!("cargo:rerun-if-changed=init/src");
     println!("cargo:rerun-if-changed=build.rs");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"))
         .join("mcp-frontdoor-init");

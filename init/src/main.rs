@@ -10,22 +10,27 @@
 //!
 //! Usage: `mcp-frontdoor-init <port> <token-env> <timeout-ms> -- <program> [args...]`
 //!
-//! Wire format (all ours, so no tar): a line `mcp-frontdoor-files 1 <token>`, then per file a
-//! line `file <mode-octal> <length> <absolute path>` and that many bytes, then `end`. The answer
-//! is `ok` or `error <why>`; the front door closes first, so the port is free for the gateway.
+//! The wire format lives in `wire.rs`, which the front door includes too, so both sides share
+//! one definition. The answer is `ok` or `error <why>`; the front door closes first, so the
+//! port is free for the gateway.
 //!
 //! std only, no dependencies: the front door's build script compiles this file with plain
 //! `rustc` into a static binary (see `build.rs` at the repository root).
 
 use std::ffi::OsString;
 use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Component, Path};
+use std::path::Path;
 use std::process::{exit, Command};
 use std::time::Duration;
+use wire::{read_delivery, File};
+
+// Shared with the front door; the encoding half is the front door's, hence the allow.
+#[allow(dead_code)]
+mod wire;
 
 /// Exit code when the files never arrive (EX_TEMPFAIL).
 const EXIT_TIMEOUT: i32 = 75;
@@ -33,11 +38,8 @@ const EXIT_TIMEOUT: i32 = 75;
 const EXIT_USAGE: i32 = 64;
 /// Exit code when the gateway cannot be executed (as shells do).
 const EXIT_EXEC: i32 = 127;
-/// Everything one delivery may carry (a catalog is at most 5 MB).
-const MAX_TOTAL: u64 = 64 << 20;
 /// How long one connection may take to send its files.
 const CONN_TIMEOUT: Duration = Duration::from_secs(10);
-const MAGIC: &str = "mcp-frontdoor-files 1 ";
 
 #[derive(Debug, PartialEq)]
 struct Invocation {
@@ -73,74 +75,6 @@ fn parse(args: Vec<OsString>) -> Result<Invocation, String> {
         program,
         args: it.collect(),
     })
-}
-
-/// One file of a delivery.
-#[derive(Debug, PartialEq)]
-struct File {
-    path: String,
-    mode: u32,
-    contents: Vec<u8>,
-}
-
-/// Reads a whole delivery; nothing is written unless all of it is well-formed.
-fn read_delivery(r: &mut impl BufRead, token: &str) -> Result<Vec<File>, String> {
-    let mut line = String::new();
-    let mut next_line = |r: &mut dyn BufRead| -> Result<String, String> {
-        line.clear();
-        r.take(4096)
-            .read_line(&mut line)
-            .map_err(|e| format!("read: {e}"))?;
-        if !line.ends_with('\n') {
-            return Err("truncated header line".into());
-        }
-        Ok(line.trim_end_matches('\n').to_string())
-    };
-    let hello = next_line(r)?;
-    let offered = hello.strip_prefix(MAGIC).ok_or("not a file delivery")?;
-    if !constant_time_eq(offered.as_bytes(), token.as_bytes()) {
-        return Err("wrong token".into());
-    }
-    let mut files = Vec::new();
-    let mut total = 0u64;
-    loop {
-        let head = next_line(r)?;
-        if head == "end" {
-            return Ok(files);
-        }
-        let mut parts = head.splitn(4, ' ');
-        let (Some("file"), Some(mode), Some(len), Some(path)) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(format!("bad record {head:?}"));
-        };
-        let mode = u32::from_str_radix(mode, 8).map_err(|_| "bad mode")?;
-        let len = len.parse::<u64>().map_err(|_| "bad length")?;
-        total += len;
-        if total > MAX_TOTAL {
-            return Err("delivery too large".into());
-        }
-        let p = Path::new(path);
-        if !p.is_absolute() || p.components().any(|c| c == Component::ParentDir) {
-            return Err(format!("refusing path {path:?}"));
-        }
-        let mut contents = Vec::with_capacity(len as usize);
-        r.take(len)
-            .read_to_end(&mut contents)
-            .map_err(|e| format!("read: {e}"))?;
-        if contents.len() as u64 != len {
-            return Err("truncated file".into());
-        }
-        files.push(File {
-            path: path.to_string(),
-            mode: mode & 0o7777,
-            contents,
-        });
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn write_files(files: &[File]) -> Result<(), String> {
@@ -258,46 +192,6 @@ mod tests {
         assert!(parse(os(&["1", "T", "10", "--"])).is_err());
     }
 
-    fn delivery(token: &str, files: &[(&str, u32, &[u8])]) -> Vec<u8> {
-        let mut v = format!("{MAGIC}{token}\n").into_bytes();
-        for (path, mode, body) in files {
-            v.extend(format!("file {mode:o} {} {path}\n", body.len()).bytes());
-            v.extend_from_slice(body);
-        }
-        v.extend(b"end\n");
-        v
-    }
-
-    #[test]
-    fn reads_a_delivery_with_binary_contents() {
-        let bytes = delivery(
-            "t0k",
-            &[
-                ("/a/b.yaml", 0o444, b"x: 1\n"),
-                ("/a/s.env", 0o400, b"k=v\nend\n"),
-            ],
-        );
-        let files = read_delivery(&mut &bytes[..], "t0k").unwrap();
-        assert_eq!(files.len(), 2);
-        assert_eq!(files[1].path, "/a/s.env");
-        assert_eq!(files[1].mode, 0o400);
-        // A body that looks like a record line is still a body.
-        assert_eq!(files[1].contents, b"k=v\nend\n");
-    }
-
-    #[test]
-    fn refuses_wrong_tokens_bad_paths_and_truncation() {
-        let ok = delivery("right", &[("/a/x", 0o444, b"1")]);
-        assert!(read_delivery(&mut &ok[..], "wrong").is_err());
-        let up = delivery("t", &[("/a/../etc/x", 0o444, b"1")]);
-        assert!(read_delivery(&mut &up[..], "t").is_err());
-        let rel = delivery("t", &[("a/x", 0o444, b"1")]);
-        assert!(read_delivery(&mut &rel[..], "t").is_err());
-        let cut = &ok[..ok.len() - 6];
-        assert!(read_delivery(&mut &cut[..], "right").is_err());
-        assert!(read_delivery(&mut &b"GET / HTTP/1.1\r\n"[..], "t").is_err());
-    }
-
     #[test]
     fn serves_one_connection_then_writes_files() {
         let dir = std::env::temp_dir().join(format!("fd-init-{}", std::process::id()));
@@ -307,8 +201,9 @@ mod tests {
         let p = path.to_str().unwrap().to_string();
         let sender = std::thread::spawn(move || {
             let mut c = TcpStream::connect(addr).unwrap();
-            c.write_all(&delivery("tk", &[(&p, 0o400, b"k=v\n")]))
-                .unwrap();
+            let mut bytes = Vec::new();
+            wire::encode_into(&mut bytes, "tk", [(p.as_str(), 0o400, &b"k=v\n"[..])]);
+            c.write_all(&bytes).unwrap();
             let mut answer = [0u8; 3];
             c.read_exact(&mut answer).unwrap();
             answer

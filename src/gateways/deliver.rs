@@ -1,6 +1,6 @@
 //! Handing a gateway its files: the init in the fresh container listens on the gateway's port
-//! and takes them over one connection (format in `init/src/main.rs`), authenticated with the
-//! gateway's bearer token. No Docker API call, so no host file and no archive round trip
+//! and takes them over one connection (format in `init/src/wire.rs`, shared with the init),
+//! authenticated with the gateway's bearer token. No Docker API call, so no host file and no archive round trip
 //! (Docker's archive API re-executes the daemon for every upload: ~65 ms per start).
 
 use super::files::GatewayFile;
@@ -17,16 +17,18 @@ pub(super) enum DeliverError {
     Failed(String),
 }
 
+// The init's own definition of the format; the reading half is the init's, hence the allow.
+#[allow(dead_code)]
+#[path = "../../init/src/wire.rs"]
+mod wire;
+
 /// The whole delivery as bytes (they hold secrets, hence `Zeroizing`).
 fn encode(token: &str, files: &[GatewayFile]) -> zeroize::Zeroizing<Vec<u8>> {
     let mut out = zeroize::Zeroizing::new(Vec::new());
-    out.extend_from_slice(format!("mcp-frontdoor-files 1 {token}\n").as_bytes());
-    for f in files {
-        let head = format!("file {:o} {} {}\n", f.mode, f.contents.len(), f.path);
-        out.extend_from_slice(head.as_bytes());
-        out.extend_from_slice(&f.contents);
-    }
-    out.extend_from_slice(b"end\n");
+    let files = files
+        .iter()
+        .map(|f| (f.path.as_str(), f.mode, &f.contents[..]));
+    wire::encode_into(&mut out, token, files);
     out
 }
 
@@ -67,15 +69,16 @@ mod tests {
     use zeroize::Zeroizing;
 
     #[test]
-    fn encoding_matches_the_init_format() {
+    fn what_is_sent_is_what_the_init_reads() {
         let files = [GatewayFile {
             path: "/a/s.env".into(),
             contents: Zeroizing::new(b"k=v\n".to_vec()),
             mode: 0o400,
         }];
-        assert_eq!(
-            &encode("tok", &files)[..],
-            b"mcp-frontdoor-files 1 tok\nfile 400 4 /a/s.env\nk=v\nend\n"
-        );
+        let bytes = encode("tok", &files);
+        let read = wire::read_delivery(&mut &bytes[..], "tok").unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!((read[0].path.as_str(), read[0].mode), ("/a/s.env", 0o400));
+        assert_eq!(read[0].contents, b"k=v\n");
     }
 }

@@ -194,7 +194,7 @@ impl Inner {
             _ = cancel.cancelled() => return Err(StartFailure::cancelled()),
         };
         let t = Instant::now();
-        let step = |what: &str| tracing::debug!(user = %slot.slug, step = what, ms = t.elapsed().as_millis() as u64, "start step done");
+        let step = |what: &str| step_done(&slot.slug, t, what);
         let teams = slot.teams.lock().clone();
         // Independent: the catalog and secrets, the image, and the network.
         let network = async {
@@ -381,7 +381,7 @@ impl Inner {
             harden: true,
         };
         let t = Instant::now();
-        let lap = |what: &str| tracing::debug!(user = %slot.slug, step = what, ms = t.elapsed().as_millis() as u64, "start step done");
+        let lap = |what: &str| step_done(&slot.slug, t, what);
         let id = match self.rt.create_container(&spec).await {
             Err(err) if err.kind == RuntimeErrorKind::Conflict => {
                 // Made between our clean-up and create (a racing replica): take the name over.
@@ -643,6 +643,16 @@ impl Inner {
             ),
         }))
     }
+}
+
+/// Where a start's time goes (`RUST_LOG=mcp_frontdoor::gateways=debug`), in ms `since`.
+fn step_done(slug: &str, since: Instant, what: &str) {
+    tracing::debug!(
+        user = slug,
+        step = what,
+        ms = since.elapsed().as_millis() as u64,
+        "start step done"
+    );
 }
 
 fn closed() -> RuntimeError {

@@ -137,21 +137,21 @@ def make_frontdoor(idle_timeout: str):
     return fd, tmp
 
 
-@pytest.fixture(scope="module")
-def frontdoor():
-    fd, tmp = make_frontdoor("10m")
+def running_frontdoor(idle_timeout: str):
+    """A front door for a fixture's lifetime; stopped and cleaned up even when a test fails."""
+    fd, tmp = make_frontdoor(idle_timeout)
     try:
         yield fd
     finally:
         fd.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def frontdoor():
+    yield from running_frontdoor("10m")
 
 
 @pytest.fixture
 def short_idle_frontdoor():
-    fd, tmp = make_frontdoor("4s")
-    try:
-        yield fd
-    finally:
-        fd.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+    yield from running_frontdoor("4s")
