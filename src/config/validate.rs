@@ -1,7 +1,7 @@
 //! Cross-field checks, collected so an operator sees every problem in one run.
 
 use super::units::parse_bytes;
-use super::{ConfigError, RawConfig};
+use super::{ConfigError, GatewayEngine, RawConfig, HOME_TEMPLATE};
 
 /// Checks `raw` and returns the resolved public URL.
 pub(super) fn validate(raw: &RawConfig) -> Result<String, ConfigError> {
@@ -183,6 +183,7 @@ fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
         ("gateways.docker.catalog_path", &d.catalog_path),
         ("gateways.docker.secrets_path", &d.secrets_path),
     ] {
+        let path = &path.replace(HOME_TEMPLATE, "/root");
         let ok = path.starts_with('/')
             && !path.ends_with('/')
             && !path.split('/').any(|c| c == ".." || c == ".")
@@ -206,6 +207,13 @@ fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
     }
     if g.idle_timeout.0.is_zero() || g.spawn_timeout.0.is_zero() {
         errs.push("gateways.idle_timeout and spawn_timeout must be positive".into());
+    }
+    if d.gateway_engine() == GatewayEngine::Host {
+        if let Some(h) = d.host.as_deref().filter(|h| !h.starts_with("unix://")) {
+            errs.push(format!(
+                "gateways.docker.engine_for_gateways: host mounts the engine's unix socket into gateways, but gateways.docker.host is `{h}`"
+            ));
+        }
     }
     for m in &d.mounts {
         let parts: Vec<&str> = m.split(':').collect();
