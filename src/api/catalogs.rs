@@ -1,6 +1,6 @@
 //! Admin base catalogs and team catalogs.
 
-use super::audit::record;
+use super::audit::admit;
 use super::body::{blocking, format_of, read_capped, DocBody};
 use super::caller::Caller;
 use crate::app::AppState;
@@ -114,6 +114,7 @@ pub async fn put_base(
     Query(q): Query<PriorityQuery>,
     body: DocBody,
 ) -> Result<Json<BaseCatalogInfo>, Error> {
+    let permit = admit(&s, &caller)?;
     let target = Target::base_catalog(&name);
     let result = async {
         caller.require_admin()?;
@@ -121,7 +122,8 @@ pub async fn put_base(
         put_base_inner(&s, name, catalog, q.priority).await
     }
     .await;
-    record(&s, caller.slug(), Action::BaseCatalogPut, target, result)
+    permit
+        .record(&s, Action::BaseCatalogPut, target, result)
         .await
         .map(Json)
 }
@@ -139,6 +141,7 @@ pub async fn post_base(
     Query(q): Query<PriorityQuery>,
     req: Request,
 ) -> Result<(StatusCode, Json<BaseCatalogInfo>), Error> {
+    let permit = admit(&s, &caller)?;
     let mut target_name = q.name.clone().unwrap_or_default();
     let result = async {
         caller.require_admin()?;
@@ -147,15 +150,15 @@ pub async fn post_base(
         put_base_inner(&s, name, catalog, priority).await
     }
     .await;
-    record(
-        &s,
-        caller.slug(),
-        Action::BaseCatalogPut,
-        Target::base_catalog(&target_name),
-        result,
-    )
-    .await
-    .map(|info| (StatusCode::CREATED, Json(info)))
+    permit
+        .record(
+            &s,
+            Action::BaseCatalogPut,
+            Target::base_catalog(&target_name),
+            result,
+        )
+        .await
+        .map(|info| (StatusCode::CREATED, Json(info)))
 }
 
 async fn parse_post(
@@ -234,6 +237,7 @@ pub async fn delete_base(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, Error> {
+    let permit = admit(&s, &caller)?;
     let target = Target::base_catalog(&name);
     let result = async {
         caller.require_admin()?;
@@ -241,7 +245,8 @@ pub async fn delete_base(
         blocking(move || Ok(store.delete_base(&name)?)).await
     }
     .await;
-    record(&s, caller.slug(), Action::BaseCatalogDelete, target, result)
+    permit
+        .record(&s, Action::BaseCatalogDelete, target, result)
         .await
         .map(|_| StatusCode::NO_CONTENT)
 }
@@ -290,6 +295,7 @@ pub async fn put_team(
     Path(team): Path<String>,
     body: DocBody,
 ) -> Result<StatusCode, Error> {
+    let permit = admit(&s, &caller)?;
     let target = Target::team_catalog(&team);
     let result = async {
         caller.require_admin()?;
@@ -298,7 +304,8 @@ pub async fn put_team(
         blocking(move || Ok(store.put_team(&team, &catalog)?)).await
     }
     .await;
-    record(&s, caller.slug(), Action::TeamCatalogPut, target, result)
+    permit
+        .record(&s, Action::TeamCatalogPut, target, result)
         .await
         .map(|_| StatusCode::NO_CONTENT)
 }
@@ -313,6 +320,7 @@ pub async fn delete_team(
     caller: Caller,
     Path(team): Path<String>,
 ) -> Result<StatusCode, Error> {
+    let permit = admit(&s, &caller)?;
     let target = Target::team_catalog(&team);
     let result = async {
         caller.require_admin()?;
@@ -320,7 +328,8 @@ pub async fn delete_team(
         blocking(move || Ok(store.delete_team(&team)?)).await
     }
     .await;
-    record(&s, caller.slug(), Action::TeamCatalogDelete, target, result)
+    permit
+        .record(&s, Action::TeamCatalogDelete, target, result)
         .await
         .map(|_| StatusCode::NO_CONTENT)
 }

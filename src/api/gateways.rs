@@ -1,6 +1,6 @@
 //! Operator control of gateways: start, status, stop, logs, list.
 
-use super::audit::record;
+use super::audit::admit;
 use super::caller::Caller;
 use crate::app::AppState;
 use crate::audit::{Action, Target};
@@ -61,13 +61,15 @@ pub async fn start(
     caller: Caller,
     Path(user): Path<String>,
 ) -> Result<Json<GatewayStatus>, Error> {
+    let permit = admit(&s, &caller)?;
     let target = Target::gateway(&crate::auth::slug(&user));
     let result = async {
         let principal = principal_for(&s, &caller, &user)?;
         Ok(control(&s)?.start(&principal).await?)
     }
     .await;
-    record(&s, caller.slug(), Action::GatewayStart, target, result)
+    permit
+        .record(&s, Action::GatewayStart, target, result)
         .await
         .map(Json)
 }
@@ -96,6 +98,7 @@ pub async fn stop(
     caller: Caller,
     Path(user): Path<String>,
 ) -> Result<StatusCode, Error> {
+    let permit = admit(&s, &caller)?;
     let target = Target::gateway(&crate::auth::slug(&user));
     let result = async {
         let user = caller.user(&user)?;
@@ -106,7 +109,8 @@ pub async fn stop(
         }
     }
     .await;
-    record(&s, caller.slug(), Action::GatewayStop, target, result)
+    permit
+        .record(&s, Action::GatewayStop, target, result)
         .await
         .map(|_| StatusCode::NO_CONTENT)
 }
