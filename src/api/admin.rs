@@ -64,7 +64,7 @@ fn now() -> String {
 
 /// Start regenerating every user's merged catalog (a running job is not started twice).
 #[utoipa::path(post, path = "/admin/catalogs/regenerate", tag = "admin",
-    responses((status = 202, body = RegenerateStatus), (status = 401), (status = 403)),
+    responses((status = 202, body = RegenerateStatus), (status = 401), (status = 403), (status = 429)),
     security(("bearer" = [])))]
 pub async fn start(
     State(s): State<AppState>,

@@ -72,8 +72,11 @@ impl Permit {
         names: &[String],
         result: Result<T, Error>,
     ) -> Result<T, Error> {
-        let entry = AuditEntry::new(Actor::User(self.actor), action, target, outcome(&result))
-            .with_secret_names(names.iter().map(String::as_str));
+        let mut entry = AuditEntry::new(Actor::User(self.actor), action, target, outcome(&result));
+        // No names when the request failed before they were known (refused, unparsable).
+        if !names.is_empty() {
+            entry = entry.with_secret_names(names.iter().map(String::as_str));
+        }
         append(state, entry).await?;
         result
     }

@@ -105,7 +105,7 @@ async fn put_base_inner(
 #[utoipa::path(put, path = "/catalogs/base/{name}", tag = "catalogs",
     params(("name" = String, Path, description = "catalog name"), PriorityQuery),
     request_body(content = Object, content_type = "application/json", description = "a docker/mcp-gateway catalog (application/yaml also accepted)"),
-    responses((status = 200, body = BaseCatalogInfo), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)),
+    responses((status = 200, body = BaseCatalogInfo), (status = 400), (status = 401), (status = 403), (status = 429), (status = 413), (status = 415)),
     security(("bearer" = [])))]
 pub async fn put_base(
     State(s): State<AppState>,
@@ -133,7 +133,7 @@ pub async fn put_base(
 #[utoipa::path(post, path = "/catalogs/base", tag = "catalogs",
     params(PriorityQuery),
     request_body(content = Object, content_type = "application/json", description = "a catalog (application/yaml and multipart/form-data with name, file, priority also accepted)"),
-    responses((status = 201, body = BaseCatalogInfo), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)),
+    responses((status = 201, body = BaseCatalogInfo), (status = 400), (status = 401), (status = 403), (status = 429), (status = 413), (status = 415)),
     security(("bearer" = [])))]
 pub async fn post_base(
     State(s): State<AppState>,
@@ -230,7 +230,7 @@ async fn parse_post(
 /// Delete a base catalog.
 #[utoipa::path(delete, path = "/catalogs/base/{name}", tag = "catalogs",
     params(("name" = String, Path, description = "catalog name")),
-    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404)),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 429), (status = 404)),
     security(("bearer" = [])))]
 pub async fn delete_base(
     State(s): State<AppState>,
@@ -287,7 +287,7 @@ pub async fn get_team(
 #[utoipa::path(put, path = "/catalogs/teams/{team}", tag = "catalogs",
     params(("team" = String, Path, description = "team name")),
     request_body(content = Object, content_type = "application/json", description = "a catalog (application/yaml also accepted)"),
-    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 429), (status = 413), (status = 415)),
     security(("bearer" = [])))]
 pub async fn put_team(
     State(s): State<AppState>,
@@ -313,7 +313,7 @@ pub async fn put_team(
 /// Delete a team catalog.
 #[utoipa::path(delete, path = "/catalogs/teams/{team}", tag = "catalogs",
     params(("team" = String, Path, description = "team name")),
-    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404)),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 429), (status = 404)),
     security(("bearer" = [])))]
 pub async fn delete_team(
     State(s): State<AppState>,

@@ -91,7 +91,7 @@ pub async fn status(
 /// Stop and remove a user's gateway.
 #[utoipa::path(delete, path = "/users/{user}/gateway", tag = "gateways",
     params(("user" = String, Path, description = "user id, slug, or `me`")),
-    responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 409)),
+    responses((status = 204), (status = 401), (status = 403), (status = 429), (status = 404), (status = 409)),
     security(("bearer" = [])))]
 pub async fn stop(
     State(s): State<AppState>,

@@ -147,7 +147,7 @@ pub async fn get_catalogs(
 #[utoipa::path(put, path = "/users/{user}/catalogs", tag = "users",
     params(("user" = String, Path, description = "user id, slug, or `me`")),
     request_body(content = Object, content_type = "application/json", description = "{custom: <catalog>, overrides: {<server>: false | {...}}} (application/yaml also accepted)"),
-    responses((status = 200, body = MergedSummary), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)),
+    responses((status = 200, body = MergedSummary), (status = 400), (status = 401), (status = 403), (status = 429), (status = 413), (status = 415)),
     security(("bearer" = [])))]
 pub async fn put_catalogs(
     State(s): State<AppState>,
@@ -224,7 +224,7 @@ pub async fn list_secrets(
 #[utoipa::path(put, path = "/users/{user}/secrets", tag = "secrets",
     params(("user" = String, Path, description = "user id, slug, or `me`")),
     request_body(content = HashMap<String, String>, content_type = "application/json", description = "secret values by name (application/yaml also accepted)"),
-    responses((status = 200, body = SecretNames), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)),
+    responses((status = 200, body = SecretNames), (status = 400), (status = 401), (status = 403), (status = 429), (status = 413), (status = 415)),
     security(("bearer" = [])))]
 pub async fn put_secrets(
     State(s): State<AppState>,
@@ -296,7 +296,7 @@ pub struct SecretQuery {
 /// Delete one secret by name.
 #[utoipa::path(delete, path = "/users/{user}/secrets", tag = "secrets",
     params(("user" = String, Path, description = "user id, slug, or `me`"), SecretQuery),
-    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404)),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 429), (status = 404)),
     security(("bearer" = [])))]
 pub async fn delete_secret(
     State(s): State<AppState>,
