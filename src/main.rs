@@ -92,6 +92,9 @@ enum AuditCommand {
         /// The data dir of a `serve --dev` front door (defaults, not config/frontdoor.yaml).
         #[arg(long)]
         dev: bool,
+        /// A head printed by an earlier run: fail unless a retained line still hashes to it.
+        #[arg(long)]
+        head: Option<String>,
     },
 }
 
@@ -281,14 +284,14 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit {
-            command: AuditCommand::Verify { config, dev },
+            command: AuditCommand::Verify { config, dev, head },
         } => {
             // Like `serve --dev`, dev mode starts from defaults, not config/frontdoor.yaml.
             let path = if dev { config } else { config_path(config) };
             let raw = Config::load_raw(path.as_deref(), std::env::vars())?;
             let log = mcp_frontdoor::catalog::DataLayout::new(&raw.data_dir).audit_log();
             // A break is an error: printed on stderr, exit status 1.
-            let report = mcp_frontdoor::audit::verify(&log)?;
+            let report = mcp_frontdoor::audit::verify_with_head(&log, head.as_deref())?;
             print!("{report}");
             Ok(())
         }

@@ -13,7 +13,7 @@ pub mod verify;
 
 pub use limit::WriteLimiter;
 pub use log::{AuditError, AuditLog, RotationPolicy};
-pub use verify::{verify, Anchor, VerifyError, VerifyReport};
+pub use verify::{verify, verify_with_head, Anchor, VerifyError, VerifyReport};
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -29,6 +29,8 @@ pub enum Anchor {
 /// What an intact log holds.
 #[derive(Debug, Clone)]
 pub struct VerifyReport {
+    /// The active file the walk started from.
+    pub active: PathBuf,
     /// Each file walked, oldest first, with its number of lines.
     pub files: Vec<(PathBuf, usize)>,
     /// Lines whose link was checked (or that start the chain).
@@ -39,6 +41,8 @@ pub struct VerifyReport {
     pub head: Option<String>,
     /// Where the chain starts.
     pub anchor: Anchor,
+    /// A head from an earlier run that was asked for and found (see [`verify_with_head`]).
+    pub earlier_head: Option<String>,
 }
 
 /// Why the log does not verify.
@@ -65,6 +69,15 @@ pub enum VerifyError {
         /// Lines checked before it.
         verified: usize,
     },
+    /// The head printed by an earlier run is no longer the hash of any retained line.
+    #[error(
+        "no retained line hashes to the earlier head {head}: lines after it were removed \
+             or rewritten (or retention deleted its file)"
+    )]
+    HeadMissing {
+        /// The head asked for.
+        head: String,
+    },
 }
 
 fn name(p: &Path) -> String {
@@ -76,16 +89,27 @@ fn name(p: &Path) -> String {
 
 /// Walks every retained file of the log whose active file is `active`.
 pub fn verify(active: &Path) -> Result<VerifyReport, VerifyError> {
+    verify_with_head(active, None)
+}
+
+/// [`verify`], and also requires that some retained line hashes to `earlier_head` (a head an
+/// earlier run printed): the one thing a chain cannot show alone is a rewritten or cut tail.
+pub fn verify_with_head(
+    active: &Path,
+    earlier_head: Option<&str>,
+) -> Result<VerifyReport, VerifyError> {
     let files = log_files(active).map_err(|source| VerifyError::Io {
         path: active.to_path_buf(),
         source,
     })?;
     let mut report = VerifyReport {
+        active: active.to_path_buf(),
         files: Vec::new(),
         lines: 0,
         legacy: 0,
         head: None,
         anchor: Anchor::Empty,
+        earlier_head: None,
     };
     // Hash of the line before and where it was, across files.
     let mut before: Option<(String, String)> = None;
@@ -152,12 +176,21 @@ pub fn verify(active: &Path) -> Result<VerifyReport, VerifyError> {
                     report.lines += 1;
                 }
             }
-            before = Some((line_hash(&buf), format!("{} line {count}", name(file))));
+            let hash = line_hash(&buf);
+            if earlier_head == Some(hash.as_str()) {
+                report.earlier_head = Some(hash.clone());
+            }
+            before = Some((hash, format!("{} line {count}", name(file))));
         }
         report.files.push((file.clone(), count));
     }
     report.head = before.map(|(hash, _)| hash);
-    Ok(report)
+    match earlier_head {
+        Some(head) if report.earlier_head.is_none() => Err(VerifyError::HeadMissing {
+            head: head.to_string(),
+        }),
+        _ => Ok(report),
+    }
 }
 
 /// The `prev` of one line: `None` when the line has none, an error when it is not a line of
@@ -180,21 +213,21 @@ fn link_of(line: &[u8]) -> Result<Option<String>, String> {
 
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.files.is_empty() {
+            return writeln!(f, "audit log {}: no files yet", self.active.display());
+        }
         let files: Vec<String> = self
             .files
             .iter()
-            .map(|(p, n)| format!("{} ({n})", name(p)))
+            .map(|(p, n)| format!("{} ({n} lines)", name(p)))
             .collect();
         writeln!(
             f,
-            "audit log intact: {} chained lines in {} files: {}",
+            "audit log intact: {} chained lines in {} files in {}: {}",
             self.lines,
             self.files.len(),
-            if files.is_empty() {
-                "none".to_string()
-            } else {
-                files.join(", ")
-            }
+            crate::fsutil::parent_dir(&self.active).display(),
+            files.join(", ")
         )?;
         if self.legacy > 0 {
             writeln!(
@@ -214,10 +247,14 @@ impl fmt::Display for VerifyReport {
                 name(file)
             )?,
         }
+        if let Some(head) = &self.earlier_head {
+            writeln!(f, "the earlier head {head} is still in the log")?;
+        }
         if let Some(head) = &self.head {
             writeln!(
                 f,
-                "head: {head} (record it elsewhere to detect a rewrite of the newest lines)"
+                "head: {head} (keep it elsewhere; `audit verify --head <it>` later shows a \
+                 rewritten or cut tail)"
             )?;
         }
         Ok(())
@@ -264,6 +301,18 @@ mod tests {
         assert_eq!((r.lines, r.anchor.clone()), (5, Anchor::Genesis));
         assert_eq!(r.head, Some(line_hash(lines[4].as_bytes())));
         assert!(r.to_string().contains("5 chained lines"), "{r}");
+        // An earlier head must still be in the log: a cut tail loses it.
+        let third = line_hash(lines[2].as_bytes());
+        assert!(verify_with_head(&p, Some(&third))
+            .unwrap()
+            .earlier_head
+            .is_some());
+        std::fs::write(&p, lines[..2].join("\n") + "\n").unwrap();
+        assert!(verify(&p).is_ok(), "a cut tail alone leaves no broken link");
+        assert!(matches!(
+            verify_with_head(&p, Some(&third)),
+            Err(VerifyError::HeadMissing { .. })
+        ));
         assert_eq!(
             verify(&d.path().join("none.log")).unwrap().anchor,
             Anchor::Empty

@@ -206,10 +206,11 @@ fn rotated_log(dir: &Path, n: usize) -> std::path::PathBuf {
     cfg
 }
 
-fn run_verify(cfg: &Path) -> (bool, String, String) {
+fn run_verify(cfg: &Path, extra: &[&str]) -> (bool, String, String) {
     let out = crate::cli::bin()
         .args(["audit", "verify", "--config"])
         .arg(cfg)
+        .args(extra)
         .output()
         .unwrap();
     (
@@ -223,7 +224,7 @@ fn run_verify(cfg: &Path) -> (bool, String, String) {
 fn audit_verify_passes_an_intact_log_and_names_the_first_broken_line() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = rotated_log(dir.path(), 40);
-    let (ok, out, err) = run_verify(&cfg);
+    let (ok, out, err) = run_verify(&cfg, &[]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("intact: 40 chained lines"), "{out}");
     assert!(out.contains("genesis"), "{out}");
@@ -243,7 +244,7 @@ fn audit_verify_passes_an_intact_log_and_names_the_first_broken_line() {
         ("swapped lines 2 and 3", swapped.join("\n") + "\n", 2),
     ] {
         std::fs::write(&target, &content).unwrap();
-        let (ok, out, err) = run_verify(&cfg);
+        let (ok, out, err) = run_verify(&cfg, &[]);
         assert!(!ok, "{what}: verify passed\n{out}");
         assert!(
             err.contains(&format!("audit.log.1 line {line}:")),
@@ -258,7 +259,24 @@ fn audit_verify_passes_an_intact_log_and_names_the_first_broken_line() {
     let oldest =
         mcp_frontdoor::audit::chain::log_files(&audit.join("audit.log")).unwrap()[0].clone();
     std::fs::remove_file(&oldest).unwrap();
-    let (ok, out, err) = run_verify(&cfg);
+    let (ok, out, err) = run_verify(&cfg, &[]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("cannot be checked"), "{out}");
+    // A cut tail leaves no broken link; the head printed earlier catches it.
+    let head = out
+        .lines()
+        .find_map(|l| l.strip_prefix("head: "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("head printed")
+        .to_string();
+    assert!(run_verify(&cfg, &["--head", &head]).0);
+    let active = audit.join("audit.log");
+    let text = std::fs::read_to_string(&active).unwrap();
+    let mut kept: Vec<&str> = text.lines().collect();
+    kept.pop();
+    let cut: String = kept.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&active, cut).unwrap();
+    assert!(run_verify(&cfg, &[]).0, "the chain alone cannot see it");
+    let (ok, _, err) = run_verify(&cfg, &["--head", &head]);
+    assert!(!ok && err.contains("earlier head"), "{err}");
 }
