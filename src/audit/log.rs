@@ -30,8 +30,10 @@ impl Default for RotationPolicy {
 
 impl From<&AuditConfig> for RotationPolicy {
     fn from(c: &AuditConfig) -> Self {
+        // `validate()` refuses smaller values; commands that read the config unvalidated
+        // (`secrets rotate`) must not rotate every line away either.
         RotationPolicy {
-            max_file_size: c.max_file_size.0,
+            max_file_size: c.max_file_size.0.max(1 << 10),
             max_files: u32::try_from(c.max_files).unwrap_or(u32::MAX).max(1),
         }
     }
