@@ -47,6 +47,9 @@ pub enum Error {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Conflict(String),
+    /// The caller made too many audited changes in a short time (`audit.user_rate`).
+    #[error("too many changes in a short time; retry in {} s", retry_after.as_secs())]
+    RateLimited { retry_after: Duration },
     #[error("internal error")]
     Internal(String),
 }
@@ -105,6 +108,11 @@ impl Error {
                 None,
             ),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
+            Error::RateLimited { retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                Some(*retry_after),
+            ),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         }
     }

@@ -1,7 +1,7 @@
 //! The config file's shape. Every key has a default here, and `config/frontdoor.yaml`
 //! documents each one; unknown keys are refused by `deny_unknown_fields`.
 
-use super::units::HumanDuration;
+use super::units::{HumanBytes, HumanDuration};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,6 +17,7 @@ pub struct RawConfig {
     pub data_dir: PathBuf,
     pub secrets: SecretsConfig,
     pub gateways: GatewaysConfig,
+    pub audit: AuditConfig,
 }
 
 impl Default for RawConfig {
@@ -28,6 +29,7 @@ impl Default for RawConfig {
             data_dir: PathBuf::from("./data"),
             secrets: SecretsConfig::default(),
             gateways: GatewaysConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -329,6 +331,35 @@ impl Default for DockerConfig {
             pull_timeout: HumanDuration::secs(600),
             frontdoor_container: "auto".into(),
             internal_networks: false,
+        }
+    }
+}
+
+/// The audit log: size-based rotation and a per-user limit on audited API writes, so no
+/// tenant can grow the log without bound or push other users' history out of it quickly.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// `audit.log` is rotated before a line would take it past this size.
+    pub max_file_size: HumanBytes,
+    /// Rotated files kept (`audit.log.1` newest … `audit.log.<max_files>` oldest).
+    pub max_files: usize,
+    /// Audited API actions one user may make per minute (the token bucket's refill rate).
+    pub user_rate: u32,
+    /// Audited actions a user may make in a burst before `user_rate` applies (the bucket size).
+    pub user_burst: u32,
+    /// Admins are not rate limited (their actions are still audited).
+    pub admin_exempt: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            max_file_size: HumanBytes(10 << 20),
+            max_files: 10,
+            user_rate: 30,
+            user_burst: 60,
+            admin_exempt: true,
         }
     }
 }

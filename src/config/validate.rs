@@ -9,6 +9,7 @@ pub(super) fn validate(raw: &RawConfig) -> Result<String, ConfigError> {
     let public_url = check_server(raw, &mut errs);
     check_auth(raw, &mut errs);
     check_gateways(raw, &mut errs);
+    check_audit(raw, &mut errs);
     // Port 0 asks the OS for a free port (tests), so equal addresses are fine there.
     if raw.metrics.listen == raw.server.listen && raw.server.listen.port() != 0 {
         errs.push(format!(
@@ -237,6 +238,28 @@ pub fn parse_cidr(text: &str) -> Option<(std::net::Ipv4Addr, u8)> {
     Some((addr.parse().ok()?, prefix))
 }
 
+/// Smallest `audit.max_file_size`: a rotation per line or two would churn files for nothing.
+const MIN_AUDIT_FILE_SIZE: u64 = 1 << 10;
+
+fn check_audit(raw: &RawConfig, errs: &mut Vec<String>) {
+    let a = &raw.audit;
+    if a.max_file_size.0 < MIN_AUDIT_FILE_SIZE {
+        errs.push(format!(
+            "audit.max_file_size must be at least {MIN_AUDIT_FILE_SIZE} bytes (1k)"
+        ));
+    }
+    if a.max_files == 0 {
+        // Rotation would delete the file the chain continues from.
+        errs.push("audit.max_files must be at least 1".into());
+    }
+    if a.user_rate == 0 {
+        errs.push("audit.user_rate must be at least 1 (audited actions per minute)".into());
+    }
+    if a.user_burst == 0 {
+        errs.push("audit.user_burst must be at least 1".into());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +283,20 @@ mod tests {
         assert!(err.contains("no JWT key source"), "{err}");
         assert!(err.contains("max_running"), "{err}");
         assert!(err.contains("instance"), "{err}");
+    }
+
+    #[test]
+    fn audit_limits_are_checked() {
+        let mut raw = RawConfig::default();
+        raw.auth.hs256_secret_env = Some("S".into());
+        raw.audit.max_file_size = crate::config::units::HumanBytes(100);
+        raw.audit.max_files = 0;
+        raw.audit.user_rate = 0;
+        raw.audit.user_burst = 0;
+        let err = validate(&raw).unwrap_err().to_string();
+        for key in ["max_file_size", "max_files", "user_rate", "user_burst"] {
+            assert!(err.contains(&format!("audit.{key}")), "{key}: {err}");
+        }
     }
 
     #[test]
