@@ -9,6 +9,7 @@ pub(super) fn validate(raw: &RawConfig) -> Result<String, ConfigError> {
     let public_url = check_server(raw, &mut errs);
     check_auth(raw, &mut errs);
     check_gateways(raw, &mut errs);
+    check_catalogs(raw, &mut errs);
     // Port 0 asks the OS for a free port (tests), so equal addresses are fine there.
     if raw.metrics.listen == raw.server.listen && raw.server.listen.port() != 0 {
         errs.push(format!(
@@ -216,6 +217,48 @@ fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
         if !ok {
             errs.push(format!(
                 "gateways.docker.mounts: `{m}` must be source:/target or source:/target:ro (source a host path or a volume name)"
+            ));
+        }
+    }
+}
+
+fn check_catalogs(raw: &RawConfig, errs: &mut Vec<String>) {
+    let c = &raw.catalogs;
+    let p = &c.user_policy;
+    let patterns = [
+        ("catalogs.user_policy.images", &p.images),
+        ("catalogs.user_policy.remote_urls", &p.remote_urls),
+    ];
+    for (key, list) in patterns {
+        for pat in list {
+            if pat.is_empty()
+                || pat.len() > 256
+                || pat.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                errs.push(format!(
+                    "{key}: `{pat}` must be 1-256 characters without spaces"
+                ));
+            }
+        }
+    }
+    for url in &p.remote_urls {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            errs.push(format!(
+                "catalogs.user_policy.remote_urls: `{url}` must start with https:// (or http://), e.g. https://*.example.com/**"
+            ));
+        }
+    }
+    if p.custom_servers && p.images.is_empty() && p.remote_urls.is_empty() {
+        errs.push(
+            "catalogs.user_policy.custom_servers is true but neither images nor remote_urls \
+             allows anything; list the images users may run, e.g. images: [\"registry.example.com/mcp/*\"]"
+                .into(),
+        );
+    }
+    for s in &c.protected_sources {
+        if s.is_empty() || s.contains(':') || s.chars().any(char::is_whitespace) {
+            errs.push(format!(
+                "catalogs.protected_sources: `{s}` must be an absolute host path or a volume name"
             ));
         }
     }
