@@ -175,7 +175,6 @@ pub async fn put_catalogs(
         let services = s.services.clone();
         blocking(move || {
             let teams = teams_of(&services, &user)?;
-            services.catalogs.ensure_user_dir(&user.slug)?;
             services
                 .catalogs
                 .put_user_catalogs(&user.slug, &teams, &update)?;

@@ -298,6 +298,33 @@ mod tests {
     }
 
     #[test]
+    fn catalog_policy_keys_are_checked() {
+        let mut raw = RawConfig::default();
+        raw.auth.hs256_secret_env = Some("S".into());
+        let p = &mut raw.catalogs.user_policy;
+        p.custom_servers = true;
+        let err = validate(&raw).unwrap_err().to_string();
+        assert!(err.contains("neither images nor remote_urls"), "{err}");
+        let p = &mut raw.catalogs.user_policy;
+        p.images = vec!["registry.example.com/mcp/*".into(), "bad pattern".into()];
+        p.remote_urls = vec!["*.example.com".into()];
+        raw.catalogs.protected_sources = vec!["vol:/x".into()];
+        let err = validate(&raw).unwrap_err().to_string();
+        for key in [
+            "`bad pattern`",
+            "`*.example.com` must start with https://",
+            "vol:/x",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        assert!(!err.contains("registry.example.com/mcp/*"), "{err}");
+        raw.catalogs.user_policy.images.pop();
+        raw.catalogs.user_policy.remote_urls = vec!["https://*.example.com/**".into()];
+        raw.catalogs.protected_sources = vec!["/srv/x".into(), "my-vol".into()];
+        assert!(validate(&raw).is_ok());
+    }
+
+    #[test]
     fn docker_file_paths_timeouts_and_mounts_are_checked() {
         let mut raw = RawConfig::default();
         raw.auth.hs256_secret_env = Some("S".into());

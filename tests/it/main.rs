@@ -2,6 +2,7 @@
 
 mod api;
 mod auth;
+mod catalog_policy;
 mod cli;
 mod config_files;
 mod headers;
