@@ -250,8 +250,10 @@ registry:
 
 #[test]
 fn from_config_protects_data_dir_and_engine_host() {
-    let mut raw = RawConfig::default();
-    raw.data_dir = "/srv/fd-data".into();
+    let mut raw = RawConfig {
+        data_dir: "/srv/fd-data".into(),
+        ..Default::default()
+    };
     raw.gateways.docker.host = Some("unix:///opt/engine/api.sock".into());
     raw.catalogs.protected_sources = vec!["/srv/secret".into(), "team-vol".into()];
     raw.catalogs.user_policy.custom_servers = true;
