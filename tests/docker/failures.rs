@@ -86,6 +86,33 @@ async fn stored_layers_that_break_the_catalog_policy_fail_the_start_naming_the_f
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_gateway_whose_stored_layers_break_the_policy_is_stopped() {
+    let Some(eng) = engine("policyrun") else {
+        return;
+    };
+    let fd = eng.frontdoor(&[], "").await;
+    let mcp = Mcp::open(&fd, "oscar").await.unwrap();
+    assert!(mcp.servers().await.contains(&"fetch".to_string()));
+    assert_eq!(eng.containers(false).len(), 1);
+    let dir = fd.dir.path().join("data/users/oscar");
+    std::fs::write(
+        dir.join("overrides.yaml"),
+        "fetch:\n  volumes: [\"/:/host\"]\n",
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(5_100)).await; // the per-user check interval
+    let _ = mcp.try_servers().await; // a request triggers the check
+    eng.until(
+        "the refused gateway stopped",
+        Duration::from_secs(15),
+        || eng.containers(true).is_empty() && eng.networks().is_empty(),
+    )
+    .await;
+    let err = Mcp::open(&fd, "oscar").await.err().expect("refused");
+    assert!(err.body.contains("overrides.fetch.volumes"), "{}", err.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_image_that_cannot_be_pulled_is_a_503_naming_it() {
     let Some(eng) = engine("pull") else { return };
     let image = format!("mcp-frontdoor-test/absent-{}:v1", eng.instance);
