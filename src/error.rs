@@ -58,6 +58,7 @@ pub enum Error {
 fn class_parts(class: ErrorClass) -> (StatusCode, &'static str) {
     match class {
         ErrorClass::BadRequest => (StatusCode::BAD_REQUEST, "bad_request"),
+        ErrorClass::Policy => (StatusCode::BAD_REQUEST, "policy_violation"),
         ErrorClass::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
         ErrorClass::NotFound => (StatusCode::NOT_FOUND, "not_found"),
         ErrorClass::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

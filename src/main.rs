@@ -246,7 +246,8 @@ fn main() -> anyhow::Result<()> {
         } => {
             let raw = Config::load_raw(config_path(config).as_deref(), std::env::vars())?;
             let slug = mcp_frontdoor::auth::slug(&user);
-            let yaml = mcp_frontdoor::catalog::merge_for_cli(&raw.data_dir, &slug, &teams)?;
+            let policy = mcp_frontdoor::catalog::CatalogPolicy::from_config(&raw);
+            let yaml = mcp_frontdoor::catalog::merge_for_cli(&raw.data_dir, policy, &slug, &teams)?;
             print!("{yaml}");
             Ok(())
         }

@@ -3,7 +3,7 @@
 //! here, before anything is written.
 
 use crate::audit::{AuditLog, RotationPolicy, WriteLimiter};
-use crate::catalog::{CatalogCache, CatalogMetrics, CatalogStore, DataLayout};
+use crate::catalog::{CatalogCache, CatalogMetrics, CatalogPolicy, CatalogStore, DataLayout};
 use crate::config::Config;
 use crate::secrets::{verify_keyring, KeyRing, SecretStore};
 use anyhow::Context;
@@ -29,7 +29,8 @@ impl Services {
         let catalog_metrics = Arc::new(CatalogMetrics::default());
         let layout = DataLayout::new(&config.data_dir);
         let catalogs = CatalogStore::open(layout.clone(), catalog_metrics.clone())
-            .with_context(|| format!("opening data_dir {}", config.data_dir.display()))?;
+            .with_context(|| format!("opening data_dir {}", config.data_dir.display()))?
+            .with_policy(Arc::new(CatalogPolicy::from_config(config)));
         let keyring = KeyRing::load(
             config.secrets.master_key_env.as_deref(),
             config.secrets.master_key_file.as_deref(),

@@ -49,6 +49,10 @@ pub struct UserCatalogs {
     /// Hash of the merge inputs (the gateway container's `catalog-hash` label).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged_hash: Option<String>,
+    /// What this user may declare (`catalogs.user_policy` and the fields it lets through).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub policy: Option<Value>,
 }
 
 /// The result of changing a user's catalogs.
@@ -104,11 +108,16 @@ pub async fn get_catalogs(
     let services = s.services.clone();
     blocking(move || {
         let teams = teams_of(&services, &user)?;
-        let inputs = services.catalogs.load_inputs(&user.slug, &teams)?;
+        // Shown as stored even when they break the policy, so the user sees what to fix;
+        // the merge below refuses them.
+        let inputs = services.catalogs.load_layers(&user.slug, &teams)?;
         let mut out = UserCatalogs {
             user: user.slug.clone(),
             ..Default::default()
         };
+        if include == "all" {
+            out.policy = Some(to_value(&services.catalogs.policy().view())?);
+        }
         if base {
             out.base = Some(
                 inputs
@@ -133,6 +142,7 @@ pub async fn get_catalogs(
             out.overrides = Some(to_value(&**inputs.overrides.value())?);
         }
         if merged {
+            services.catalogs.check_stored(&user.slug, &inputs)?;
             let m = services.cache.get_or_merge(&user.slug, &inputs);
             out.merged = Some(to_value(&*m.catalog)?);
             out.merged_hash = Some(m.hash.as_str().to_string());
@@ -166,8 +176,9 @@ pub async fn put_catalogs(
         let services = s.services.clone();
         blocking(move || {
             let teams = teams_of(&services, &user)?;
-            services.catalogs.ensure_user_dir(&user.slug)?;
-            services.catalogs.put_user_catalogs(&user.slug, &update)?;
+            services
+                .catalogs
+                .put_user_catalogs(&user.slug, &teams, &update)?;
             let r = regenerate_user(&services.catalogs, &services.cache, &user.slug, &teams)?;
             Ok(MergedSummary {
                 user: user.slug,

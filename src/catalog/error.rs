@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::model::Format;
 use super::names::{NameError, NameKind};
+use super::policy::PolicyError;
 use super::validate::ValidationError;
 
 /// What the HTTP layer should make of an error; one variant per status family.
@@ -13,6 +14,9 @@ use super::validate::ValidationError;
 pub enum ErrorClass {
     /// The caller sent something wrong (400).
     BadRequest,
+    /// The catalog is well formed but declares what its author may not (400
+    /// `policy_violation`).
+    Policy,
     /// The caller sent something too big (413).
     TooLarge,
     /// The named catalog or user does not exist (404).
@@ -86,6 +90,9 @@ pub enum CatalogError {
     /// The body parsed but breaks catalog rules; every problem is listed.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// The body (or a user's stored layers) declares what the catalog policy refuses.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
     /// A base catalog name, team name or user slug is unsafe as a path component.
     #[error(transparent)]
     InvalidName(#[from] NameError),
@@ -134,6 +141,7 @@ impl CatalogError {
             CatalogError::Parse { .. }
             | CatalogError::Invalid(_)
             | CatalogError::InvalidName(_) => ErrorClass::BadRequest,
+            CatalogError::Policy(_) => ErrorClass::Policy,
             CatalogError::NotFound { .. } => ErrorClass::NotFound,
             CatalogError::BadFile { .. } | CatalogError::Io { .. } => ErrorClass::Internal,
         }

@@ -107,6 +107,22 @@ impl MergeInputs {
         v.sort_by(|a, b| a.team.cmp(&b.team));
         v
     }
+
+    /// The server `name` as the admin layers (base and team, without the user's) give it:
+    /// what an override of that server lands on.
+    pub(crate) fn admin_server(&self, name: &str) -> Option<&Server> {
+        let teams = self
+            .ordered_teams()
+            .into_iter()
+            .rev()
+            .map(|t| &**t.catalog.value());
+        let base = self
+            .ordered_base()
+            .into_iter()
+            .rev()
+            .map(|b| &**b.catalog.value());
+        teams.chain(base).find_map(|c| c.registry.get(name))
+    }
 }
 
 /// Hash of the inputs; equal hashes mean equal merged catalogs.

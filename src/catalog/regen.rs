@@ -17,6 +17,7 @@ use super::layout::{DataLayout, UserFile};
 use super::merge::{input_hash, merge, CatalogHash};
 use super::model::Catalog;
 use super::names::{validate_name, NameKind};
+use super::policy::CatalogPolicy;
 use super::store::CatalogStore;
 
 const HEADER: &str =
@@ -170,9 +171,11 @@ pub fn regenerate_all(
 }
 
 /// `mcp-frontdoor catalog merge --user <slug> [--team t]...`: the merged YAML (with its hash
-/// header) for a user, read-only: nothing in the data dir is created or written.
+/// header) for a user, read-only: nothing in the data dir is created or written. Layers that
+/// break `policy` fail it the way they fail the user's gateway start.
 pub fn merge_for_cli(
     data_dir: &Path,
+    policy: CatalogPolicy,
     user: &str,
     teams: &[String],
 ) -> Result<String, CatalogError> {
@@ -184,7 +187,8 @@ pub fn merge_for_cli(
         );
         return Err(CatalogError::io(FileOp::Read, data_dir, e));
     }
-    let store = CatalogStore::open_existing(DataLayout::new(data_dir), Arc::default());
+    let store = CatalogStore::open_existing(DataLayout::new(data_dir), Arc::default())
+        .with_policy(Arc::new(policy));
     let teams = normalize_teams(teams);
     let inputs = store.load_inputs(user, &teams)?;
     render(&input_hash(&inputs), &teams, &merge(&inputs))

@@ -1,7 +1,9 @@
 //! The data dir on disk: base and team catalogs, users' custom catalogs and overrides.
 //!
-//! Every write validates first and then replaces the file atomically, so concurrent writers
-//! end with the last write and every reader in between parses a whole file.
+//! Every write validates first (shape, then the catalog policy for that kind of layer) and
+//! then replaces the file atomically, so concurrent writers end with the last write and every
+//! reader in between parses a whole file. Admin files are held to the policy when they are
+//! parsed; user layers when they are put together for a merge ([`CatalogStore::load_inputs`]).
 
 use std::sync::Arc;
 
@@ -19,6 +21,7 @@ use super::model::{Catalog, Format};
 use super::names::{validate_name, NameKind};
 use super::overrides::Overrides;
 use super::parse::{parse_yaml, to_yaml};
+use super::policy::CatalogPolicy;
 use super::validate::validate;
 
 /// Example base catalogs from the repository's `catalogs/`, embedded so an installed binary
@@ -54,11 +57,19 @@ pub struct BaseInfo {
     pub priority: i64,
 }
 
+/// Whose catalog a file is: admins' (base, team) or a user's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Owner {
+    Admin,
+    User,
+}
+
 /// Reads and writes catalogs in the data dir; shareable across threads.
 #[derive(Debug)]
 pub struct CatalogStore {
     layout: DataLayout,
     metrics: Arc<CatalogMetrics>,
+    policy: Arc<CatalogPolicy>,
     catalogs: FileCache<Digested<Catalog>>,
     overrides: FileCache<Digested<Overrides>>,
     metas: FileCache<Meta>,
@@ -90,10 +101,22 @@ impl CatalogStore {
         CatalogStore {
             layout,
             metrics,
+            policy: Arc::default(),
             catalogs: FileCache::new(),
             overrides: FileCache::new(),
             metas: FileCache::new(),
         }
+    }
+
+    /// Holds every layer to `policy` (the default: no servers of users' own).
+    pub fn with_policy(mut self, policy: Arc<CatalogPolicy>) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The catalog policy in force.
+    pub fn policy(&self) -> &Arc<CatalogPolicy> {
+        &self.policy
     }
 
     /// The data dir layout.
@@ -114,13 +137,19 @@ impl CatalogStore {
         r
     }
 
+    /// Loads a catalog file. An admin file that names the front door's own objects is an
+    /// unusable file (500, logged): editing it by hand must not arm it.
     fn load_catalog(
         &self,
         path: &std::path::Path,
+        owner: Owner,
     ) -> Result<Option<Digested<Catalog>>, CatalogError> {
         self.track(self.catalogs.load(path, |b| {
             let c = Catalog::parse(b, Format::Yaml)?;
             validate(&c)?;
+            if owner == Owner::Admin {
+                self.policy.check_admin(&c)?;
+            }
             Ok(Digested::new(c))
         }))
     }
@@ -131,8 +160,18 @@ impl CatalogStore {
         Ok(meta.map_or(0, |m| m.priority))
     }
 
-    fn write_catalog(&self, path: &std::path::Path, c: &Catalog) -> Result<(), CatalogError> {
+    /// Shape rules, then the policy for `owner`'s layers.
+    fn check_catalog(&self, c: &Catalog, owner: Owner) -> Result<(), CatalogError> {
         validate(c)?;
+        match owner {
+            Owner::Admin => self.policy.check_admin(c)?,
+            Owner::User => self.policy.check_custom(c)?,
+        }
+        Ok(())
+    }
+
+    /// Writes a catalog that passed [`Self::check_catalog`].
+    fn write_checked(&self, path: &std::path::Path, c: &Catalog) -> Result<(), CatalogError> {
         let yaml = c.to_yaml()?;
         let r = self.track(write_atomic(path, yaml.as_bytes()));
         self.catalogs.forget(path);
@@ -165,7 +204,7 @@ impl CatalogStore {
     pub fn get_base(&self, name: &str) -> Result<(BaseInfo, Arc<Catalog>), CatalogError> {
         let path = self.layout.base_catalog(name)?;
         let c = self
-            .load_catalog(&path)?
+            .load_catalog(&path, Owner::Admin)?
             .ok_or_else(|| not_found(NameKind::BaseCatalog, name))?;
         let info = BaseInfo {
             name: name.to_owned(),
@@ -187,6 +226,8 @@ impl CatalogStore {
         let mut meta = self
             .track(self.metas.load(&meta_path, parse_yaml::<Meta>))?
             .unwrap_or_default();
+        // Checked before the meta write, so a refused catalog changes nothing.
+        self.check_catalog(catalog, Owner::Admin)?;
         // Meta first: a crash between the two writes leaves the old catalog at the new
         // priority rather than a new catalog at a stale one.
         if let Some(p) = priority {
@@ -197,7 +238,7 @@ impl CatalogStore {
                 self.metas.forget(&meta_path);
             }
         }
-        self.write_catalog(&path, catalog)?;
+        self.write_checked(&path, catalog)?;
         Ok(meta.priority)
     }
 
@@ -231,14 +272,16 @@ impl CatalogStore {
     pub fn get_team(&self, team: &str) -> Result<Arc<Catalog>, CatalogError> {
         let path = self.layout.team_catalog(team)?;
         let c = self
-            .load_catalog(&path)?
+            .load_catalog(&path, Owner::Admin)?
             .ok_or_else(|| not_found(NameKind::Team, team))?;
         Ok(c.value().clone())
     }
 
     /// Creates or replaces a team catalog.
     pub fn put_team(&self, team: &str, catalog: &Catalog) -> Result<(), CatalogError> {
-        self.write_catalog(&self.layout.team_catalog(team)?, catalog)
+        let path = self.layout.team_catalog(team)?;
+        self.check_catalog(catalog, Owner::Admin)?;
+        self.write_checked(&path, catalog)
     }
 
     /// Deletes a team catalog; `NotFound` if absent.
@@ -264,14 +307,18 @@ impl CatalogStore {
     /// The user's custom catalog (`None` when they have none).
     pub fn get_custom(&self, slug: &str) -> Result<Option<Arc<Catalog>>, CatalogError> {
         let path = self.layout.user_file(slug, UserFile::Custom)?;
-        Ok(self.load_catalog(&path)?.map(|c| c.value().clone()))
+        Ok(self
+            .load_catalog(&path, Owner::User)?
+            .map(|c| c.value().clone()))
     }
 
-    /// Replaces the user's custom catalog (creating their directory).
+    /// Replaces the user's custom catalog (creating their directory). Held to the user
+    /// policy on its own; [`CatalogStore::put_user_catalogs`] also checks it with the rest.
     pub fn put_custom(&self, slug: &str, catalog: &Catalog) -> Result<(), CatalogError> {
         let path = self.layout.user_file(slug, UserFile::Custom)?;
+        self.check_catalog(catalog, Owner::User)?;
         self.ensure_user_dir(slug)?;
-        self.write_catalog(&path, catalog)
+        self.write_checked(&path, catalog)
     }
 
     /// The user's overrides (empty when they have none).
@@ -289,9 +336,11 @@ impl CatalogStore {
         }))
     }
 
-    /// Replaces the user's overrides (creating their directory).
+    /// Replaces the user's overrides (creating their directory). Only the checks that need
+    /// no other layer run here; [`CatalogStore::put_user_catalogs`] runs the rest.
     pub fn put_overrides(&self, slug: &str, overrides: &Overrides) -> Result<(), CatalogError> {
         let path = self.layout.user_file(slug, UserFile::Overrides)?;
+        self.policy.check_overrides(overrides)?;
         self.ensure_user_dir(slug)?;
         let yaml = overrides.to_yaml()?;
         // Re-parse what is about to be stored: the file must load back as it was validated.
@@ -307,14 +356,30 @@ impl CatalogStore {
         self.track(create_private_dir(&dir)).map(drop)
     }
 
-    /// Loads everything the user's merge depends on. Teams without a catalog file, and team
-    /// names that cannot be file names, are skipped: most groups in a token have no catalog.
+    /// Loads everything the user's merge depends on and holds the user's stored layers to
+    /// the policy, so a file placed on disk by other means fails the merge (naming the field)
+    /// instead of reaching a gateway.
     pub fn load_inputs(&self, slug: &str, teams: &[String]) -> Result<MergeInputs, CatalogError> {
+        let inputs = self.load_layers(slug, teams)?;
+        self.check_stored(slug, &inputs)?;
+        Ok(inputs)
+    }
+
+    /// Holds a user's stored layers (in `inputs`) to the policy.
+    pub fn check_stored(&self, slug: &str, inputs: &MergeInputs) -> Result<(), CatalogError> {
+        Ok(self.policy.check_user_layers(inputs, Some(slug))?)
+    }
+
+    /// Loads everything the user's merge depends on, without holding the user's layers to
+    /// the policy (to show them, or to check them with a change). Teams without a catalog
+    /// file, and team names that cannot be file names, are skipped: most groups in a token
+    /// have no catalog.
+    pub fn load_layers(&self, slug: &str, teams: &[String]) -> Result<MergeInputs, CatalogError> {
         let mut inputs = MergeInputs::empty();
         for info in self.list_base()? {
             let path = self.layout.base_catalog(&info.name)?;
             // Deleted between listing and loading: treat as gone.
-            if let Some(catalog) = self.load_catalog(&path)? {
+            if let Some(catalog) = self.load_catalog(&path, Owner::Admin)? {
                 inputs.base.push(BaseLayer {
                     name: info.name,
                     priority: info.priority,
@@ -330,7 +395,7 @@ impl CatalogStore {
                 tracing::debug!(team = %team, "team name cannot name a catalog file; skipped");
                 continue;
             };
-            if let Some(catalog) = self.load_catalog(&path)? {
+            if let Some(catalog) = self.load_catalog(&path, Owner::Admin)? {
                 inputs.teams.push(TeamLayer {
                     team: team.clone(),
                     catalog,
@@ -338,7 +403,7 @@ impl CatalogStore {
             }
         }
         let custom = self.layout.user_file(slug, UserFile::Custom)?;
-        inputs.custom = self.load_catalog(&custom)?;
+        inputs.custom = self.load_catalog(&custom, Owner::User)?;
         if let Some(o) = self.load_overrides(slug)? {
             inputs.overrides = o;
         }

@@ -6,8 +6,14 @@ use super::*;
 use crate::catalog::error::ErrorClass;
 use crate::catalog::merge::merge;
 
+/// A store whose users may add servers of their own with any image.
 fn open(dir: &Path) -> CatalogStore {
-    CatalogStore::open(DataLayout::new(dir), Arc::default()).unwrap()
+    let mut policy = CatalogPolicy::default();
+    policy.user.custom_servers = true;
+    policy.user.images = vec![crate::catalog::policy::Pattern::new("**")];
+    CatalogStore::open(DataLayout::new(dir), Arc::default())
+        .unwrap()
+        .with_policy(Arc::new(policy))
 }
 
 fn cat(yaml: &str) -> Catalog {
@@ -188,4 +194,47 @@ fn concurrent_writers_last_wins_and_readers_always_parse() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(leftovers.len(), 1, "temp files left: {leftovers:?}");
+}
+
+#[test]
+fn no_catalog_may_name_the_front_doors_objects_and_a_refusal_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let evil = cat("registry:\n  a: {image: x/a, volumes: [\"mcp-fd-init-0123456789ab:/x\"]}\n");
+    let err = s.put_base("evil", &evil, Some(5)).unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Policy);
+    assert!(err.to_string().contains("registry.a.volumes[0]"), "{err}");
+    assert!(!d.path().join("catalogs/base/evil.yaml").exists());
+    assert!(!d.path().join("catalogs/base/evil.meta.yaml").exists());
+    let err = s.put_team("ml", &evil).unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Policy);
+    assert!(s.list_teams().unwrap().is_empty());
+    assert!(s.put_custom("bob", &evil).is_err());
+    assert!(!d.path().join("users/bob").exists());
+
+    // Put there by hand: an unusable admin file (500 for operators), never merged.
+    fs::write(
+        d.path().join("catalogs/teams/ml.yaml"),
+        "registry:\n  a: {image: x/a, volumes: [\"/var/run/docker.sock:/s\"]}\n",
+    )
+    .unwrap();
+    let err = s.load_inputs("alice", &["ml".into()]).unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Internal);
+    assert!(err.to_string().contains("docker.sock"), "{err}");
+}
+
+#[test]
+fn default_policy_refuses_servers_of_users_own() {
+    let d = tempfile::tempdir().unwrap();
+    let s = CatalogStore::open(DataLayout::new(d.path()), Arc::default()).unwrap();
+    let err = s
+        .put_custom("bob", &cat("registry:\n  mine: {image: me/x}\n"))
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Policy);
+    assert!(err.to_string().contains("custom.registry.mine"), "{err}");
+    assert!(!d.path().join("users/bob").exists());
+    let o = Overrides::parse(b"fetch: false\ngithub: {image: evil/x}\n", Format::Yaml).unwrap();
+    let err = s.put_overrides("bob", &o).unwrap_err();
+    assert!(err.to_string().contains("overrides.github.image"), "{err}");
+    assert!(!d.path().join("users/bob").exists());
 }

@@ -1,11 +1,13 @@
 //! The body of `PUT /api/v1/users/{user}/catalogs`: a user's custom catalog and overrides in
 //! one document, `{custom: <catalog>, overrides: {<server>: false | {...}}}`. A key that is
-//! absent leaves that file as it is; both parts are validated before anything is written.
+//! absent leaves that file as it is. Both parts are validated, and then held to the catalog
+//! policy together with the layers they will be merged with, before anything is written.
 
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::digest::Digested;
 use super::error::CatalogError;
 use super::model::{Catalog, Format};
 use super::overrides::Overrides;
@@ -76,12 +78,23 @@ impl UserCatalogUpdate {
 }
 
 impl CatalogStore {
-    /// Writes the parts of `update` that are present (custom first, then overrides).
+    /// Writes the parts of `update` that are present (custom first, then overrides), once
+    /// the layers they make with what is stored (and the admin layers of `teams`) pass the
+    /// catalog policy; a refusal writes nothing.
     pub fn put_user_catalogs(
         &self,
         slug: &str,
+        teams: &[String],
         update: &UserCatalogUpdate,
     ) -> Result<(), CatalogError> {
+        let mut inputs = self.load_layers(slug, teams)?;
+        if let Some(c) = &update.custom {
+            inputs.custom = Some(Digested::new(c.clone()));
+        }
+        if let Some(o) = &update.overrides {
+            inputs.overrides = Digested::new(o.clone());
+        }
+        self.policy().check_user_layers(&inputs, None)?;
         if let Some(c) = &update.custom {
             self.put_custom(slug, c)?;
         }
@@ -128,7 +141,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let s = CatalogStore::open(DataLayout::new(d.path()), Arc::default()).unwrap();
         let u = UserCatalogUpdate::parse(b"overrides: {fetch: false}\n", Format::Yaml).unwrap();
-        s.put_user_catalogs("alice", &u).unwrap();
+        s.put_user_catalogs("alice", &[], &u).unwrap();
         assert!(s.get_custom("alice").unwrap().is_none());
         assert_eq!(s.get_overrides("alice").unwrap().0.len(), 1);
     }

@@ -71,6 +71,10 @@ impl Issues {
         }
     }
 
+    pub(crate) fn into_vec(self) -> Vec<Issue> {
+        self.0
+    }
+
     pub(crate) fn finish(self) -> Result<(), ValidationError> {
         if self.0.is_empty() {
             Ok(())

@@ -18,6 +18,7 @@ pub struct RawConfig {
     pub secrets: SecretsConfig,
     pub gateways: GatewaysConfig,
     pub audit: AuditConfig,
+    pub catalogs: CatalogsConfig,
 }
 
 impl Default for RawConfig {
@@ -30,6 +31,7 @@ impl Default for RawConfig {
             secrets: SecretsConfig::default(),
             gateways: GatewaysConfig::default(),
             audit: AuditConfig::default(),
+            catalogs: CatalogsConfig::default(),
         }
     }
 }
@@ -362,4 +364,32 @@ impl Default for AuditConfig {
             admin_exempt: true,
         }
     }
+}
+
+/// Who may declare what in catalogs (DESIGN.md §3). Admins' base and team catalogs may use
+/// every field except the front door's own objects; users' layers pass only `user_policy`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogsConfig {
+    pub user_policy: UserPolicyConfig,
+    /// Host paths or volume names no catalog may mount, on top of the built-in ones
+    /// (`mcp-fd-*`, `docker.sock`, `/var/lib/docker`, `data_dir`, `frontdoor-data`).
+    pub protected_sources: Vec<String>,
+}
+
+/// What users may put in their custom catalog and overrides. The default: disable and keep
+/// offered servers and set the env values those servers take from their config; no servers
+/// of their own.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserPolicyConfig {
+    /// Users may add servers of their own (still never volumes, user, command, extra hosts
+    /// or allowHosts).
+    pub custom_servers: bool,
+    /// Images those servers may run: patterns, `*` within one `/` segment, `**` across.
+    pub images: Vec<String>,
+    /// Those images must be pinned by digest (`@sha256:`).
+    pub require_digest: bool,
+    /// URLs a remote server of a user's own may use (same patterns); empty: none.
+    pub remote_urls: Vec<String>,
 }

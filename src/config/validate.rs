@@ -10,6 +10,7 @@ pub(super) fn validate(raw: &RawConfig) -> Result<String, ConfigError> {
     check_auth(raw, &mut errs);
     check_gateways(raw, &mut errs);
     check_audit(raw, &mut errs);
+    check_catalogs(raw, &mut errs);
     // Port 0 asks the OS for a free port (tests), so equal addresses are fine there.
     if raw.metrics.listen == raw.server.listen && raw.server.listen.port() != 0 {
         errs.push(format!(
@@ -230,6 +231,48 @@ fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
     }
 }
 
+fn check_catalogs(raw: &RawConfig, errs: &mut Vec<String>) {
+    let c = &raw.catalogs;
+    let p = &c.user_policy;
+    let patterns = [
+        ("catalogs.user_policy.images", &p.images),
+        ("catalogs.user_policy.remote_urls", &p.remote_urls),
+    ];
+    for (key, list) in patterns {
+        for pat in list {
+            if pat.is_empty()
+                || pat.len() > 256
+                || pat.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                errs.push(format!(
+                    "{key}: `{pat}` must be 1-256 characters without spaces"
+                ));
+            }
+        }
+    }
+    for url in &p.remote_urls {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            errs.push(format!(
+                "catalogs.user_policy.remote_urls: `{url}` must start with https:// (or http://), e.g. https://*.example.com/**"
+            ));
+        }
+    }
+    if p.custom_servers && p.images.is_empty() && p.remote_urls.is_empty() {
+        errs.push(
+            "catalogs.user_policy.custom_servers is true but neither images nor remote_urls \
+             allows anything; list the images users may run, e.g. images: [\"registry.example.com/mcp/*\"]"
+                .into(),
+        );
+    }
+    for s in &c.protected_sources {
+        if s.is_empty() || s.contains(':') || s.chars().any(char::is_whitespace) {
+            errs.push(format!(
+                "catalogs.protected_sources: `{s}` must be an absolute host path or a volume name"
+            ));
+        }
+    }
+}
+
 /// Parses `a.b.c.d/n`.
 pub fn parse_cidr(text: &str) -> Option<(std::net::Ipv4Addr, u8)> {
     let (addr, prefix) = text.split_once('/')?;
@@ -297,6 +340,33 @@ mod tests {
         for key in ["max_file_size", "max_files", "user_rate", "user_burst"] {
             assert!(err.contains(&format!("audit.{key}")), "{key}: {err}");
         }
+    }
+
+    #[test]
+    fn catalog_policy_keys_are_checked() {
+        let mut raw = RawConfig::default();
+        raw.auth.hs256_secret_env = Some("S".into());
+        let p = &mut raw.catalogs.user_policy;
+        p.custom_servers = true;
+        let err = validate(&raw).unwrap_err().to_string();
+        assert!(err.contains("neither images nor remote_urls"), "{err}");
+        let p = &mut raw.catalogs.user_policy;
+        p.images = vec!["registry.example.com/mcp/*".into(), "bad pattern".into()];
+        p.remote_urls = vec!["*.example.com".into()];
+        raw.catalogs.protected_sources = vec!["vol:/x".into()];
+        let err = validate(&raw).unwrap_err().to_string();
+        for key in [
+            "`bad pattern`",
+            "`*.example.com` must start with https://",
+            "vol:/x",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        assert!(!err.contains("registry.example.com/mcp/*"), "{err}");
+        raw.catalogs.user_policy.images.pop();
+        raw.catalogs.user_policy.remote_urls = vec!["https://*.example.com/**".into()];
+        raw.catalogs.protected_sources = vec!["/srv/x".into(), "my-vol".into()];
+        assert!(validate(&raw).is_ok());
     }
 
     #[test]

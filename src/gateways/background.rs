@@ -198,6 +198,13 @@ impl Inner {
             .await;
             match hash {
                 Ok(Ok(h)) => inner.catalog_is(&slot, &h),
+                // Layers the catalog policy refuses (put on disk by other means, or from
+                // before the policy) must not keep running, sessions or not; the next
+                // request's start fails with the refusal.
+                Ok(Err(e @ crate::catalog::CatalogError::Policy(_))) => {
+                    tracing::warn!(user = %slot.slug, error = %e, "catalog refused by the policy; stopping the gateway");
+                    inner.begin_stop(&slot, StopReason::Requested, false);
+                }
                 Ok(Err(e)) => tracing::warn!(user = %slot.slug, error = %e, "catalog check failed"),
                 Err(_) => {}
             }

@@ -268,10 +268,21 @@ impl Inner {
             message: "the gateway's catalog or secrets could not be prepared".into(),
             detail,
         };
+        // The user's own layers breaking the catalog policy is theirs to fix, so the
+        // refusal (fields, never file paths) is the message they get.
+        let refused = |e: crate::catalog::CatalogError| StartFailure {
+            outcome: StartOutcome::Prepare,
+            message: format!("the gateway cannot start: {e}"),
+            detail: e.to_string(),
+        };
         tokio::task::spawn_blocking(move || {
-            let regen = crate::catalog::regenerate_user(&store, &cache, &slug, &teams)
-                .map_err(|e| e.to_string())?;
-            let catalog_yaml = regen.catalog.to_yaml().map_err(|e| e.to_string())?;
+            let regen = crate::catalog::regenerate_user(&store, &cache, &slug, &teams).map_err(
+                |e| match e {
+                    e @ crate::catalog::CatalogError::Policy(_) => refused(e),
+                    e => fail(e.to_string()),
+                },
+            )?;
+            let catalog_yaml = regen.catalog.to_yaml().map_err(|e| fail(e.to_string()))?;
             let servers = regen.catalog.server_names().map(String::from).collect();
             let images = regen
                 .catalog
@@ -282,7 +293,7 @@ impl Inner {
                 .collect();
             let secrets = secrets
                 .render_gateway_secrets(&slug)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| fail(e.to_string()))?;
             Ok(Prepared {
                 hash: regen.hash.as_str().to_string(),
                 catalog_yaml,
@@ -293,7 +304,6 @@ impl Inner {
         })
         .await
         .map_err(|e| fail(e.to_string()))?
-        .map_err(fail)
     }
 
     /// The gateway image, pulled first when missing.

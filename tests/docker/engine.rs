@@ -126,6 +126,7 @@ impl Engine {
         let mut b = Frontdoor::builder()
             .plain()
             .lifecycle()
+            .custom_servers()
             .gateways("spawn_timeout: 30s")
             .gateways(&self.docker_line(docker_extra));
         for g in gateways {

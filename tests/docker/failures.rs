@@ -54,6 +54,65 @@ async fn docker_unreachable_is_a_quick_503_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_layers_that_break_the_catalog_policy_fail_the_start_naming_the_field() {
+    let Some(eng) = engine("policy") else { return };
+    let fd = eng.frontdoor(&[], "").await;
+    // Placed on disk by other means (the API refuses it): the demonstrated takeover, a
+    // server of one's own mounting the front door's init volume read-write.
+    let dir = fd.dir.path().join("data/users/mallory");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("custom.yaml"),
+        "registry:\n  evil:\n    image: example/evil:1\n    volumes: [\"mcp-fd-init-0123456789ab:/x\"]\n",
+    )
+    .unwrap();
+    let err = Mcp::open(&fd, "mallory").await.err().expect("refused");
+    assert_eq!(err.status, StatusCode::SERVICE_UNAVAILABLE, "{err:?}");
+    assert!(
+        err.body.contains("custom.registry.evil.volumes"),
+        "{}",
+        err.body
+    );
+    assert!(
+        !err.body.contains(&*fd.dir.path().to_string_lossy()),
+        "{}",
+        err.body
+    );
+    assert!(!dir.join("merged.yaml").exists(), "never merged");
+    eng.until("clean-up", Duration::from_secs(10), || {
+        eng.containers(true).is_empty() && eng.networks().is_empty()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_gateway_whose_stored_layers_break_the_policy_is_stopped() {
+    let Some(eng) = engine("policyrun") else {
+        return;
+    };
+    let fd = eng.frontdoor(&[], "").await;
+    let mcp = Mcp::open(&fd, "oscar").await.unwrap();
+    assert!(mcp.servers().await.contains(&"fetch".to_string()));
+    assert_eq!(eng.containers(false).len(), 1);
+    let dir = fd.dir.path().join("data/users/oscar");
+    std::fs::write(
+        dir.join("overrides.yaml"),
+        "fetch:\n  volumes: [\"/:/host\"]\n",
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(5_100)).await; // the per-user check interval
+    let _ = mcp.try_servers().await; // a request triggers the check
+    eng.until(
+        "the refused gateway stopped",
+        Duration::from_secs(15),
+        || eng.containers(true).is_empty() && eng.networks().is_empty(),
+    )
+    .await;
+    let err = Mcp::open(&fd, "oscar").await.err().expect("refused");
+    assert!(err.body.contains("overrides.fetch.volumes"), "{}", err.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_image_that_cannot_be_pulled_is_a_503_naming_it() {
     let Some(eng) = engine("pull") else { return };
     let image = format!("mcp-frontdoor-test/absent-{}:v1", eng.instance);

@@ -60,6 +60,9 @@ gateways:
     image: {IMAGE}
     instance: {self.instance}
     user: "65532:65532"
+catalogs:
+  # The users of these tests add servers of their own (the test gateway runs none of them).
+  user_policy: {{ custom_servers: true, images: ["example/*"] }}
 """)
         self.log = open(tmp / "frontdoor.log", "wb")
         self.proc = subprocess.Popen([BIN, "serve", "--config", self.config],

@@ -2,9 +2,7 @@
 //! concurrent writers, and secret values that never come back out.
 
 use crate::support::tokens::{claims, sign, Signer};
-use crate::support::{body_bytes, body_json, Frontdoor, Proto};
-use sha2::{Digest, Sha256};
-use std::path::Path;
+use crate::support::{body_bytes, body_json, tree_hash, Frontdoor, Proto};
 
 fn token(sub: &str, admin: bool) -> String {
     let roles: &[&str] = if admin { &["admin"] } else { &[] };
@@ -176,32 +174,9 @@ async fn authorization_matrix_for_every_route() {
     }
 }
 
-/// sha256 over every file under `dir` except the audit log (which records the refusals).
-fn tree_hash(dir: &Path) -> String {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if !p.ends_with("audit/audit.log") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    let mut h = Sha256::new();
-    for f in files {
-        h.update(f.strip_prefix(dir).unwrap().to_string_lossy().as_bytes());
-        h.update(std::fs::read(&f).unwrap());
-    }
-    format!("{:x}", h.finalize())
-}
-
 #[tokio::test]
 async fn bad_input_is_a_400_and_the_data_dir_is_unchanged() {
-    let fd = Frontdoor::builder().start().await;
+    let fd = Frontdoor::builder().custom_servers().start().await;
     let c = fd.client(Proto::H2);
     let admin = token("root", true);
     // Something to overwrite, so a partial write would show.
@@ -398,7 +373,7 @@ async fn bad_input_is_a_400_and_the_data_dir_is_unchanged() {
 
 #[tokio::test]
 async fn fifty_concurrent_writers_last_write_wins_and_reads_always_parse() {
-    let fd = Frontdoor::builder().start().await;
+    let fd = Frontdoor::builder().custom_servers().start().await;
     let c = fd.client(Proto::H2);
     let alice = token("alice", false);
     let writers = (0..50).map(|i| {

@@ -3,6 +3,7 @@
 mod api;
 mod audit;
 mod auth;
+mod catalog_policy;
 mod cli;
 mod config_files;
 mod headers;

@@ -29,6 +29,7 @@ pub struct FrontdoorBuilder {
     lifecycle: bool,
     runtime: Option<Arc<dyn mcp_frontdoor::runtime::Runtime>>,
     data_dir: Option<PathBuf>,
+    catalogs: Vec<String>,
 }
 
 /// A running front door; shut down (hard) when dropped.
@@ -66,6 +67,7 @@ impl Default for FrontdoorBuilder {
             lifecycle: false,
             runtime: None,
             data_dir: None,
+            catalogs: Vec::new(),
         }
     }
 }
@@ -100,6 +102,20 @@ impl FrontdoorBuilder {
     pub fn audit(mut self, kv: &str) -> Self {
         self.audit.push(kv.to_string());
         self
+    }
+
+    /// Adds `key: value` to the `catalogs:` section.
+    #[allow(dead_code)] // not every test binary sets a catalog policy
+    pub fn catalogs(mut self, kv: &str) -> Self {
+        self.catalogs.push(kv.to_string());
+        self
+    }
+
+    /// Lets users add servers of their own with the test images (`example/*`), as the tests
+    /// that give users custom servers need.
+    #[allow(dead_code)] // not every test binary gives users servers of their own
+    pub fn custom_servers(self) -> Self {
+        self.catalogs("user_policy: {custom_servers: true, images: [\"example/*\"]}")
     }
 
     /// Every user goes to `url` (a [`FixedUpstream`] with gateway token `gw-token`).
@@ -186,8 +202,9 @@ impl FrontdoorBuilder {
             .chain(self.auth_extra)
             .collect(),
         );
+        let catalogs = last_wins(self.catalogs);
         let yaml = format!(
-            "server:\n{}\nmetrics:\n  listen: 127.0.0.1:0\ndata_dir: {}\nsecrets:\n  master_key_file: {}\nauth:\n{}gateways:\n{}\n",
+            "server:\n{}\nmetrics:\n  listen: 127.0.0.1:0\ndata_dir: {}\nsecrets:\n  master_key_file: {}\nauth:\n{}gateways:\n{}{}\n",
             server.iter().map(|l| format!("  {l}\n")).collect::<String>(),
             self.data_dir
                 .clone()
@@ -196,6 +213,14 @@ impl FrontdoorBuilder {
             master_key.display(),
             auth.iter().map(|l| format!("  {l}\n")).collect::<String>(),
             gateways.iter().map(|l| format!("  {l}\n")).collect::<String>(),
+            if catalogs.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "catalogs:\n{}",
+                    catalogs.iter().map(|l| format!("  {l}\n")).collect::<String>()
+                )
+            },
         );
         let yaml = if self.audit.is_empty() {
             yaml

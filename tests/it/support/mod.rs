@@ -10,6 +10,8 @@ pub use client::Proto;
 pub use frontdoor::Frontdoor;
 pub use upstream::TestUpstream;
 
+use sha2::Digest;
+
 /// Reads a response body to the end.
 pub async fn body_bytes(resp: http::Response<hyper::body::Incoming>) -> bytes::Bytes {
     use http_body_util::BodyExt;
@@ -21,4 +23,28 @@ pub async fn body_json(resp: http::Response<hyper::body::Incoming>) -> serde_jso
     let b = body_bytes(resp).await;
     serde_json::from_slice(&b)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&b)))
+}
+
+/// sha256 over every file under `dir` except the audit log (which records the refusals).
+#[allow(dead_code)] // not every test binary compares data dirs
+pub fn tree_hash(dir: &std::path::Path) -> String {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !p.ends_with("audit/audit.log") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut h = sha2::Sha256::new();
+    for f in files {
+        h.update(f.strip_prefix(dir).unwrap().to_string_lossy().as_bytes());
+        h.update(std::fs::read(&f).unwrap());
+    }
+    format!("{:x}", h.finalize())
 }
