@@ -215,7 +215,13 @@ impl Inner {
             tokio::join!(self.prepare(&slot.slug, teams), image, network);
         let (mut prepared, (image, derived), ()) = (prepared?, image?, network?);
         step("prepare, image, network");
-        let unavailable = self.unavailable_servers(&prepared.images, cancel).await;
+        // Only a gateway with a Docker API runs server images; without one (the test gateway,
+        // `--static` servers) their presence on this engine says nothing.
+        let unavailable = if self.cfg.docker.gateway_engine() == GatewayEngine::None {
+            Vec::new()
+        } else {
+            self.unavailable_servers(&prepared.images, cancel).await
+        };
         prepared
             .servers
             .retain(|s| !unavailable.iter().any(|u| &u.server == s));

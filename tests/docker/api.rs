@@ -112,7 +112,7 @@ async fn images_named_in_catalogs_are_pulled_ahead_of_time() {
     let present =
         std::env::var("MCP_TEST_GATEWAY_IMAGE").unwrap_or_else(|_| "mcp-test-gateway:dev".into());
     let catalog = format!(
-        r#"{{"registry":{{"here":{{"image":"{present}"}},"gone":{{"image":"mcp-fd-test/never-published:0"}}}}}}"#
+        r#"{{"registry":{{"here":{{"image":"{present}"}},"gone":{{"image":"frontdoor-test/never-published:0"}}}}}}"#
     );
     let put = c
         .send_body(
@@ -141,7 +141,7 @@ async fn images_named_in_catalogs_are_pulled_ahead_of_time() {
     };
     assert_eq!(outcome(&present).as_deref(), Some("present"), "{results}");
     assert_eq!(
-        outcome("mcp-fd-test/never-published:0").as_deref(),
+        outcome("frontdoor-test/never-published:0").as_deref(),
         Some("failed"),
         "{results}"
     );
@@ -149,7 +149,7 @@ async fn images_named_in_catalogs_are_pulled_ahead_of_time() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["image"] == "mcp-fd-test/never-published:0")
+        .find(|r| r["image"] == "frontdoor-test/never-published:0")
         .unwrap();
     assert!(
         failed["message"]

@@ -81,7 +81,10 @@ async fn two_users_two_networks_own_catalogs_and_secrets_no_cross_reach() {
     // ...nor anywhere on disk that Docker keeps for the container: its config, its writable
     // layer, volumes. The secrets directory is a tmpfs owned by the gateway user, so the walk
     // (which stays on one file system) must not find the value though the gateway read it.
-    let tmpfs = eng.inspect(&na, r#"{{index .HostConfig.Tmpfs "/root/.docker/mcp"}}"#);
+    let tmpfs = eng.inspect(
+        &na,
+        r#"{{index .HostConfig.Tmpfs "/home/gateway/.docker/mcp"}}"#,
+    );
     assert!(
         tmpfs.contains("noexec") && tmpfs.contains("size="),
         "{tmpfs}"
@@ -178,11 +181,18 @@ async fn hardening_and_limits_read_back_from_the_engine() {
     assert!(!i("{{json .NetworkSettings.Ports}}").contains("HostPort"));
     let env = i("{{json .Config.Env}}");
     assert!(env.contains("GW_MODE=test") && env.contains("MCP_GATEWAY_AUTH_TOKEN="));
+    // A non-root gateway gets a HOME it may traverse, and its files below it.
+    assert!(env.contains("\"HOME=/home/gateway\""), "{env}");
+    assert!(
+        env.contains("\"DOCKER_CONFIG=/home/gateway/.docker/mcp/docker\""),
+        "{env}"
+    );
     let args = i("{{json .Args}}");
     assert!(
-        args.contains("--catalog=/root/.docker/mcp/catalogs/frontdoor.yaml"),
+        args.contains("--catalog=/home/gateway/.docker/mcp/catalogs/frontdoor.yaml"),
         "{args}"
     );
+    assert!(args.contains("--verbose=false"), "{args}");
     // The same through the runtime trait.
     let sec = fd
         .gateways
