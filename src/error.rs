@@ -4,6 +4,7 @@
 use crate::auth::AuthFailure;
 use crate::catalog::{CatalogError, ErrorClass};
 use crate::gateways::GatewayError;
+use crate::owners::OwnerError;
 use crate::proxy::UpstreamError;
 use crate::secrets::SecretsError;
 use axum::response::{IntoResponse, Response};
@@ -37,6 +38,8 @@ pub enum Error {
     Catalog(#[from] CatalogError),
     #[error("{0}")]
     Secrets(#[from] SecretsError),
+    #[error("{0}")]
+    Owner(#[from] OwnerError),
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -90,6 +93,16 @@ impl Error {
                 (s, c, None)
             }
             Error::Secrets(e) => {
+                let (s, c) = class_parts(e.class());
+                (s, c, None)
+            }
+            Error::Owner(OwnerError::Taken { .. }) => {
+                (StatusCode::FORBIDDEN, "user_dir_taken", None)
+            }
+            Error::Owner(OwnerError::Unconfirmed { .. }) => {
+                (StatusCode::CONFLICT, "user_dir_unconfirmed", None)
+            }
+            Error::Owner(e) => {
                 let (s, c) = class_parts(e.class());
                 (s, c, None)
             }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod fsutil;
 pub mod gateways;
 pub mod metrics;
+pub mod owners;
 pub mod proxy;
 pub mod runtime;
 pub mod secrets;
@@ -186,6 +187,7 @@ pub async fn serve(
     let sessions = Arc::new(SessionBindings::default());
     spawn_session_sweeper(sessions.clone(), metrics.clone(), background.child_token());
     let keepalive = config.server.sse_keepalive.0;
+    let owners = lifecycle.as_ref().map(|_| services.owners.clone());
     let proxy = Arc::new(Proxy {
         auth: Arc::new(auth),
         resolver: gateways.resolver,
@@ -194,6 +196,7 @@ pub async fn serve(
             config.gateways.response_timeout.0,
         ),
         sessions,
+        owners,
         metrics,
         allowed_origins: config.server.allowed_origins.clone(),
         sse_keepalive: (!keepalive.is_zero()).then_some(keepalive),

@@ -5,6 +5,7 @@
 use crate::audit::AuditLog;
 use crate::catalog::{CatalogCache, CatalogMetrics, CatalogStore, DataLayout};
 use crate::config::Config;
+use crate::owners::Owners;
 use crate::secrets::{verify_keyring, KeyRing, SecretStore};
 use anyhow::Context;
 use std::sync::Arc;
@@ -18,6 +19,8 @@ pub struct Services {
     pub secrets: Arc<SecretStore>,
     pub audit: Arc<AuditLog>,
     pub catalog_metrics: Arc<CatalogMetrics>,
+    /// Which user id each user directory belongs to (claimed before it is served).
+    pub owners: Arc<Owners>,
 }
 
 impl Services {
@@ -36,9 +39,11 @@ impl Services {
         verify_keyring(&config.data_dir, &keyring)
             .context("the master key does not open the stored secrets; nothing was changed")?;
         let audit = AuditLog::open(&layout.audit_log()).context("opening the audit log")?;
+        let secrets = Arc::new(SecretStore::new(layout.clone(), Arc::new(keyring)));
         Ok(Self {
             cache: Arc::new(CatalogCache::new(catalog_metrics.clone())),
-            secrets: Arc::new(SecretStore::new(layout.clone(), Arc::new(keyring))),
+            owners: Arc::new(Owners::new(layout.clone(), secrets.clone())),
+            secrets,
             catalogs: Arc::new(catalogs),
             audit: Arc::new(audit),
             layout,

@@ -6,7 +6,7 @@ mod jwks;
 pub mod keys;
 pub mod metadata;
 pub mod mint;
-mod principal;
+pub mod principal;
 
 pub use principal::{slug, Principal};
 

@@ -1,5 +1,6 @@
-//! The request path, in phases: authenticate → check origin and session → ensure gateway →
-//! forward → stream back. Each phase is one function below; nothing here buffers a body.
+//! The request path, in phases: authenticate → claim the user's directory → check origin and
+//! session → ensure gateway → forward → stream back. Each phase is one function below;
+//! nothing here buffers a body.
 
 mod body;
 mod headers;
@@ -31,6 +32,9 @@ pub struct Proxy {
     pub resolver: Arc<dyn GatewayResolver>,
     pub client: UpstreamClient,
     pub sessions: Arc<SessionBindings>,
+    /// Set when gateways are started from the user's own data (the per-user lifecycle): the
+    /// user directory is claimed for the caller's id before anything reads it.
+    pub owners: Option<Arc<crate::owners::Owners>>,
     pub metrics: Arc<Metrics>,
     pub allowed_origins: Vec<String>,
     /// `None` turns keep-alive comments off.
@@ -80,6 +84,7 @@ async fn forward(
         .map_err(|e| (e, None))?;
     let slug: Arc<str> = Arc::from(principal.slug.as_str());
     let fail = |e: Error| (e, Some(slug.clone()));
+    claim_user_dir(proxy, &principal).await.map_err(fail)?;
     headers::origin_allowed(req.headers(), &proxy.allowed_origins)
         .map_err(|o| fail(Error::OriginForbidden(o)))?;
     let session = check_session(proxy, &req, &principal).map_err(fail)?;
@@ -210,6 +215,17 @@ async fn authenticate(
                 challenge: proxy.auth.challenge(),
             }
         })
+}
+
+/// Phase 1, continued: the user directory a gateway is started from is the caller's (its
+/// owner marker matches, or it is made for them now), never another id's (`crate::owners`).
+async fn claim_user_dir(proxy: &Proxy, who: &Principal) -> Result<(), Error> {
+    if let Some(owners) = &proxy.owners {
+        owners
+            .claim(&who.user, crate::owners::Access::Write)
+            .await?;
+    }
+    Ok(())
 }
 
 /// What the request said about its MCP session.

@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod config_files;
 mod headers;
+mod identities;
 mod routing;
 mod secrets;
 mod sessions;
