@@ -4,6 +4,7 @@
 
 mod body;
 mod headers;
+pub mod session_ids;
 pub mod sessions;
 mod upstream;
 
@@ -236,16 +237,12 @@ struct SessionUse {
 
 /// Phase 2: a session id owned by another user never reaches a gateway.
 fn check_session(proxy: &Proxy, req: &Request<Body>, who: &Principal) -> Result<SessionUse, Error> {
-    let header_id = req
-        .headers()
-        .get(&MCP_SESSION_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
     // The legacy SSE transport carries its session in the message endpoint's query.
-    let query_id = req.uri().query().and_then(|q| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix("sessionId=").map(str::to_string))
-    });
+    let (header_id, query_id) =
+        session_ids::of_request(req.headers(), req.uri().query()).map_err(|e| {
+            tracing::warn!(user = %who.slug, error = %e, "session id refused");
+            Error::BadRequest(e.to_string())
+        })?;
     for id in header_id.iter().chain(query_id.iter()) {
         if !proxy.sessions.may_use(id, &who.slug) {
             tracing::warn!(user = %who.slug, "session id of another user presented; refused");
