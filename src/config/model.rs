@@ -99,11 +99,15 @@ pub struct AuthConfig {
     pub hs256_secret_file: Option<PathBuf>,
     /// PEM public keys (RSA → RS256, P-256 → ES256, P-384 → ES384, Ed25519 → EdDSA).
     pub public_key_files: Vec<PathBuf>,
-    /// JWKS endpoint (https, or http on loopback), refreshed in the background.
+    /// JWKS endpoint (https), refreshed in the background.
     pub jwks_url: Option<String>,
-    /// JWKS document on disk.
+    /// Accept a plain `http://` `jwks_url` (tests and development only: keys fetched over
+    /// plain HTTP can be swapped in transit).
+    pub jwks_allow_http: bool,
+    /// JWKS document on disk, read again at every refresh.
     pub jwks_file: Option<PathBuf>,
-    /// How often `jwks_url` is fetched again.
+    /// How often `jwks_url` is fetched and `jwks_file` read again; a key that left the set
+    /// stops verifying (cached tokens included) at the next refresh.
     pub jwks_refresh: HumanDuration,
     pub user_claim: String,
     pub roles_claim: String,
@@ -125,6 +129,7 @@ impl Default for AuthConfig {
             hs256_secret_file: None,
             public_key_files: Vec::new(),
             jwks_url: None,
+            jwks_allow_http: false,
             jwks_file: None,
             jwks_refresh: HumanDuration::secs(600),
             user_claim: "sub".into(),
