@@ -20,6 +20,8 @@ pub enum Error {
         /// The `WWW-Authenticate` challenge pointing at the RFC 9728 metadata.
         challenge: HeaderValue,
     },
+    #[error("this metrics endpoint needs Authorization: Bearer <metrics token>")]
+    ScrapeUnauthorized,
     #[error("origin `{0}` is not allowed")]
     OriginForbidden(String),
     #[error("{0}")]
@@ -66,6 +68,7 @@ impl Error {
         use GatewayError as G;
         match self {
             Error::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+            Error::ScrapeUnauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             Error::OriginForbidden(_) => (StatusCode::FORBIDDEN, "forbidden_origin", None),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             Error::SessionNotFound => (StatusCode::NOT_FOUND, "session_not_found", None),
@@ -155,6 +158,11 @@ impl IntoResponse for Error {
         if let Error::Unauthorized { challenge, .. } = self {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, challenge);
+        } else if let Error::ScrapeUnauthorized = self {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"metrics\""),
+            );
         }
         resp
     }

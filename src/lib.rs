@@ -162,6 +162,8 @@ pub async fn serve(
     let auth = Authenticator::from_config(&config.auth, &public_url, background.child_token())
         .await
         .context("loading JWT keys")?;
+    let scrape = server::scrape_auth::ScrapeToken::from_config(&config.metrics)
+        .context("loading the metrics bearer token")?;
     let tls = match &config.server.tls {
         Some(t) => {
             let certs = ReloadingCert::load(t)?;
@@ -239,7 +241,7 @@ pub async fn serve(
             tls: None,
             handshake_timeout: Duration::ZERO,
         },
-        app::metrics_router(state),
+        app::metrics_router(state, scrape),
         shutdown.clone(),
     ));
     let (a, b) = tokio::join!(public, metrics_listener);

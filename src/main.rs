@@ -198,6 +198,7 @@ fn main() -> anyhow::Result<()> {
                 if let Some(tls) = &cfg.server.tls {
                     mcp_frontdoor::server::tls::ReloadingCert::load(tls)?;
                 }
+                mcp_frontdoor::server::scrape_auth::ScrapeToken::from_config(&cfg.metrics)?;
                 anyhow::Ok(())
             })?;
             println!(

@@ -146,13 +146,21 @@ impl Default for AuthConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
+    /// Loopback by default: in a container that joins every user network, any other address
+    /// would be reachable from every user's gateway.
     pub listen: SocketAddr,
+    /// Name of the environment variable holding the bearer token `/metrics` requires.
+    pub bearer_token_env: Option<String>,
+    /// File holding that token (for Docker/Kubernetes secrets mounts).
+    pub bearer_token_file: Option<PathBuf>,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([0, 0, 0, 0], 9464)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            bearer_token_env: None,
+            bearer_token_file: None,
         }
     }
 }

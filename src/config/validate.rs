@@ -16,6 +16,9 @@ pub(super) fn validate(raw: &RawConfig) -> Result<String, ConfigError> {
             raw.server.listen
         ));
     }
+    if raw.metrics.bearer_token_env.is_some() && raw.metrics.bearer_token_file.is_some() {
+        errs.push("metrics: set bearer_token_env or bearer_token_file, not both".into());
+    }
     if errs.is_empty() {
         Ok(public_url)
     } else {
@@ -250,6 +253,20 @@ mod tests {
         assert!(err.contains("auth.jwks_allow_http"), "{err}");
         raw.auth.jwks_allow_http = true;
         assert!(validate(&raw).is_ok());
+    }
+
+    #[test]
+    fn metrics_listen_defaults_to_loopback() {
+        let raw = RawConfig::default();
+        assert_eq!(raw.metrics.listen, "127.0.0.1:9464".parse().unwrap());
+        let mut raw = RawConfig::default();
+        raw.metrics.bearer_token_env = Some("A".into());
+        raw.metrics.bearer_token_file = Some("/b".into());
+        let err = validate(&raw).unwrap_err().to_string();
+        assert!(
+            err.contains("bearer_token_env or bearer_token_file"),
+            "{err}"
+        );
     }
 
     #[test]

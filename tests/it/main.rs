@@ -6,6 +6,7 @@ mod cli;
 mod config_files;
 mod headers;
 mod identities;
+mod metrics_listener;
 mod routing;
 mod secrets;
 mod sessions;

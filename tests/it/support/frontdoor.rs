@@ -25,6 +25,7 @@ pub struct FrontdoorBuilder {
     upstream: Option<String>,
     resolver: Option<Arc<dyn GatewayResolver>>,
     auth_extra: Vec<String>,
+    metrics_extra: Vec<String>,
     lifecycle: bool,
     runtime: Option<Arc<dyn mcp_frontdoor::runtime::Runtime>>,
     data_dir: Option<PathBuf>,
@@ -61,6 +62,7 @@ impl Default for FrontdoorBuilder {
             upstream: None,
             resolver: None,
             auth_extra: Vec::new(),
+            metrics_extra: Vec::new(),
             lifecycle: false,
             runtime: None,
             data_dir: None,
@@ -90,6 +92,13 @@ impl FrontdoorBuilder {
     /// Adds `key: value` to the `auth:` section.
     pub fn auth(mut self, kv: &str) -> Self {
         self.auth_extra.push(kv.to_string());
+        self
+    }
+
+    /// Adds `key: value` to the `metrics:` section.
+    #[allow(dead_code)] // used by tests/it
+    pub fn metrics(mut self, kv: &str) -> Self {
+        self.metrics_extra.push(kv.to_string());
         self
     }
 
@@ -177,9 +186,15 @@ impl FrontdoorBuilder {
             .chain(self.auth_extra)
             .collect(),
         );
+        let metrics = last_wins(
+            std::iter::once("listen: 127.0.0.1:0".to_string())
+                .chain(self.metrics_extra)
+                .collect(),
+        );
         let yaml = format!(
-            "server:\n{}\nmetrics:\n  listen: 127.0.0.1:0\ndata_dir: {}\nsecrets:\n  master_key_file: {}\nauth:\n{}gateways:\n{}\n",
+            "server:\n{}\nmetrics:\n{}data_dir: {}\nsecrets:\n  master_key_file: {}\nauth:\n{}gateways:\n{}\n",
             server.iter().map(|l| format!("  {l}\n")).collect::<String>(),
+            metrics.iter().map(|l| format!("  {l}\n")).collect::<String>(),
             self.data_dir
                 .clone()
                 .unwrap_or_else(|| dir.path().join("data"))
