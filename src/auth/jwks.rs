@@ -26,7 +26,8 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 enum Source {
     Url {
         url: http::Uri,
-        client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+        // Boxed: one per front door, and the client is large next to a path.
+        client: Box<Client<HttpsConnector<HttpConnector>, Empty<Bytes>>>,
     },
     File(PathBuf),
 }
@@ -61,7 +62,7 @@ impl Jwks {
         Ok(Self {
             source: Source::Url {
                 url: uri,
-                client: Client::builder(TokioExecutor::new()).build(https),
+                client: Box::new(Client::builder(TokioExecutor::new()).build(https)),
             },
             name: url.to_string(),
             keys: RwLock::new(Arc::new(Vec::new())),
