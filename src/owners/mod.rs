@@ -285,6 +285,7 @@ pub fn locate(layout: &DataLayout, id: &str) -> Result<String, OwnerError> {
     let s = slug(id);
     match dir_state(&layout.user_dir(&s)?)? {
         DirState::Marked(m) if m != marker_of(id) => Err(OwnerError::Taken { slug: s }),
+        DirState::Unmarked if ambiguous(&s) => Err(OwnerError::Unconfirmed { slug: s }),
         DirState::Absent => {
             let old = legacy_slug(id);
             let moves = old != s

@@ -213,6 +213,10 @@ fn locate_reads_without_writing() {
     let f = fixture();
     f.legacy(COPYCAT, "x: 1\n", None);
     assert_eq!(locate(&f.layout, VICTIM).unwrap(), COPYCAT);
+    assert!(matches!(
+        locate(&f.layout, COPYCAT),
+        Err(OwnerError::Unconfirmed { .. })
+    ));
     assert_eq!(locate(&f.layout, "alice").unwrap(), "alice");
     assert!(!f.user_dir("alice").exists());
     assert!(!f.user_dir(COPYCAT).join("owner").exists());
