@@ -1,5 +1,5 @@
-//! The request path, in phases: authenticate → claim the user's directory → check origin and
-//! session → ensure gateway → forward → stream back. Each phase is one function below;
+//! The request path, in phases: authenticate → check origin and session → claim the user's
+//! directory → ensure gateway → forward → stream back. Each phase is one function below;
 //! nothing here buffers a body.
 
 mod body;
@@ -85,10 +85,10 @@ async fn forward(
         .map_err(|e| (e, None))?;
     let slug: Arc<str> = Arc::from(principal.slug.as_str());
     let fail = |e: Error| (e, Some(slug.clone()));
-    claim_user_dir(proxy, &principal).await.map_err(fail)?;
     headers::origin_allowed(req.headers(), &proxy.allowed_origins)
         .map_err(|o| fail(Error::OriginForbidden(o)))?;
     let session = check_session(proxy, &req, &principal).map_err(fail)?;
+    claim_user_dir(proxy, &principal).await.map_err(fail)?;
     let mut upstream = proxy
         .resolver
         .ensure(&principal)
@@ -218,7 +218,7 @@ async fn authenticate(
         })
 }
 
-/// Phase 1, continued: the user directory a gateway is started from is the caller's (its
+/// Before a gateway is asked for: the user directory it is started from is the caller's (its
 /// owner marker matches, or it is made for them now), never another id's (`crate::owners`).
 async fn claim_user_dir(proxy: &Proxy, who: &Principal) -> Result<(), Error> {
     if let Some(owners) = &proxy.owners {
