@@ -5,6 +5,7 @@ use crate::auth::metadata;
 use crate::error::json_error;
 use crate::metrics::RouteClass;
 use crate::proxy::{self, Proxy};
+use crate::server::scrape_auth::ScrapeToken;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -86,10 +87,26 @@ pub fn public_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The metrics listener's routes.
-pub fn metrics_router(state: AppState) -> Router {
+/// The metrics listener's routes; with a `scrape` token, `/metrics` requires it (the health
+/// routes stay open for probes).
+pub fn metrics_router(state: AppState, scrape: Option<ScrapeToken>) -> Router {
+    let mut metrics_route = Router::new().route("/metrics", get(metrics));
+    if let Some(token) = scrape {
+        metrics_route = metrics_route.route_layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let allowed = token.accepts(req.headers());
+                async move {
+                    if allowed {
+                        next.run(req).await
+                    } else {
+                        crate::error::Error::ScrapeUnauthorized.into_response()
+                    }
+                }
+            },
+        ));
+    }
     Router::new()
-        .route("/metrics", get(metrics))
+        .merge(metrics_route)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)

@@ -4,6 +4,7 @@
 use crate::auth::AuthFailure;
 use crate::catalog::{CatalogError, ErrorClass};
 use crate::gateways::GatewayError;
+use crate::owners::OwnerError;
 use crate::proxy::UpstreamError;
 use crate::secrets::SecretsError;
 use axum::response::{IntoResponse, Response};
@@ -19,6 +20,8 @@ pub enum Error {
         /// The `WWW-Authenticate` challenge pointing at the RFC 9728 metadata.
         challenge: HeaderValue,
     },
+    #[error("this metrics endpoint needs Authorization: Bearer <metrics token>")]
+    ScrapeUnauthorized,
     #[error("origin `{0}` is not allowed")]
     OriginForbidden(String),
     #[error("{0}")]
@@ -41,6 +44,8 @@ pub enum Error {
     Catalog(#[from] CatalogError),
     #[error("{0}")]
     Secrets(#[from] SecretsError),
+    #[error("{0}")]
+    Owner(#[from] OwnerError),
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -71,6 +76,7 @@ impl Error {
         use GatewayError as G;
         match self {
             Error::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+            Error::ScrapeUnauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             Error::OriginForbidden(_) => (StatusCode::FORBIDDEN, "forbidden_origin", None),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             Error::SessionNotFound => (StatusCode::NOT_FOUND, "session_not_found", None),
@@ -99,6 +105,16 @@ impl Error {
                 (s, c, None)
             }
             Error::Secrets(e) => {
+                let (s, c) = class_parts(e.class());
+                (s, c, None)
+            }
+            Error::Owner(OwnerError::Taken { .. }) => {
+                (StatusCode::FORBIDDEN, "user_dir_taken", None)
+            }
+            Error::Owner(OwnerError::Unconfirmed { .. }) => {
+                (StatusCode::CONFLICT, "user_dir_unconfirmed", None)
+            }
+            Error::Owner(e) => {
                 let (s, c) = class_parts(e.class());
                 (s, c, None)
             }
@@ -156,6 +172,11 @@ impl IntoResponse for Error {
         if let Error::Unauthorized { challenge, .. } = self {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, challenge);
+        } else if let Error::ScrapeUnauthorized = self {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"metrics\""),
+            );
         }
         resp
     }

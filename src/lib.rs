@@ -15,6 +15,7 @@ pub mod error;
 pub mod fsutil;
 pub mod gateways;
 pub mod metrics;
+pub mod owners;
 pub mod proxy;
 pub mod runtime;
 pub mod secrets;
@@ -161,6 +162,8 @@ pub async fn serve(
     let auth = Authenticator::from_config(&config.auth, &public_url, background.child_token())
         .await
         .context("loading JWT keys")?;
+    let scrape = server::scrape_auth::ScrapeToken::from_config(&config.metrics)
+        .context("loading the metrics bearer token")?;
     let tls = match &config.server.tls {
         Some(t) => {
             let certs = ReloadingCert::load(t)?;
@@ -186,6 +189,7 @@ pub async fn serve(
     let sessions = Arc::new(SessionBindings::default());
     spawn_session_sweeper(sessions.clone(), metrics.clone(), background.child_token());
     let keepalive = config.server.sse_keepalive.0;
+    let owners = lifecycle.as_ref().map(|_| services.owners.clone());
     let proxy = Arc::new(Proxy {
         auth: Arc::new(auth),
         resolver: gateways.resolver,
@@ -194,6 +198,7 @@ pub async fn serve(
             config.gateways.response_timeout.0,
         ),
         sessions,
+        owners,
         metrics,
         allowed_origins: config.server.allowed_origins.clone(),
         sse_keepalive: (!keepalive.is_zero()).then_some(keepalive),
@@ -236,7 +241,7 @@ pub async fn serve(
             tls: None,
             handshake_timeout: Duration::ZERO,
         },
-        app::metrics_router(state),
+        app::metrics_router(state, scrape),
         shutdown.clone(),
     ));
     let (a, b) = tokio::join!(public, metrics_listener);

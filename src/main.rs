@@ -81,6 +81,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// User directory tools.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -95,6 +100,20 @@ enum AuditCommand {
         /// A head printed by an earlier run: fail unless a retained line still hashes to it.
         #[arg(long)]
         head: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Confirm that a user id owns its user directory: marks an unmarked directory that the
+    /// server refuses because another id could have made it under the old slug scheme (and
+    /// moves the id's old-scheme directory, as its first request would).
+    Claim {
+        /// The raw user id (the token's user claim), not the slug.
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -199,6 +218,7 @@ fn main() -> anyhow::Result<()> {
                 if let Some(tls) = &cfg.server.tls {
                     mcp_frontdoor::server::tls::ReloadingCert::load(tls)?;
                 }
+                mcp_frontdoor::server::scrape_auth::ScrapeToken::from_config(&cfg.metrics)?;
                 anyhow::Ok(())
             })?;
             println!(
@@ -245,7 +265,8 @@ fn main() -> anyhow::Result<()> {
                 },
         } => {
             let raw = Config::load_raw(config_path(config).as_deref(), std::env::vars())?;
-            let slug = mcp_frontdoor::auth::slug(&user);
+            let layout = mcp_frontdoor::catalog::DataLayout::new(&raw.data_dir);
+            let slug = mcp_frontdoor::owners::locate(&layout, &user)?;
             let policy = mcp_frontdoor::catalog::CatalogPolicy::from_config(&raw);
             let yaml = mcp_frontdoor::catalog::merge_for_cli(&raw.data_dir, policy, &slug, &teams)?;
             print!("{yaml}");
@@ -294,6 +315,28 @@ fn main() -> anyhow::Result<()> {
             // A break is an error: printed on stderr, exit status 1.
             let report = mcp_frontdoor::audit::verify_with_head(&log, head.as_deref())?;
             print!("{report}");
+            Ok(())
+        }
+        Command::Users {
+            command: UsersCommand::Claim { user, config },
+        } => {
+            use mcp_frontdoor::owners::{Access, Claimed, Owners};
+            let raw = Config::load_raw(config_path(config).as_deref(), std::env::vars())?;
+            let ring = mcp_frontdoor::secrets::KeyRing::load(
+                raw.secrets.master_key_env.as_deref(),
+                raw.secrets.master_key_file.as_deref(),
+            )?;
+            let layout = mcp_frontdoor::catalog::DataLayout::new(&raw.data_dir);
+            let secrets = mcp_frontdoor::secrets::SecretStore::new(layout.clone(), ring.into());
+            let claim =
+                Owners::new(layout, secrets.into()).claim_blocking(&user, Access::AdminConfirm)?;
+            let what = match claim.how {
+                Claimed::Existing => "already claimed by this id".to_string(),
+                Claimed::Marked => "marked for this id".to_string(),
+                Claimed::Migrated { from } => format!("moved from users/{from}"),
+                Claimed::Created | Claimed::Absent => "created for this id".to_string(),
+            };
+            println!("users/{}: {what}", claim.slug);
             Ok(())
         }
         Command::Certs {

@@ -5,6 +5,7 @@
 use crate::audit::{AuditLog, RotationPolicy, WriteLimiter};
 use crate::catalog::{CatalogCache, CatalogMetrics, CatalogPolicy, CatalogStore, DataLayout};
 use crate::config::Config;
+use crate::owners::Owners;
 use crate::secrets::{verify_keyring, KeyRing, SecretStore};
 use anyhow::Context;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ pub struct Services {
     /// Per-user limit on audited API writes (`audit.user_rate`).
     pub audit_limiter: Arc<WriteLimiter>,
     pub catalog_metrics: Arc<CatalogMetrics>,
+    /// Which user id each user directory belongs to (claimed before it is served).
+    pub owners: Arc<Owners>,
 }
 
 impl Services {
@@ -40,9 +43,11 @@ impl Services {
             .context("the master key does not open the stored secrets; nothing was changed")?;
         let audit = AuditLog::open(&layout.audit_log(), RotationPolicy::from(&config.audit))
             .context("opening the audit log")?;
+        let secrets = Arc::new(SecretStore::new(layout.clone(), Arc::new(keyring)));
         Ok(Self {
             cache: Arc::new(CatalogCache::new(catalog_metrics.clone())),
-            secrets: Arc::new(SecretStore::new(layout.clone(), Arc::new(keyring))),
+            owners: Arc::new(Owners::new(layout.clone(), secrets.clone())),
+            secrets,
             catalogs: Arc::new(catalogs),
             audit: Arc::new(audit),
             audit_limiter: Arc::new(WriteLimiter::new(&config.audit)),

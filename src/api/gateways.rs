@@ -9,6 +9,7 @@ use crate::catalog::regen::read_merged_header;
 use crate::catalog::UserFile;
 use crate::error::Error;
 use crate::gateways::{GatewayControl, GatewayStatus, ImagePull};
+use crate::owners::Access;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -28,8 +29,9 @@ fn control(s: &AppState) -> Result<Arc<dyn GatewayControl>, Error> {
 
 /// The principal a gateway is started for: the caller, or (for an admin acting on someone
 /// else) a principal with the teams recorded at that user's last merge.
-fn principal_for(s: &AppState, caller: &Caller, path_user: &str) -> Result<Principal, Error> {
-    let user = caller.user(path_user)?;
+async fn principal_for(s: &AppState, caller: &Caller, path_user: &str) -> Result<Principal, Error> {
+    // A start writes the user's merged catalog.
+    let user = caller.user(path_user, Access::Write).await?;
     if user.own_teams.is_some() {
         return Ok((*caller.0).clone());
     }
@@ -62,9 +64,9 @@ pub async fn start(
     Path(user): Path<String>,
 ) -> Result<Json<GatewayStatus>, Error> {
     let permit = admit(&s, &caller)?;
-    let target = Target::gateway(&crate::auth::slug(&user));
+    let target = Target::gateway(&caller.target_slug(&user));
     let result = async {
-        let principal = principal_for(&s, &caller, &user)?;
+        let principal = principal_for(&s, &caller, &user).await?;
         Ok(control(&s)?.start(&principal).await?)
     }
     .await;
@@ -84,7 +86,7 @@ pub async fn status(
     caller: Caller,
     Path(user): Path<String>,
 ) -> Result<Json<GatewayStatus>, Error> {
-    let user = caller.user(&user)?;
+    let user = caller.user(&user, Access::Read).await?;
     Ok(Json(control(&s)?.status(&user.slug).await?))
 }
 
@@ -99,9 +101,9 @@ pub async fn stop(
     Path(user): Path<String>,
 ) -> Result<StatusCode, Error> {
     let permit = admit(&s, &caller)?;
-    let target = Target::gateway(&crate::auth::slug(&user));
+    let target = Target::gateway(&caller.target_slug(&user));
     let result = async {
-        let user = caller.user(&user)?;
+        let user = caller.user(&user, Access::Read).await?;
         if control(&s)?.stop(&user.slug).await? {
             Ok(())
         } else {
@@ -132,7 +134,7 @@ pub async fn logs(
     Path(user): Path<String>,
     Query(q): Query<TailQuery>,
 ) -> Result<Response, Error> {
-    let user = caller.user(&user)?;
+    let user = caller.user(&user, Access::Read).await?;
     let tail = q.tail.unwrap_or(100).min(10_000);
     let text = control(&s)?.logs(&user.slug, tail).await?;
     Ok((

@@ -9,6 +9,7 @@ use crate::audit::{Action, Target};
 use crate::catalog::regen::read_merged_header;
 use crate::catalog::{regenerate_user, Format, UserCatalogUpdate, UserFile};
 use crate::error::Error;
+use crate::owners::Access;
 use crate::secrets::SecretValue;
 use crate::services::Services;
 use axum::extract::{Path, Query, State};
@@ -92,7 +93,7 @@ pub async fn get_catalogs(
     Path(user): Path<String>,
     Query(q): Query<IncludeQuery>,
 ) -> Result<Json<UserCatalogs>, Error> {
-    let user = caller.user(&user)?;
+    let user = caller.user(&user, Access::Read).await?;
     let include = q.include.unwrap_or_else(|| "all".into());
     let (base, custom, merged) = match include.as_str() {
         "all" => (true, true, true),
@@ -166,12 +167,9 @@ pub async fn put_catalogs(
     body: DocBody,
 ) -> Result<Json<MergedSummary>, Error> {
     let permit = admit(&s, &caller)?;
-    let target_slug = caller
-        .user(&user)
-        .map(|u| u.slug)
-        .unwrap_or_else(|_| crate::auth::slug(&user));
+    let target_slug = caller.target_slug(&user);
     let result = async {
-        let user = caller.user(&user)?;
+        let user = caller.user(&user, Access::Write).await?;
         let update = UserCatalogUpdate::parse(&body.bytes, body.format)?;
         let services = s.services.clone();
         blocking(move || {
@@ -218,7 +216,7 @@ pub async fn list_secrets(
     caller: Caller,
     Path(user): Path<String>,
 ) -> Result<Json<SecretNames>, Error> {
-    let user = caller.user(&user)?;
+    let user = caller.user(&user, Access::Read).await?;
     let secrets = s.services.secrets.clone();
     blocking(move || {
         let names = secrets.list_names(&user.slug)?;
@@ -244,14 +242,11 @@ pub async fn put_secrets(
     body: DocBody,
 ) -> Result<Json<SecretNames>, Error> {
     let permit = admit(&s, &caller)?;
-    let target_slug = caller
-        .user(&user)
-        .map(|u| u.slug)
-        .unwrap_or_else(|_| crate::auth::slug(&user));
+    let target_slug = caller.target_slug(&user);
     // The names, for the one audit line of this change (empty when the body did not parse).
     let mut names: Vec<String> = Vec::new();
     let result = async {
-        let user = caller.user(&user)?;
+        let user = caller.user(&user, Access::Write).await?;
         let values: IndexMap<String, String> = match body.format {
             Format::Json => serde_json::from_slice(&body.bytes).map_err(|e| {
                 Error::BadRequest(format!(
@@ -316,13 +311,10 @@ pub async fn delete_secret(
     Query(q): Query<SecretQuery>,
 ) -> Result<StatusCode, Error> {
     let permit = admit(&s, &caller)?;
-    let slug = caller
-        .user(&user)
-        .map(|u| u.slug)
-        .unwrap_or_else(|_| crate::auth::slug(&user));
+    let slug = caller.target_slug(&user);
     let target = Target::secret(&slug, &q.name);
     let result = async {
-        let user = caller.user(&user)?;
+        let user = caller.user(&user, Access::Read).await?;
         let secrets = s.services.secrets.clone();
         blocking(move || Ok(secrets.delete(&user.slug, &q.name)?)).await
     }

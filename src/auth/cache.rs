@@ -5,9 +5,11 @@ use dashmap::DashMap;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-/// A bounded map from sha256(token) to its verified principal, valid until the token expires.
+/// A bounded map from sha256(token) to its verified principal and the fingerprint of the key
+/// that verified it; valid until the token expires (the caller drops an entry whose key is
+/// gone).
 pub(super) struct TokenCache {
-    entries: DashMap<[u8; 32], Arc<Principal>>,
+    entries: DashMap<[u8; 32], (Arc<Principal>, [u8; 32])>,
     capacity: usize,
 }
 
@@ -25,10 +27,10 @@ impl TokenCache {
         }
     }
 
-    /// The principal of a cached, unexpired token.
-    pub fn get(&self, key: &[u8; 32], now: u64) -> Option<Arc<Principal>> {
+    /// The principal of a cached, unexpired token, and the key that verified it.
+    pub fn get(&self, key: &[u8; 32], now: u64) -> Option<(Arc<Principal>, [u8; 32])> {
         let hit = self.entries.get(key)?;
-        if hit.expires_at > now {
+        if hit.0.expires_at > now {
             return Some(hit.clone());
         }
         drop(hit);
@@ -36,17 +38,22 @@ impl TokenCache {
         None
     }
 
-    /// Remembers a verified token.
-    pub fn insert(&self, key: [u8; 32], principal: Arc<Principal>, now: u64) {
+    /// Forgets one token.
+    pub fn remove(&self, key: &[u8; 32]) {
+        self.entries.remove(key);
+    }
+
+    /// Remembers a token verified by the key with fingerprint `by`.
+    pub fn insert(&self, key: [u8; 32], principal: Arc<Principal>, by: [u8; 32], now: u64) {
         if self.entries.len() >= self.capacity {
-            self.entries.retain(|_, p| p.expires_at > now);
+            self.entries.retain(|_, (p, _)| p.expires_at > now);
             if self.entries.len() >= self.capacity {
                 // Still full of live tokens: start over rather than grow; the cost is one
                 // signature check per token, not a wrong answer.
                 self.entries.clear();
             }
         }
-        self.entries.insert(key, principal);
+        self.entries.insert(key, (principal, by));
     }
 
     /// Number of cached tokens.
@@ -73,11 +80,11 @@ mod tests {
     #[test]
     fn expired_entries_are_not_returned_and_size_is_bounded() {
         let c = TokenCache::new(3);
-        c.insert(token_hash("a"), p(100), 0);
-        assert!(c.get(&token_hash("a"), 50).is_some());
+        c.insert(token_hash("a"), p(100), [1; 32], 0);
+        assert_eq!(c.get(&token_hash("a"), 50).unwrap().1, [1; 32]);
         assert!(c.get(&token_hash("a"), 100).is_none());
         for i in 0..10 {
-            c.insert(token_hash(&i.to_string()), p(1000), 0);
+            c.insert(token_hash(&i.to_string()), p(1000), [0; 32], 0);
             assert!(c.len() <= 3);
         }
     }

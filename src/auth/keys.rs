@@ -4,6 +4,7 @@
 use base64::Engine;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
+use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// One key a token may be verified with.
@@ -12,6 +13,17 @@ pub struct VerifyKey {
     pub alg: Algorithm,
     pub kid: Option<String>,
     pub key: DecodingKey,
+    /// sha256 of the algorithm, kid and key material: what a cached verification remembers,
+    /// so it ends when this key leaves the key set.
+    pub fingerprint: [u8; 32],
+}
+
+/// The fingerprint of a key from its algorithm, kid and material.
+fn fingerprint(alg: Algorithm, kid: Option<&str>, material: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(format!("{alg:?}\0{}\0", kid.unwrap_or("")).as_bytes());
+    h.update(material);
+    h.finalize().into()
 }
 
 impl std::fmt::Debug for VerifyKey {
@@ -59,6 +71,7 @@ pub fn hs256(secret: &[u8], source_name: &str) -> Result<VerifyKey, KeyError> {
         alg: Algorithm::HS256,
         kid: None,
         key: DecodingKey::from_secret(secret),
+        fingerprint: fingerprint(Algorithm::HS256, None, secret),
     })
 }
 
@@ -111,7 +124,13 @@ pub fn from_pem(pem: &[u8], name: &str) -> Result<VerifyKey, KeyError> {
     let kid = Path::new(name)
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned());
-    Ok(VerifyKey { alg, kid, key })
+    let fingerprint = fingerprint(alg, kid.as_deref(), pem);
+    Ok(VerifyKey {
+        alg,
+        kid,
+        key,
+        fingerprint,
+    })
 }
 
 fn pem_body(text: &str) -> Option<Vec<u8>> {
@@ -147,11 +166,15 @@ pub fn from_jwks(json: &[u8], name: &str) -> Result<Vec<VerifyKey>, KeyError> {
             tracing::warn!(source = name, kid = ?jwk.common.key_id, "skipping a JWKS key without a usable signature algorithm");
             continue;
         };
+        // The parameters as serde writes them back: the same key gives the same bytes
+        // whatever order the document lists its fields in.
+        let material = serde_json::to_vec(&jwk.algorithm).unwrap_or_default();
         match DecodingKey::from_jwk(&jwk) {
             Ok(key) => out.push(VerifyKey {
                 alg,
                 kid: jwk.common.key_id.clone(),
                 key,
+                fingerprint: fingerprint(alg, jwk.common.key_id.as_deref(), &material),
             }),
             Err(e) => tracing::warn!(source = name, error = %e, "skipping an unusable JWKS key"),
         }

@@ -6,7 +6,7 @@ mod jwks;
 pub mod keys;
 pub mod metadata;
 pub mod mint;
-mod principal;
+pub mod principal;
 
 pub use principal::{slug, Principal};
 
@@ -15,7 +15,7 @@ use cache::{token_hash, TokenCache};
 use http::{HeaderMap, HeaderValue, Uri};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
-use jwks::RemoteJwks;
+use jwks::Jwks;
 use keys::{KeyError, VerifyKey};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -66,7 +66,8 @@ impl AuthFailure {
 /// Verifies bearer tokens against the configured keys, with a cache of verified tokens.
 pub struct Authenticator {
     static_keys: Vec<VerifyKey>,
-    remote: Option<Arc<RemoteJwks>>,
+    /// `jwks_file` and `jwks_url`, reloaded in the background.
+    jwks: Vec<Arc<Jwks>>,
     issuer: Option<String>,
     audience: Vec<String>,
     leeway: u64,
@@ -102,25 +103,27 @@ impl Authenticator {
         for path in &cfg.public_key_files {
             static_keys.push(keys::from_pem_file(path)?);
         }
+        let mut jwks = Vec::new();
         if let Some(path) = &cfg.jwks_file {
-            let name = path.display().to_string();
-            let json = std::fs::read(path).map_err(|e| KeyError::Invalid {
-                source_name: name.clone(),
-                message: format!("cannot read: {e}"),
-            })?;
-            static_keys.extend(keys::from_jwks(&json, &name)?);
+            // A file that does not load at start-up is a config error; later failures keep
+            // the previous keys.
+            let f = Arc::new(Jwks::file(path.clone()));
+            f.fetch().await?;
+            f.clone()
+                .spawn_refresher(cfg.jwks_refresh.0, stop.child_token());
+            jwks.push(f);
         }
-        let remote = match &cfg.jwks_url {
-            Some(url) => {
-                let r = Arc::new(RemoteJwks::new(url)?);
-                if let Err(e) = r.fetch().await {
-                    tracing::error!(error = %e, "initial JWKS fetch failed; retrying in the background");
-                }
-                r.clone().spawn_refresher(cfg.jwks_refresh.0, stop);
-                Some(r)
+        if let Some(url) = &cfg.jwks_url {
+            if cfg.jwks_allow_http && url.starts_with("http://") {
+                tracing::warn!(url = %url, "auth.jwks_allow_http: verification keys come over plain HTTP (tests and development only)");
             }
-            None => None,
-        };
+            let r = Arc::new(Jwks::url(url, cfg.jwks_allow_http)?);
+            if let Err(e) = r.fetch().await {
+                tracing::error!(error = %e, "initial JWKS fetch failed; retrying in the background");
+            }
+            r.clone().spawn_refresher(cfg.jwks_refresh.0, stop);
+            jwks.push(r);
+        }
         if cfg.issuer.is_none() {
             tracing::warn!(
                 "auth.issuer is not set: tokens from any issuer signed by these keys are accepted"
@@ -139,7 +142,7 @@ impl Authenticator {
         })?;
         Ok(Self {
             static_keys,
-            remote,
+            jwks,
             issuer: cfg.issuer.clone(),
             audience: cfg.audience.clone(),
             leeway: cfg.leeway.0.as_secs(),
@@ -175,37 +178,56 @@ impl Authenticator {
         self.verify(token.trim()).await
     }
 
-    /// Verifies one token (cached by hash until it expires).
+    /// Verifies one token (cached by hash until it expires, or until the key that verified it
+    /// leaves the key set).
     pub async fn verify(&self, token: &str) -> Result<Arc<Principal>, AuthFailure> {
         let now = jsonwebtoken::get_current_timestamp();
         let key = token_hash(token);
-        if let Some(p) = self.cache.get(&key, now) {
-            return Ok(p);
+        if let Some((p, by)) = self.cache.get(&key, now) {
+            if self.has_key(&by) {
+                return Ok(p);
+            }
+            // Its key was rotated out: verify again (and fail, unless another key signs it).
+            self.cache.remove(&key);
         }
         let header = decode_header(token).map_err(|_| AuthFailure::Malformed)?;
+        let unknown = |r: &Result<_, AuthFailure>| matches!(r, Err(AuthFailure::UnknownKey));
         let mut result = self.verify_with(token, &header, &self.static_keys);
-        if let Some(remote) = &self.remote {
-            if matches!(result, Err(AuthFailure::UnknownKey)) {
-                result = self.verify_with(token, &header, &remote.keys());
-                if matches!(result, Err(AuthFailure::UnknownKey))
-                    && remote.refetch_for_unknown_kid().await
-                {
-                    result = self.verify_with(token, &header, &remote.keys());
-                }
+        for j in &self.jwks {
+            if !unknown(&result) {
+                break;
+            }
+            result = self.verify_with(token, &header, &j.keys());
+        }
+        for j in &self.jwks {
+            if !unknown(&result) {
+                break;
+            }
+            if j.refetch_for_unknown_kid().await {
+                result = self.verify_with(token, &header, &j.keys());
             }
         }
-        let claims = result?;
+        let (claims, by) = result?;
         let principal = Arc::new(self.claims.principal(&claims)?);
-        self.cache.insert(key, principal.clone(), now);
+        self.cache.insert(key, principal.clone(), by, now);
         Ok(principal)
     }
 
+    /// True when a key with this fingerprint is configured or in a current JWKS.
+    fn has_key(&self, fingerprint: &[u8; 32]) -> bool {
+        self.static_keys
+            .iter()
+            .any(|k| &k.fingerprint == fingerprint)
+            || self.jwks.iter().any(|j| j.has(fingerprint))
+    }
+
+    /// The claims, and the fingerprint of the key that verified them.
     fn verify_with(
         &self,
         token: &str,
         header: &jsonwebtoken::Header,
         keys: &[VerifyKey],
-    ) -> Result<serde_json::Value, AuthFailure> {
+    ) -> Result<(serde_json::Value, [u8; 32]), AuthFailure> {
         let mut outcome = Err(AuthFailure::UnknownKey);
         // The key decides the algorithm: only keys of the header's algorithm are candidates,
         // and a kid in the token narrows them to the key with that id.
@@ -218,7 +240,7 @@ impl Authenticator {
         });
         for k in candidates {
             match decode::<serde_json::Value>(token, &k.key, &self.validation(k.alg)) {
-                Ok(data) => return Ok(data.claims),
+                Ok(data) => return Ok((data.claims, k.fingerprint)),
                 Err(e) => {
                     let failure = map_jwt_error(e.kind());
                     if failure != AuthFailure::BadSignature {

@@ -16,6 +16,8 @@ pub enum UserFile {
     Merged,
     /// `secrets.enc`: sealed secrets.
     Secrets,
+    /// `owner`: sha256 of the user id the directory belongs to (see `crate::owners`).
+    Owner,
 }
 
 impl UserFile {
@@ -26,6 +28,7 @@ impl UserFile {
             UserFile::Overrides => "overrides.yaml",
             UserFile::Merged => "merged.yaml",
             UserFile::Secrets => "secrets.enc",
+            UserFile::Owner => "owner",
         }
     }
 }

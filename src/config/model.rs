@@ -103,11 +103,15 @@ pub struct AuthConfig {
     pub hs256_secret_file: Option<PathBuf>,
     /// PEM public keys (RSA → RS256, P-256 → ES256, P-384 → ES384, Ed25519 → EdDSA).
     pub public_key_files: Vec<PathBuf>,
-    /// JWKS endpoint (https, or http on loopback), refreshed in the background.
+    /// JWKS endpoint (https), refreshed in the background.
     pub jwks_url: Option<String>,
-    /// JWKS document on disk.
+    /// Accept a plain `http://` `jwks_url` (tests and development only: keys fetched over
+    /// plain HTTP can be swapped in transit).
+    pub jwks_allow_http: bool,
+    /// JWKS document on disk, read again at every refresh.
     pub jwks_file: Option<PathBuf>,
-    /// How often `jwks_url` is fetched again.
+    /// How often `jwks_url` is fetched and `jwks_file` read again; a key that left the set
+    /// stops verifying (cached tokens included) at the next refresh.
     pub jwks_refresh: HumanDuration,
     pub user_claim: String,
     pub roles_claim: String,
@@ -129,6 +133,7 @@ impl Default for AuthConfig {
             hs256_secret_file: None,
             public_key_files: Vec::new(),
             jwks_url: None,
+            jwks_allow_http: false,
             jwks_file: None,
             jwks_refresh: HumanDuration::secs(600),
             user_claim: "sub".into(),
@@ -145,13 +150,21 @@ impl Default for AuthConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
+    /// Loopback by default: in a container that joins every user network, any other address
+    /// would be reachable from every user's gateway.
     pub listen: SocketAddr,
+    /// Name of the environment variable holding the bearer token `/metrics` requires.
+    pub bearer_token_env: Option<String>,
+    /// File holding that token (for Docker/Kubernetes secrets mounts).
+    pub bearer_token_file: Option<PathBuf>,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([0, 0, 0, 0], 9464)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            bearer_token_env: None,
+            bearer_token_file: None,
         }
     }
 }

@@ -18,6 +18,9 @@ pub(super) fn validate(raw: &RawConfig) -> Result<String, ConfigError> {
             raw.server.listen
         ));
     }
+    if raw.metrics.bearer_token_env.is_some() && raw.metrics.bearer_token_file.is_some() {
+        errs.push("metrics: set bearer_token_env or bearer_token_file, not both".into());
+    }
     if errs.is_empty() {
         Ok(public_url)
     } else {
@@ -79,9 +82,10 @@ fn check_auth(raw: &RawConfig, errs: &mut Vec<String>) {
         errs.push("auth: set hs256_secret_env or hs256_secret_file, not both".into());
     }
     if let Some(url) = &a.jwks_url {
-        if !jwks_url_is_safe(url) {
+        if !jwks_url_is_allowed(url, a.jwks_allow_http) {
             errs.push(format!(
-                "auth.jwks_url: `{url}` must be https:// (plain http:// only to a loopback address)"
+                "auth.jwks_url: `{url}` must be https:// (plain http:// only with \
+                 auth.jwks_allow_http: true, for tests and development)"
             ));
         }
     }
@@ -100,25 +104,15 @@ fn check_auth(raw: &RawConfig, errs: &mut Vec<String>) {
     }
 }
 
-/// Keys fetched over plain HTTP could be swapped in transit, so only loopback may use it.
-fn jwks_url_is_safe(url: &str) -> bool {
-    if url.starts_with("https://") {
-        return true;
+/// Keys fetched over plain HTTP could be swapped in transit (a forged key verifies forged
+/// tokens), so http needs the explicit opt-in.
+fn jwks_url_is_allowed(url: &str, allow_http: bool) -> bool {
+    let has_host = |rest: &str| !rest.split(['/', '?', '#']).next().unwrap_or("").is_empty();
+    match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => has_host(rest),
+        (None, Some(rest)) => allow_http && has_host(rest),
+        _ => false,
     }
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let host = rest.split(['/', '?']).next().unwrap_or("");
-    // Strip a port, but not the colons of a bracketed IPv6 address.
-    let host = match host.rsplit_once(':') {
-        Some((h, port)) if !port.contains(']') => h,
-        _ => host,
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
@@ -308,13 +302,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn jwks_http_only_on_loopback() {
-        assert!(jwks_url_is_safe("https://idp.example.com/jwks"));
-        assert!(jwks_url_is_safe("http://127.0.0.1:8080/jwks"));
-        assert!(jwks_url_is_safe("http://localhost/jwks"));
-        assert!(!jwks_url_is_safe("http://idp.example.com/jwks"));
-        assert!(!jwks_url_is_safe("http://127.0.0.1.evil.com/jwks"));
-        assert!(jwks_url_is_safe("http://[::1]:8080/jwks"));
+    fn jwks_url_is_https_unless_http_is_opted_into() {
+        assert!(jwks_url_is_allowed("https://idp.example.com/jwks", false));
+        for url in [
+            "http://idp.example.com/jwks",
+            "http://127.0.0.1:8080/jwks",
+            "http://localhost/jwks",
+            "http://[::1]:8080/jwks",
+        ] {
+            assert!(!jwks_url_is_allowed(url, false), "{url}");
+            assert!(jwks_url_is_allowed(url, true), "{url}");
+        }
+        for url in ["ftp://x/jwks", "https://", "/jwks", "HTTPS//x"] {
+            assert!(!jwks_url_is_allowed(url, true), "{url}");
+        }
+    }
+
+    #[test]
+    fn plain_http_jwks_without_the_opt_in_is_a_config_error_naming_the_key() {
+        let mut raw = RawConfig::default();
+        raw.auth.jwks_url = Some("http://127.0.0.1:9/jwks".into());
+        let err = validate(&raw).unwrap_err().to_string();
+        assert!(err.contains("auth.jwks_url"), "{err}");
+        assert!(err.contains("auth.jwks_allow_http"), "{err}");
+        raw.auth.jwks_allow_http = true;
+        assert!(validate(&raw).is_ok());
+    }
+
+    #[test]
+    fn metrics_listen_defaults_to_loopback() {
+        let raw = RawConfig::default();
+        assert_eq!(raw.metrics.listen, "127.0.0.1:9464".parse().unwrap());
+        let mut raw = RawConfig::default();
+        raw.metrics.bearer_token_env = Some("A".into());
+        raw.metrics.bearer_token_file = Some("/b".into());
+        let err = validate(&raw).unwrap_err().to_string();
+        assert!(
+            err.contains("bearer_token_env or bearer_token_file"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -181,6 +181,14 @@ impl Inner {
         if info.state != ContainerState::Running {
             return None;
         }
+        // A gateway started before its user directory was claimed (by a front door of the old
+        // slug scheme) may hold another id's catalog and secrets under this slug.
+        let slug = c.labels.get(LABEL_USER)?;
+        let started = info.started_at?;
+        if !crate::owners::claimed_before(self.catalogs.layout(), slug, started) {
+            tracing::info!(user = %slug, container = %c.name, "gateway predates its owner claim; not adopted");
+            return None;
+        }
         let prefix = format!("{TOKEN_ENV}=");
         let token = info.env.iter().find_map(|e| e.strip_prefix(&prefix))?;
         let d = &self.cfg.docker;

@@ -106,24 +106,26 @@ impl EndpointSniffer {
         let room = SNIFF_LIMIT.saturating_sub(self.seen.len());
         self.seen.extend_from_slice(&data[..data.len().min(room)]);
         if let Some(id) = find_session_id(&self.seen) {
-            self.bindings.bind(id, slug);
+            self.bindings.bind(&id, slug);
             return true;
         }
         self.seen.len() >= SNIFF_LIMIT
     }
 }
 
-/// The `sessionId` query value in an SSE `endpoint` event, once its line is complete.
-pub fn find_session_id(buf: &[u8]) -> Option<&str> {
-    const KEY: &[u8] = b"sessionId=";
-    let start = buf.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
-    let rest = &buf[start..];
-    let end = rest
-        .iter()
-        .position(|b| matches!(b, b'&' | b'\r' | b'\n' | b' ' | b'"'))?;
-    std::str::from_utf8(&rest[..end])
-        .ok()
-        .filter(|s| !s.is_empty())
+/// The session id in the URL of an SSE `endpoint` event (`data: /message?sessionId=...`,
+/// the key spelled any way a gateway spells it), once its line is complete.
+pub fn find_session_id(buf: &[u8]) -> Option<String> {
+    let complete = &buf[..buf.iter().rposition(|b| *b == b'\n')?];
+    complete.split(|b| *b == b'\n').find_map(|line| {
+        let data = line.strip_prefix(b"data:")?;
+        let url = std::str::from_utf8(data).ok()?.trim();
+        let query = url.split_once('?')?.1.split('#').next()?;
+        super::session_ids::from_query(query)
+            .ok()
+            .flatten()
+            .filter(|id| !id.is_empty())
+    })
 }
 
 pin_project! {
@@ -265,17 +267,40 @@ mod tests {
 
     #[test]
     fn session_id_found_only_when_its_line_is_complete() {
+        let found = |b: &[u8]| find_session_id(b);
         assert_eq!(
-            find_session_id(b"event: endpoint\ndata: /message?sessionId=abc-123\n\n"),
+            found(b"event: endpoint\ndata: /message?sessionId=abc-123\n\n").as_deref(),
             Some("abc-123")
         );
         assert_eq!(
-            find_session_id(b"event: endpoint\ndata: /message?sessionId=abc"),
+            found(b"event: endpoint\ndata: /message?sessionId=abc"),
             None
         );
         assert_eq!(
-            find_session_id(b"data: /m?x=1&sessionId=z9&y=2\n"),
+            found(b"data: /m?x=1&sessionId=z9&y=2\r\n").as_deref(),
             Some("z9")
         );
+    }
+
+    #[test]
+    fn every_gateway_spelling_of_the_endpoint_key_is_found() {
+        for (event, id) in [
+            (
+                &b"event: endpoint\ndata: /message?sessionid=GO7SDK\n\n"[..],
+                "GO7SDK",
+            ),
+            (
+                &b"event: endpoint\ndata: /messages/?session_id=py1\n\n"[..],
+                "py1",
+            ),
+            (
+                &b"event: endpoint\ndata: http://gw:8811/m?SessionId=x%2Dy\n\n"[..],
+                "x-y",
+            ),
+        ] {
+            assert_eq!(find_session_id(event).as_deref(), Some(id));
+        }
+        // Two different ids in one endpoint: nothing a client could use, nothing bound.
+        assert_eq!(find_session_id(b"data: /m?sessionid=a&sessionId=b\n"), None);
     }
 }

@@ -1,8 +1,10 @@
-//! The request path, in phases: authenticate → check origin and session → ensure gateway →
-//! forward → stream back. Each phase is one function below; nothing here buffers a body.
+//! The request path, in phases: authenticate → check origin and session → claim the user's
+//! directory → ensure gateway → forward → stream back. Each phase is one function below;
+//! nothing here buffers a body.
 
 mod body;
 mod headers;
+pub mod session_ids;
 pub mod sessions;
 mod upstream;
 
@@ -31,6 +33,9 @@ pub struct Proxy {
     pub resolver: Arc<dyn GatewayResolver>,
     pub client: UpstreamClient,
     pub sessions: Arc<SessionBindings>,
+    /// Set when gateways are started from the user's own data (the per-user lifecycle): the
+    /// user directory is claimed for the caller's id before anything reads it.
+    pub owners: Option<Arc<crate::owners::Owners>>,
     pub metrics: Arc<Metrics>,
     pub allowed_origins: Vec<String>,
     /// `None` turns keep-alive comments off.
@@ -83,6 +88,7 @@ async fn forward(
     headers::origin_allowed(req.headers(), &proxy.allowed_origins)
         .map_err(|o| fail(Error::OriginForbidden(o)))?;
     let session = check_session(proxy, &req, &principal).map_err(fail)?;
+    claim_user_dir(proxy, &principal).await.map_err(fail)?;
     let mut upstream = proxy
         .resolver
         .ensure(&principal)
@@ -215,6 +221,17 @@ async fn authenticate(
         })
 }
 
+/// Before a gateway is asked for: the user directory it is started from is the caller's (its
+/// owner marker matches, or it is made for them now), never another id's (`crate::owners`).
+async fn claim_user_dir(proxy: &Proxy, who: &Principal) -> Result<(), Error> {
+    if let Some(owners) = &proxy.owners {
+        owners
+            .claim(&who.user, crate::owners::Access::Write)
+            .await?;
+    }
+    Ok(())
+}
+
 /// What the request said about its MCP session.
 struct SessionUse {
     id: Option<String>,
@@ -223,16 +240,12 @@ struct SessionUse {
 
 /// Phase 2: a session id owned by another user never reaches a gateway.
 fn check_session(proxy: &Proxy, req: &Request<Body>, who: &Principal) -> Result<SessionUse, Error> {
-    let header_id = req
-        .headers()
-        .get(&MCP_SESSION_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
     // The legacy SSE transport carries its session in the message endpoint's query.
-    let query_id = req.uri().query().and_then(|q| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix("sessionId=").map(str::to_string))
-    });
+    let (header_id, query_id) =
+        session_ids::of_request(req.headers(), req.uri().query()).map_err(|e| {
+            tracing::warn!(user = %who.slug, error = %e, "session id refused");
+            Error::BadRequest(e.to_string())
+        })?;
     for id in header_id.iter().chain(query_id.iter()) {
         if !proxy.sessions.may_use(id, &who.slug) {
             tracing::warn!(user = %who.slug, "session id of another user presented; refused");

@@ -6,6 +6,7 @@
 
 mod error;
 mod keyring;
+mod migrate;
 mod name;
 mod rotate;
 mod seal;

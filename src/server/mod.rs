@@ -1,5 +1,6 @@
 //! Listeners: accept, TLS handshake, HTTP/1.1 + HTTP/2 on one port, graceful drain.
 
+pub mod scrape_auth;
 pub mod tls;
 
 use crate::shutdown::Shutdown;

@@ -101,3 +101,44 @@ async fn a_restarted_front_door_adopts_without_duplicates_or_orphans() {
         .await
         .contains("mcp_frontdoor_gateway_start_duration_seconds_count{outcome=\"adopted\"} 1"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_older_than_its_owner_claim_is_replaced_not_adopted() {
+    // What an upgrade finds: gateways started by a release without owner markers, whose slug
+    // may have been shared by two ids. Simulated by removing the marker of a running gateway.
+    let Some(eng) = engine("adoptold") else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let fd = eng
+        .frontdoor_in(data.path(), &["idle_timeout: 1h"], "")
+        .await;
+    let first = Mcp::open(&fd, "una").await.unwrap();
+    let instance = first.instance().await;
+    let old_id = eng.inspect(&eng.name("una"), "{{.Id}}");
+    drop(first);
+    let mut fd = fd;
+    fd.shutdown.trigger(Duration::ZERO);
+    fd.join().await.unwrap();
+    drop(fd);
+    std::fs::remove_file(data.path().join("users/una/owner")).unwrap();
+
+    let fd = eng
+        .frontdoor_in(data.path(), &["idle_timeout: 1h"], "")
+        .await;
+    eng.until("the old gateway removed", Duration::from_secs(10), || {
+        eng.containers(true).is_empty()
+    })
+    .await;
+    let mcp = Mcp::open(&fd, "una").await.expect("a fresh gateway");
+    assert_ne!(
+        mcp.instance().await,
+        instance,
+        "not the old gateway process"
+    );
+    assert_ne!(eng.inspect(&eng.name("una"), "{{.Id}}"), old_id);
+    assert!(
+        data.path().join("users/una/owner").is_file(),
+        "claimed again on first use"
+    );
+}

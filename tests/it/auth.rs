@@ -221,6 +221,7 @@ async fn jwks_url_keys_are_fetched_and_refreshed_in_the_background() {
     let fd = Frontdoor::builder()
         .upstream(&up.url())
         .auth(&format!("jwks_url: http://{}/jwks", idp.addr))
+        .auth("jwks_allow_http: true")
         .auth("jwks_refresh: 200ms")
         .auth("jwks_file: null")
         .start()
@@ -240,4 +241,129 @@ async fn jwks_url_keys_are_fetched_and_refreshed_in_the_background() {
     assert!(hits.load(Ordering::SeqCst) > first, "no background refresh");
     let ready = c.send(c.req("GET", "/readyz")).await;
     assert_eq!(ready.status(), 200);
+}
+
+/// The JWKS fixture with its signing key under another kid: the same document shape, but
+/// `jwks-key-1` (what [`Signer::Jwks`] tokens name) has left the set.
+fn jwks_without_key_1() -> Vec<u8> {
+    let text = std::fs::read_to_string(tokens::fixture("jwks.json")).unwrap();
+    assert!(text.contains("\"jwks-key-1\""));
+    text.replace("\"jwks-key-1\"", "\"jwks-key-2\"")
+        .into_bytes()
+}
+
+async fn wait_until_refused(c: &crate::support::client::Client, token: &str) -> serde_json::Value {
+    for _ in 0..100 {
+        let resp = c
+            .send(
+                c.req("GET", "/mcp")
+                    .header("authorization", format!("Bearer {token}")),
+            )
+            .await;
+        if resp.status() == 401 {
+            return body_json(resp).await;
+        }
+        assert_eq!(resp.status(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("a token of a removed key was still accepted after 5 s");
+}
+
+#[tokio::test]
+async fn a_cached_token_dies_when_its_key_leaves_the_jwks_url() {
+    let doc = std::sync::Arc::new(parking_lot::Mutex::new(
+        std::fs::read(tokens::fixture("jwks.json")).unwrap(),
+    ));
+    let served = doc.clone();
+    let idp = TestUpstream::start(move |_req| {
+        let body = served.lock().clone();
+        async move {
+            http::Response::builder()
+                .header("content-type", "application/json")
+                .body(crate::support::upstream::full(body))
+                .unwrap()
+        }
+    })
+    .await;
+    let up = TestUpstream::json().await;
+    let fd = Frontdoor::builder()
+        .upstream(&up.url())
+        .auth(&format!("jwks_url: http://{}/jwks", idp.addr))
+        .auth("jwks_allow_http: true")
+        .auth("jwks_refresh: 100ms")
+        .auth("jwks_file: null")
+        .start()
+        .await;
+    let c = fd.client(Proto::H1);
+    let token = sign(Signer::Jwks, &claims("dana", &[], &[]));
+    for _ in 0..3 {
+        let resp = c
+            .send(
+                c.req("GET", "/mcp")
+                    .header("authorization", format!("Bearer {token}")),
+            )
+            .await;
+        assert_eq!(resp.status(), 200, "verified, then served from the cache");
+    }
+    let served_before = up.seen().len();
+    *doc.lock() = jwks_without_key_1();
+    let body = wait_until_refused(&c, &token).await;
+    assert_eq!(body["error"], "unauthorized");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("no configured key"),
+        "{body}"
+    );
+    assert!(fd
+        .metrics_text()
+        .await
+        .contains("mcp_frontdoor_auth_failures_total{reason=\"unknown_key\"}"));
+    let after = up.seen().len();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let resp = c
+        .send(
+            c.req("GET", "/mcp")
+                .header("authorization", format!("Bearer {token}")),
+        )
+        .await;
+    assert_eq!(resp.status(), 401, "and it stays refused");
+    assert_eq!(up.seen().len(), after);
+    assert!(after >= served_before);
+}
+
+#[tokio::test]
+async fn a_cached_token_dies_when_its_key_leaves_the_jwks_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("jwks.json");
+    std::fs::copy(tokens::fixture("jwks.json"), &file).unwrap();
+    let up = TestUpstream::json().await;
+    let fd = Frontdoor::builder()
+        .upstream(&up.url())
+        .auth(&format!("jwks_file: {}", file.display()))
+        .auth("jwks_refresh: 100ms")
+        .start()
+        .await;
+    let c = fd.client(Proto::H1);
+    let token = sign(Signer::Jwks, &claims("dana", &[], &[]));
+    let resp = c
+        .send(
+            c.req("GET", "/mcp")
+                .header("authorization", format!("Bearer {token}")),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    // Replaced the way an operator would: a new file renamed over the old one.
+    let next = dir.path().join("jwks.json.new");
+    std::fs::write(&next, jwks_without_key_1()).unwrap();
+    std::fs::rename(&next, &file).unwrap();
+    let body = wait_until_refused(&c, &token).await;
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("no configured key"),
+        "{body}"
+    );
 }

@@ -225,3 +225,67 @@ async fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {
         .await
         .unwrap()
 }
+
+#[test]
+fn users_claim_confirms_the_owner_of_an_old_directory_the_server_refuses() {
+    // A plain id that has the shape of an old hashed slug, with a directory from before owner
+    // markers: the server refuses it (another id may have made it); the admin confirms it.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let user = "user-2024110512";
+    let user_dir = data.join("users").join(user);
+    std::fs::create_dir_all(&user_dir).unwrap();
+    std::fs::write(user_dir.join("overrides.yaml"), "fetch: false\n").unwrap();
+    let key = dir.path().join("master.key");
+    std::fs::write(&key, crate::support::frontdoor::MASTER_KEY).unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir: {}\nsecrets: {{ master_key_file: {} }}\n",
+            data.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let claim = |id: &str| {
+        bin()
+            .args(["users", "claim", "--user", id, "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let merge = bin()
+        .args(["catalog", "merge", "--user", user, "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!merge.status.success(), "read-only merge refuses it too");
+    assert!(String::from_utf8_lossy(&merge.stderr).contains("users claim"));
+
+    let out = claim(user);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("users/{user}: marked for this id")
+    );
+    let marker = std::fs::read_to_string(user_dir.join("owner")).unwrap();
+    assert_eq!(marker, mcp_frontdoor::owners::marker_of(user));
+    assert!(user_dir.join("overrides.yaml").is_file(), "data kept");
+    let again = claim(user);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already claimed"));
+
+    // A marker for another id is never overridden by the command.
+    std::fs::write(
+        user_dir.join("owner"),
+        mcp_frontdoor::owners::marker_of("x"),
+    )
+    .unwrap();
+    let out = claim(user);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to another user id"));
+}

@@ -7,6 +7,8 @@ mod catalog_policy;
 mod cli;
 mod config_files;
 mod headers;
+mod identities;
+mod metrics_listener;
 mod routing;
 mod secrets;
 mod sessions;

@@ -115,3 +115,119 @@ async fn legacy_sse_session_ids_are_bound_from_the_endpoint_event() {
         .await;
     assert_eq!(own.status(), 202);
 }
+
+/// A shared gateway that speaks like docker/mcp-gateway's Go SDK: its legacy SSE endpoint
+/// names the session `?sessionid=`.
+async fn go_style_gateway() -> TestUpstream {
+    TestUpstream::start(|req| async move {
+        if req.uri().path() == "/sse" {
+            let (tx, resp) = channel_response("text/event-stream");
+            tokio::spawn(async move {
+                let _ = tx
+                    .send(Bytes::from_static(
+                        b"event: endpoint\ndata: /message?sessionid=GOSESSION1\n\n",
+                    ))
+                    .await;
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            });
+            resp
+        } else {
+            Response::builder().status(202).body(full("")).unwrap()
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn session_keys_in_any_case_or_encoding_are_bound_and_checked() {
+    let up = go_style_gateway().await;
+    let fd = Frontdoor::builder().upstream(&up.url()).start().await;
+    let c = fd.client(Proto::H1);
+    let mut stream = c.get_as("alice", "/sse").await;
+    let mut got = String::new();
+    while !got.contains("\n\n") {
+        let f = http_body_util::BodyExt::frame(stream.body_mut())
+            .await
+            .unwrap()
+            .unwrap();
+        got.push_str(&String::from_utf8_lossy(f.data_ref().unwrap()));
+    }
+    let seen_before = up.seen().len();
+    let post = |query: String| {
+        let c = c.clone();
+        async move {
+            let resp = c
+                .send(
+                    c.req("POST", &format!("/message?{query}"))
+                        .header("authorization", tokens::bearer("bob")),
+                )
+                .await;
+            let status = resp.status().as_u16();
+            (status, body_json(resp).await)
+        }
+    };
+    // Every way a gateway would read alice's session: refused as not bob's.
+    for query in [
+        "sessionid=GOSESSION1",
+        "SESSIONID=GOSESSION1",
+        "session%49d=GOSESSION1",
+        "sessionId=GOSESSION1",
+        "session_id=GOSESSION1",
+        "sessionid=GOSESSION%31",
+        "x=1;sessionid=GOSESSION1",
+    ] {
+        let (status, body) = post(query.into()).await;
+        assert_eq!(status, 404, "{query}: {body}");
+        assert_eq!(body["error"], "session_not_found", "{query}");
+    }
+    // Two different ids in one request (a duplicated key, or a value some parsers cut at `;`):
+    // which one the gateway takes is not ours to guess.
+    for query in [
+        "sessionid=bobs-own&sessionid=GOSESSION1",
+        "sessionId=bobs-own&SESSIONID=GOSESSION1",
+        "sessionid=GOSESSION1;x=1",
+    ] {
+        let (status, body) = post(query.into()).await;
+        assert_eq!(status, 400, "{query}: {body}");
+    }
+    // The header path: respelled or repeated.
+    let stolen = c
+        .send(
+            c.req("POST", "/mcp")
+                .header("authorization", tokens::bearer("bob"))
+                .header("mcp_session_id", "GOSESSION1"),
+        )
+        .await;
+    assert_eq!(stolen.status(), 404);
+    let repeated = c
+        .send(
+            c.req("POST", "/mcp")
+                .header("authorization", tokens::bearer("bob"))
+                .header("mcp-session-id", "bobs-own")
+                .header("mcp-session-id", "GOSESSION1"),
+        )
+        .await;
+    assert_eq!(repeated.status(), 400);
+    let mixed = c
+        .send(
+            c.req("POST", "/message?sessionid=bobs-own")
+                .header("authorization", tokens::bearer("bob"))
+                .header("mcp-session-id", "GOSESSION1"),
+        )
+        .await;
+    assert_eq!(mixed.status(), 400);
+    assert_eq!(
+        up.seen().len(),
+        seen_before,
+        "none of bob's requests reached the gateway"
+    );
+
+    let own = c
+        .send(
+            c.req("POST", "/message?sessionid=GOSESSION1")
+                .header("authorization", tokens::bearer("alice")),
+        )
+        .await;
+    assert_eq!(own.status(), 202);
+    assert_eq!(up.seen().len(), seen_before + 1);
+}

@@ -26,6 +26,7 @@ pub struct FrontdoorBuilder {
     resolver: Option<Arc<dyn GatewayResolver>>,
     auth_extra: Vec<String>,
     audit: Vec<String>,
+    metrics_extra: Vec<String>,
     lifecycle: bool,
     runtime: Option<Arc<dyn mcp_frontdoor::runtime::Runtime>>,
     data_dir: Option<PathBuf>,
@@ -64,6 +65,7 @@ impl Default for FrontdoorBuilder {
             resolver: None,
             auth_extra: Vec::new(),
             audit: Vec::new(),
+            metrics_extra: Vec::new(),
             lifecycle: false,
             runtime: None,
             data_dir: None,
@@ -116,6 +118,13 @@ impl FrontdoorBuilder {
     #[allow(dead_code)] // not every test binary gives users servers of their own
     pub fn custom_servers(self) -> Self {
         self.catalogs("user_policy: {custom_servers: true, images: [\"example/*\"]}")
+    }
+
+    /// Adds `key: value` to the `metrics:` section.
+    #[allow(dead_code)] // used by tests/it
+    pub fn metrics(mut self, kv: &str) -> Self {
+        self.metrics_extra.push(kv.to_string());
+        self
     }
 
     /// Every user goes to `url` (a [`FixedUpstream`] with gateway token `gw-token`).
@@ -203,9 +212,15 @@ impl FrontdoorBuilder {
             .collect(),
         );
         let catalogs = last_wins(self.catalogs);
+        let metrics = last_wins(
+            std::iter::once("listen: 127.0.0.1:0".to_string())
+                .chain(self.metrics_extra)
+                .collect(),
+        );
         let yaml = format!(
-            "server:\n{}\nmetrics:\n  listen: 127.0.0.1:0\ndata_dir: {}\nsecrets:\n  master_key_file: {}\nauth:\n{}gateways:\n{}{}\n",
+            "server:\n{}\nmetrics:\n{}data_dir: {}\nsecrets:\n  master_key_file: {}\nauth:\n{}gateways:\n{}{}\n",
             server.iter().map(|l| format!("  {l}\n")).collect::<String>(),
+            metrics.iter().map(|l| format!("  {l}\n")).collect::<String>(),
             self.data_dir
                 .clone()
                 .unwrap_or_else(|| dir.path().join("data"))
