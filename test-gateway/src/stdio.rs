@@ -19,15 +19,21 @@ use sha2::{Digest, Sha256};
 use crate::tools::{EchoArgs, Identity};
 
 pub const USAGE: &str = "\
-usage: mcp-test-gateway stdio [--secret-env NAME[,NAME]]...
+usage: mcp-test-gateway stdio [--secret-env NAME[,NAME]]... [--start-delay-ms N] [--linger-ms N]
 An MCP server on stdin/stdout with the tools echo, whoami and secret_hash (SHA-256 hex of the
-value of one of the environment variables named by --secret-env; never the value).";
+value of one of the environment variables named by --secret-env; never the value).
+--start-delay-ms: wait N ms before reading stdin (a server that is slow or never gets ready).
+--linger-ms: keep running N ms after stdin closes (a server that outlives its client).";
 
 /// What `stdio` was asked to do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StdioArgs {
     /// Environment variables `secret_hash` may read, in the order given.
     pub secret_env: Vec<String>,
+    /// Milliseconds to wait before answering anything.
+    pub start_delay_ms: u64,
+    /// Milliseconds to stay alive after the session ends.
+    pub linger_ms: u64,
 }
 
 impl StdioArgs {
@@ -43,13 +49,31 @@ impl StdioArgs {
             if arg == "-h" || arg == "--help" {
                 return Err(None);
             }
-            let value = match arg.split_once('=') {
-                Some(("--secret-env", v)) => v.to_owned(),
-                None if arg == "--secret-env" => it
-                    .next()
-                    .ok_or_else(|| Some("flag --secret-env needs a value".to_owned()))?,
-                _ => return Err(Some(format!("unexpected argument {arg:?}"))),
+            let (flag, value) = match arg.split_once('=') {
+                Some((flag, v)) => (flag.to_owned(), v.to_owned()),
+                None => {
+                    let v = it.next();
+                    (arg, v.unwrap_or_default())
+                }
             };
+            match flag.as_str() {
+                "--secret-env" => {}
+                "--start-delay-ms" | "--linger-ms" => {
+                    let ms = value
+                        .parse()
+                        .map_err(|_| Some(format!("invalid {flag} {value:?}")))?;
+                    if flag == "--linger-ms" {
+                        args.linger_ms = ms;
+                    } else {
+                        args.start_delay_ms = ms;
+                    }
+                    continue;
+                }
+                _ => return Err(Some(format!("unexpected argument {flag:?}"))),
+            }
+            if value.is_empty() {
+                return Err(Some("flag --secret-env needs a value".to_owned()));
+            }
             for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 if !valid_env_name(name) {
                     return Err(Some(format!("invalid environment variable name {name:?}")));
@@ -182,6 +206,11 @@ pub async fn run(args: StdioArgs) -> Result<(), String> {
         identity.instance,
         args.secret_env
     );
+    let linger = std::time::Duration::from_millis(args.linger_ms);
+    if args.start_delay_ms > 0 {
+        log!("waiting {} ms before reading stdin", args.start_delay_ms);
+        tokio::time::sleep(std::time::Duration::from_millis(args.start_delay_ms)).await;
+    }
     let service = StdioServer::new(args, identity)
         .serve((tokio::io::stdin(), tokio::io::stdout()))
         .await
@@ -191,6 +220,10 @@ pub async fn run(args: StdioArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("stdio session: {e}"))?;
     log!("stdio session ended: {reason:?}");
+    if !linger.is_zero() {
+        log!("lingering {} ms", linger.as_millis());
+        tokio::time::sleep(linger).await;
+    }
     Ok(())
 }
 
@@ -200,15 +233,36 @@ mod tests {
 
     #[test]
     fn parse_forms() {
-        let a = StdioArgs::parse(["--secret-env=A_1,B", "--secret-env", "C", "--secret-env=A_1"])
-            .unwrap();
+        let a = StdioArgs::parse([
+            "--secret-env=A_1,B",
+            "--secret-env",
+            "C",
+            "--secret-env=A_1",
+        ])
+        .unwrap();
         assert_eq!(a.secret_env, ["A_1", "B", "C"]);
-        assert_eq!(StdioArgs::parse(Vec::<String>::new()).unwrap(), StdioArgs::default());
+        let d = StdioArgs::parse(["--start-delay-ms=5", "--linger-ms", "7"]).unwrap();
+        assert_eq!((d.start_delay_ms, d.linger_ms), (5, 7));
+        assert!(matches!(StdioArgs::parse(["--linger-ms=x"]), Err(Some(_))));
+        assert!(matches!(
+            StdioArgs::parse(["--start-delay-ms"]),
+            Err(Some(_))
+        ));
+        assert_eq!(
+            StdioArgs::parse(Vec::<String>::new()).unwrap(),
+            StdioArgs::default()
+        );
         assert_eq!(StdioArgs::parse(["--help"]), Err(None));
         assert!(matches!(StdioArgs::parse(["--secret-env"]), Err(Some(_))));
         assert!(matches!(StdioArgs::parse(["--port=1"]), Err(Some(_))));
-        assert!(matches!(StdioArgs::parse(["--secret-env=1A"]), Err(Some(_))));
-        assert!(matches!(StdioArgs::parse(["--secret-env=A-B"]), Err(Some(_))));
+        assert!(matches!(
+            StdioArgs::parse(["--secret-env=1A"]),
+            Err(Some(_))
+        ));
+        assert!(matches!(
+            StdioArgs::parse(["--secret-env=A-B"]),
+            Err(Some(_))
+        ));
     }
 
     #[test]
@@ -225,6 +279,7 @@ mod tests {
         let one = StdioServer::new(
             StdioArgs {
                 secret_env: vec!["A".into()],
+                ..StdioArgs::default()
             },
             id.clone(),
         );
@@ -234,6 +289,7 @@ mod tests {
         let two = StdioServer::new(
             StdioArgs {
                 secret_env: vec!["A".into(), "B".into()],
+                ..StdioArgs::default()
             },
             id.clone(),
         );

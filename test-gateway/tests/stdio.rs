@@ -140,8 +140,14 @@ fn one_session_over_stdio() {
         &[("TG_SECRET", SECRET), ("TG_OTHER", OTHER)],
     );
     let init = s.initialize();
-    assert_eq!(init["result"]["serverInfo"]["name"], "mcp-test-stdio", "{init}");
-    assert!(init["result"]["capabilities"]["tools"].is_object(), "{init}");
+    assert_eq!(
+        init["result"]["serverInfo"]["name"], "mcp-test-stdio",
+        "{init}"
+    );
+    assert!(
+        init["result"]["capabilities"]["tools"].is_object(),
+        "{init}"
+    );
 
     let list = s.request("tools/list", json!({}));
     let mut names: Vec<&str> = list["result"]["tools"]
@@ -153,13 +159,20 @@ fn one_session_over_stdio() {
     names.sort();
     assert_eq!(names, ["echo", "secret_hash", "whoami"]);
 
-    assert_eq!(text(&s.call("echo", json!({"text": "over stdio"}))), "over stdio");
+    assert_eq!(
+        text(&s.call("echo", json!({"text": "over stdio"}))),
+        "over stdio"
+    );
 
     let hash: Value =
         serde_json::from_str(&text(&s.call("secret_hash", json!({"env": "TG_SECRET"})))).unwrap();
     assert_eq!(hash["env"], "TG_SECRET");
     assert_eq!(hash["set"], true);
-    assert_eq!(hash["sha256"], sha256_hex(SECRET), "the exact bytes, whitespace included");
+    assert_eq!(
+        hash["sha256"],
+        sha256_hex(SECRET),
+        "the exact bytes, whitespace included"
+    );
     assert_ne!(hash["sha256"], sha256_hex(SECRET.trim_end()));
     let other: Value =
         serde_json::from_str(&text(&s.call("secret_hash", json!({"env": "TG_OTHER"})))).unwrap();
@@ -173,7 +186,10 @@ fn one_session_over_stdio() {
     assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
     assert!(stderr.contains("TG_SECRET"), "names are logged: {stderr}");
     for fragment in [SECRET.trim(), &SECRET[..8], OTHER] {
-        assert!(!stderr.contains(fragment), "a secret reached stderr:\n{stderr}");
+        assert!(
+            !stderr.contains(fragment),
+            "a secret reached stderr:\n{stderr}"
+        );
     }
 }
 
@@ -198,7 +214,10 @@ fn secret_hash_reads_only_the_listed_variables() {
     }
 
     // The session still works after refused calls.
-    assert_eq!(text(&s.call("echo", json!({"text": "still here"}))), "still here");
+    assert_eq!(
+        text(&s.call("echo", json!({"text": "still here"}))),
+        "still here"
+    );
     let (status, _) = s.finish();
     assert!(status.success());
 }
@@ -216,7 +235,11 @@ fn without_secret_env_there_is_nothing_to_hash() {
 
 #[test]
 fn bad_arguments_exit_2_with_nothing_on_stdout() {
-    for args in [&["--port=1"][..], &["--secret-env"], &["--secret-env=not-a-name"]] {
+    for args in [
+        &["--port=1"][..],
+        &["--secret-env"],
+        &["--secret-env=not-a-name"],
+    ] {
         let out = Command::new(env!("CARGO_BIN_EXE_mcp-test-gateway"))
             .arg("stdio")
             .args(args)
@@ -224,7 +247,10 @@ fn bad_arguments_exit_2_with_nothing_on_stdout() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(out.stdout.is_empty(), "{args:?}: stdout is the protocol channel");
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: stdout is the protocol channel"
+        );
         assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"));
     }
     let help = Command::new(env!("CARGO_BIN_EXE_mcp-test-gateway"))
@@ -235,4 +261,31 @@ fn bad_arguments_exit_2_with_nothing_on_stdout() {
     assert!(help.status.success());
     assert!(help.stdout.is_empty());
     assert!(String::from_utf8_lossy(&help.stderr).contains("secret_hash"));
+}
+
+#[test]
+fn start_delay_and_linger() {
+    // A slow starter answers nothing during its delay (the real gateway then waits: this is
+    // how the e2e suite makes a gateway that never gets ready), then works normally.
+    let mut s = Server::start(&["--start-delay-ms=600", "--linger-ms=1500"], &[]);
+    let t = Instant::now();
+    s.initialize();
+    assert!(
+        t.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        t.elapsed()
+    );
+
+    // A lingerer outlives its client: still running after stdin closed, then exits 0.
+    drop(s.stdin.take());
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        s.child.try_wait().unwrap().is_none(),
+        "exited before its linger"
+    );
+    let t = Instant::now();
+    let (status, stderr) = s.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(stderr.contains("lingering 1500 ms"), "{stderr}");
 }
