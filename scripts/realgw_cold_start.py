@@ -14,7 +14,7 @@ read, image inspection, tool listing = running the server once, and its whole in
 gateway's init is separated from ours: `outside` = first response - the gateway's init.
 
     .venv/bin/python scripts/realgw_cold_start.py [--rounds 7] [--contenders bare,frontdoor]
-        [--jsonl target/bench/realgw-cold-start.jsonl]
+        [--jsonl target/bench/realgw-cold-start.jsonl] [--fd-docker KEY=YAML]...
 
 Needs Docker, `cargo build` (the front door binary), `test-gateway/build-image.sh` (the stdio
 image) and `../shared/real-gateway/` (the real gateway image is made from it when missing).
@@ -157,9 +157,9 @@ class FrontDoorContender:
 
     name = "frontdoor"
 
-    def __init__(self, gateway_image: str):
+    def __init__(self, gateway_image: str, docker: dict[str, str]):
         self.fd, self.tmp = make_frontdoor("10m", image=gateway_image, spawn_timeout="120s",
-                                           docker=dict(ENGINE))
+                                           docker=docker)
         install_catalog(self.fd, {SERVER: stdio_server(SERVER)})
         self.ctx = ssl.create_default_context(cafile=self.fd.cafile)
 
@@ -209,7 +209,18 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--contenders", default="bare,frontdoor")
     p.add_argument("--jsonl", default=str(ROOT / "target" / "bench" / "realgw-cold-start.jsonl"))
+    p.add_argument("--fd-docker", action="append", default=[], metavar="KEY=YAML",
+                   help="a gateways.docker key of the front door (default: "
+                        f"{', '.join(f'{k}={v}' for k, v in ENGINE.items())}); an empty value "
+                        "drops the key")
     args = p.parse_args()
+    fd_docker = dict(ENGINE)
+    for kv in args.fd_docker:
+        key, _, value = kv.partition("=")
+        if value:
+            fd_docker[key] = value
+        else:
+            fd_docker.pop(key, None)
     try:
         gateway_image, _ = real_images()
     except BaseException as e:  # pytest's skip/fail outcomes carry the reason
@@ -222,7 +233,7 @@ def main() -> int:
     try:
         for name in args.contenders.split(","):
             contenders.append(Bare(gateway_image, work) if name == "bare"
-                              else FrontDoorContender(gateway_image))
+                              else FrontDoorContender(gateway_image, fd_docker))
         for c in contenders:  # warm-up: init volume, page cache, first image inspection
             c.round(0)
         results: dict[str, list[dict]] = {c.name: [] for c in contenders}
@@ -237,7 +248,8 @@ def main() -> int:
                     out.write(json.dumps(line) + "\n")
                     print(json.dumps(line), file=sys.stderr)
         print(f"real gateway {gateway_image}, one stdio server, {args.rounds} rounds, medians in ms "
-              f"(load {open('/proc/loadavg').read().split()[0]})")
+              f"(load {open('/proc/loadavg').read().split()[0]}); front door gateways.docker: "
+              f"{fd_docker}")
         print(report(results))
         return 0
     finally:
