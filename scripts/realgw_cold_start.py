@@ -201,6 +201,16 @@ def report(results: dict[str, list[dict]]) -> str:
             vals = [r[k] for r in rounds if k in r]
             cells.append(f"{statistics.median(vals):.0f}" if vals else "")
         lines.append(f"| {name} | {len(rounds)} | " + " | ".join(cells) + " |")
+    if {"bare", "frontdoor"} <= results.keys():
+        # Paired per round: both ran back to back on the same engine, so their difference is
+        # less noisy than the difference of the medians.
+        lines.append("")
+        for key in ("first_ms", "outside_ms"):
+            d = [f[key] - b[key] for f, b in zip(results["frontdoor"], results["bare"])
+                 if key in f and key in b]
+            if d:
+                lines.append(f"front door - bare, {key.removesuffix('_ms')}, paired per round: "
+                             f"median {statistics.median(d):+.0f} ms ({min(d):+.0f} to {max(d):+.0f})")
     return "\n".join(lines)
 
 
