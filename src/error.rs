@@ -23,6 +23,10 @@ pub enum Error {
     OriginForbidden(String),
     #[error("{0}")]
     Forbidden(String),
+    /// The user's gateway serves no legacy SSE transport (docker/mcp-gateway in streaming
+    /// mode answers `/sse` with a redirect to `/mcp`, which SSE clients cannot follow).
+    #[error("this gateway serves MCP over streamable HTTP only: point your MCP client at /mcp (transport \"http\" / streamable HTTP) instead of /sse")]
+    LegacySseUnsupported,
     #[error("unknown MCP session")]
     SessionNotFound,
     #[error("{0}")]
@@ -43,6 +47,9 @@ pub enum Error {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Conflict(String),
+    /// The caller made too many audited changes in a short time (`audit.user_rate`).
+    #[error("too many changes in a short time; retry in {} s", retry_after.as_secs())]
+    RateLimited { retry_after: Duration },
     #[error("internal error")]
     Internal(String),
 }
@@ -66,6 +73,7 @@ impl Error {
             Error::OriginForbidden(_) => (StatusCode::FORBIDDEN, "forbidden_origin", None),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             Error::SessionNotFound => (StatusCode::NOT_FOUND, "session_not_found", None),
+            Error::LegacySseUnsupported => (StatusCode::GONE, "sse_not_served", None),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
             Error::Gateway(G::AtCapacity { retry_after }) => (
@@ -100,6 +108,11 @@ impl Error {
                 None,
             ),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
+            Error::RateLimited { retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                Some(*retry_after),
+            ),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         }
     }

@@ -76,6 +76,26 @@ enum Command {
         #[command(subcommand)]
         command: SecretsCommand,
     },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of every retained audit file; exits non-zero at the first break.
+    Verify {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The data dir of a `serve --dev` front door (defaults, not config/frontdoor.yaml).
+        #[arg(long)]
+        dev: bool,
+        /// A head printed by an earlier run: fail unless a retained line still hashes to it.
+        #[arg(long)]
+        head: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -233,7 +253,9 @@ fn main() -> anyhow::Result<()> {
         Command::Secrets {
             command: SecretsCommand::Rotate { config },
         } => {
-            use mcp_frontdoor::audit::{Action, Actor, AuditEntry, AuditLog, Outcome, Target};
+            use mcp_frontdoor::audit::{
+                Action, Actor, AuditEntry, AuditLog, Outcome, RotationPolicy, Target,
+            };
             let raw = Config::load_raw(config_path(config).as_deref(), std::env::vars())?;
             let ring = mcp_frontdoor::secrets::KeyRing::load(
                 raw.secrets.master_key_env.as_deref(),
@@ -246,17 +268,31 @@ fn main() -> anyhow::Result<()> {
             } else {
                 Outcome::Failed("error")
             };
-            AuditLog::open(&layout.audit_log())?.append(&AuditEntry::new(
-                Actor::Cli,
-                Action::SecretsRotate,
-                Target::all_users(),
-                outcome,
-            ))?;
+            AuditLog::open(&layout.audit_log(), RotationPolicy::from(&raw.audit))?.append(
+                &AuditEntry::new(
+                    Actor::Cli,
+                    Action::SecretsRotate,
+                    Target::all_users(),
+                    outcome,
+                ),
+            )?;
             let r = result?;
             println!(
                 "rotated: {} files, {} rewritten, {} values re-sealed, {} already current",
                 r.files, r.files_rewritten, r.resealed, r.already_current
             );
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { config, dev, head },
+        } => {
+            // Like `serve --dev`, dev mode starts from defaults, not config/frontdoor.yaml.
+            let path = if dev { config } else { config_path(config) };
+            let raw = Config::load_raw(path.as_deref(), std::env::vars())?;
+            let log = mcp_frontdoor::catalog::DataLayout::new(&raw.data_dir).audit_log();
+            // A break is an error: printed on stderr, exit status 1.
+            let report = mcp_frontdoor::audit::verify_with_head(&log, head.as_deref())?;
+            print!("{report}");
             Ok(())
         }
         Command::Certs {

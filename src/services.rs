@@ -2,7 +2,7 @@
 //! sealed secrets, audit log. Opened once at start-up; a wrong master key stops start-up
 //! here, before anything is written.
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, RotationPolicy, WriteLimiter};
 use crate::catalog::{CatalogCache, CatalogMetrics, CatalogStore, DataLayout};
 use crate::config::Config;
 use crate::secrets::{verify_keyring, KeyRing, SecretStore};
@@ -17,6 +17,8 @@ pub struct Services {
     pub cache: Arc<CatalogCache>,
     pub secrets: Arc<SecretStore>,
     pub audit: Arc<AuditLog>,
+    /// Per-user limit on audited API writes (`audit.user_rate`).
+    pub audit_limiter: Arc<WriteLimiter>,
     pub catalog_metrics: Arc<CatalogMetrics>,
 }
 
@@ -35,12 +37,14 @@ impl Services {
         .context("loading the secrets master key (secrets.master_key_env / master_key_file)")?;
         verify_keyring(&config.data_dir, &keyring)
             .context("the master key does not open the stored secrets; nothing was changed")?;
-        let audit = AuditLog::open(&layout.audit_log()).context("opening the audit log")?;
+        let audit = AuditLog::open(&layout.audit_log(), RotationPolicy::from(&config.audit))
+            .context("opening the audit log")?;
         Ok(Self {
             cache: Arc::new(CatalogCache::new(catalog_metrics.clone())),
             secrets: Arc::new(SecretStore::new(layout.clone(), Arc::new(keyring))),
             catalogs: Arc::new(catalogs),
             audit: Arc::new(audit),
+            audit_limiter: Arc::new(WriteLimiter::new(&config.audit)),
             layout,
             catalog_metrics,
         })

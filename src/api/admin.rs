@@ -1,6 +1,6 @@
 //! Regenerating every user's merged catalog, as a background job with a status.
 
-use super::audit::record;
+use super::audit::admit;
 use super::body::blocking;
 use super::caller::Caller;
 use crate::app::AppState;
@@ -64,21 +64,17 @@ fn now() -> String {
 
 /// Start regenerating every user's merged catalog (a running job is not started twice).
 #[utoipa::path(post, path = "/admin/catalogs/regenerate", tag = "admin",
-    responses((status = 202, body = RegenerateStatus), (status = 401), (status = 403)),
+    responses((status = 202, body = RegenerateStatus), (status = 401), (status = 403), (status = 429)),
     security(("bearer" = [])))]
 pub async fn start(
     State(s): State<AppState>,
     caller: Caller,
 ) -> Result<(StatusCode, Json<RegenerateStatus>), Error> {
+    let permit = admit(&s, &caller)?;
     let result = caller.require_admin();
-    record(
-        &s,
-        caller.slug(),
-        Action::CatalogsRegenerate,
-        Target::all_users(),
-        result,
-    )
-    .await?;
+    permit
+        .record(&s, Action::CatalogsRegenerate, Target::all_users(), result)
+        .await?;
     let job = s.regenerate.clone();
     {
         let mut st = job.status.lock();

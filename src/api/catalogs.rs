@@ -1,6 +1,6 @@
 //! Admin base catalogs and team catalogs.
 
-use super::audit::record;
+use super::audit::admit;
 use super::body::{blocking, format_of, read_capped, DocBody};
 use super::caller::Caller;
 use crate::app::AppState;
@@ -105,7 +105,7 @@ async fn put_base_inner(
 #[utoipa::path(put, path = "/catalogs/base/{name}", tag = "catalogs",
     params(("name" = String, Path, description = "catalog name"), PriorityQuery),
     request_body(content = Object, content_type = "application/json", description = "a docker/mcp-gateway catalog (application/yaml also accepted)"),
-    responses((status = 200, body = BaseCatalogInfo), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)),
+    responses((status = 200, body = BaseCatalogInfo), (status = 400), (status = 401), (status = 403), (status = 429), (status = 413), (status = 415)),
     security(("bearer" = [])))]
 pub async fn put_base(
     State(s): State<AppState>,
@@ -114,6 +114,7 @@ pub async fn put_base(
     Query(q): Query<PriorityQuery>,
     body: DocBody,
 ) -> Result<Json<BaseCatalogInfo>, Error> {
+    let permit = admit(&s, &caller)?;
     let target = Target::base_catalog(&name);
     let result = async {
         caller.require_admin()?;
@@ -121,7 +122,8 @@ pub async fn put_base(
         put_base_inner(&s, name, catalog, q.priority).await
     }
     .await;
-    record(&s, caller.slug(), Action::BaseCatalogPut, target, result)
+    permit
+        .record(&s, Action::BaseCatalogPut, target, result)
         .await
         .map(Json)
 }
@@ -131,7 +133,7 @@ pub async fn put_base(
 #[utoipa::path(post, path = "/catalogs/base", tag = "catalogs",
     params(PriorityQuery),
     request_body(content = Object, content_type = "application/json", description = "a catalog (application/yaml and multipart/form-data with name, file, priority also accepted)"),
-    responses((status = 201, body = BaseCatalogInfo), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)),
+    responses((status = 201, body = BaseCatalogInfo), (status = 400), (status = 401), (status = 403), (status = 429), (status = 413), (status = 415)),
     security(("bearer" = [])))]
 pub async fn post_base(
     State(s): State<AppState>,
@@ -139,6 +141,7 @@ pub async fn post_base(
     Query(q): Query<PriorityQuery>,
     req: Request,
 ) -> Result<(StatusCode, Json<BaseCatalogInfo>), Error> {
+    let permit = admit(&s, &caller)?;
     let mut target_name = q.name.clone().unwrap_or_default();
     let result = async {
         caller.require_admin()?;
@@ -147,15 +150,15 @@ pub async fn post_base(
         put_base_inner(&s, name, catalog, priority).await
     }
     .await;
-    record(
-        &s,
-        caller.slug(),
-        Action::BaseCatalogPut,
-        Target::base_catalog(&target_name),
-        result,
-    )
-    .await
-    .map(|info| (StatusCode::CREATED, Json(info)))
+    permit
+        .record(
+            &s,
+            Action::BaseCatalogPut,
+            Target::base_catalog(&target_name),
+            result,
+        )
+        .await
+        .map(|info| (StatusCode::CREATED, Json(info)))
 }
 
 async fn parse_post(
@@ -227,13 +230,14 @@ async fn parse_post(
 /// Delete a base catalog.
 #[utoipa::path(delete, path = "/catalogs/base/{name}", tag = "catalogs",
     params(("name" = String, Path, description = "catalog name")),
-    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404)),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 429), (status = 404)),
     security(("bearer" = [])))]
 pub async fn delete_base(
     State(s): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, Error> {
+    let permit = admit(&s, &caller)?;
     let target = Target::base_catalog(&name);
     let result = async {
         caller.require_admin()?;
@@ -241,7 +245,8 @@ pub async fn delete_base(
         blocking(move || Ok(store.delete_base(&name)?)).await
     }
     .await;
-    record(&s, caller.slug(), Action::BaseCatalogDelete, target, result)
+    permit
+        .record(&s, Action::BaseCatalogDelete, target, result)
         .await
         .map(|_| StatusCode::NO_CONTENT)
 }
@@ -282,7 +287,7 @@ pub async fn get_team(
 #[utoipa::path(put, path = "/catalogs/teams/{team}", tag = "catalogs",
     params(("team" = String, Path, description = "team name")),
     request_body(content = Object, content_type = "application/json", description = "a catalog (application/yaml also accepted)"),
-    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 429), (status = 413), (status = 415)),
     security(("bearer" = [])))]
 pub async fn put_team(
     State(s): State<AppState>,
@@ -290,6 +295,7 @@ pub async fn put_team(
     Path(team): Path<String>,
     body: DocBody,
 ) -> Result<StatusCode, Error> {
+    let permit = admit(&s, &caller)?;
     let target = Target::team_catalog(&team);
     let result = async {
         caller.require_admin()?;
@@ -298,7 +304,8 @@ pub async fn put_team(
         blocking(move || Ok(store.put_team(&team, &catalog)?)).await
     }
     .await;
-    record(&s, caller.slug(), Action::TeamCatalogPut, target, result)
+    permit
+        .record(&s, Action::TeamCatalogPut, target, result)
         .await
         .map(|_| StatusCode::NO_CONTENT)
 }
@@ -306,13 +313,14 @@ pub async fn put_team(
 /// Delete a team catalog.
 #[utoipa::path(delete, path = "/catalogs/teams/{team}", tag = "catalogs",
     params(("team" = String, Path, description = "team name")),
-    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404)),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 429), (status = 404)),
     security(("bearer" = [])))]
 pub async fn delete_team(
     State(s): State<AppState>,
     caller: Caller,
     Path(team): Path<String>,
 ) -> Result<StatusCode, Error> {
+    let permit = admit(&s, &caller)?;
     let target = Target::team_catalog(&team);
     let result = async {
         caller.require_admin()?;
@@ -320,7 +328,8 @@ pub async fn delete_team(
         blocking(move || Ok(store.delete_team(&team)?)).await
     }
     .await;
-    record(&s, caller.slug(), Action::TeamCatalogDelete, target, result)
+    permit
+        .record(&s, Action::TeamCatalogDelete, target, result)
         .await
         .map(|_| StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,6 @@
 //! Operator control of gateways: start, status, stop, logs, list.
 
-use super::audit::record;
+use super::audit::admit;
 use super::caller::Caller;
 use crate::app::AppState;
 use crate::audit::{Action, Target};
@@ -61,13 +61,15 @@ pub async fn start(
     caller: Caller,
     Path(user): Path<String>,
 ) -> Result<Json<GatewayStatus>, Error> {
+    let permit = admit(&s, &caller)?;
     let target = Target::gateway(&crate::auth::slug(&user));
     let result = async {
         let principal = principal_for(&s, &caller, &user)?;
         Ok(control(&s)?.start(&principal).await?)
     }
     .await;
-    record(&s, caller.slug(), Action::GatewayStart, target, result)
+    permit
+        .record(&s, Action::GatewayStart, target, result)
         .await
         .map(Json)
 }
@@ -89,13 +91,14 @@ pub async fn status(
 /// Stop and remove a user's gateway.
 #[utoipa::path(delete, path = "/users/{user}/gateway", tag = "gateways",
     params(("user" = String, Path, description = "user id, slug, or `me`")),
-    responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 409)),
+    responses((status = 204), (status = 401), (status = 403), (status = 429), (status = 404), (status = 409)),
     security(("bearer" = [])))]
 pub async fn stop(
     State(s): State<AppState>,
     caller: Caller,
     Path(user): Path<String>,
 ) -> Result<StatusCode, Error> {
+    let permit = admit(&s, &caller)?;
     let target = Target::gateway(&crate::auth::slug(&user));
     let result = async {
         let user = caller.user(&user)?;
@@ -106,7 +109,8 @@ pub async fn stop(
         }
     }
     .await;
-    record(&s, caller.slug(), Action::GatewayStop, target, result)
+    permit
+        .record(&s, Action::GatewayStop, target, result)
         .await
         .map(|_| StatusCode::NO_CONTENT)
 }

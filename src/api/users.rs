@@ -1,7 +1,7 @@
 //! A user's catalogs (custom + overrides, the layers that apply, the merged result) and
 //! secrets (values go in, only names come out).
 
-use super::audit::record;
+use super::audit::admit;
 use super::body::{blocking, DocBody};
 use super::caller::{Caller, UserRef};
 use crate::app::AppState;
@@ -147,7 +147,7 @@ pub async fn get_catalogs(
 #[utoipa::path(put, path = "/users/{user}/catalogs", tag = "users",
     params(("user" = String, Path, description = "user id, slug, or `me`")),
     request_body(content = Object, content_type = "application/json", description = "{custom: <catalog>, overrides: {<server>: false | {...}}} (application/yaml also accepted)"),
-    responses((status = 200, body = MergedSummary), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)),
+    responses((status = 200, body = MergedSummary), (status = 400), (status = 401), (status = 403), (status = 429), (status = 413), (status = 415)),
     security(("bearer" = [])))]
 pub async fn put_catalogs(
     State(s): State<AppState>,
@@ -155,6 +155,7 @@ pub async fn put_catalogs(
     Path(user): Path<String>,
     body: DocBody,
 ) -> Result<Json<MergedSummary>, Error> {
+    let permit = admit(&s, &caller)?;
     let target_slug = caller
         .user(&user)
         .map(|u| u.slug)
@@ -177,15 +178,15 @@ pub async fn put_catalogs(
         .await
     }
     .await;
-    record(
-        &s,
-        caller.slug(),
-        Action::UserCatalogPut,
-        Target::user_catalog(&target_slug),
-        result,
-    )
-    .await
-    .map(Json)
+    permit
+        .record(
+            &s,
+            Action::UserCatalogPut,
+            Target::user_catalog(&target_slug),
+            result,
+        )
+        .await
+        .map(Json)
 }
 
 /// Secret names (values are never returned).
@@ -218,11 +219,12 @@ pub async fn list_secrets(
     .await
 }
 
-/// Store secrets: a map `{"<server>.<key>": "<value>"}`. All or nothing.
+/// Store secrets: a map `{"<server>.<key>": "<value>"}`. All or nothing; one audit line
+/// (names only, at most 20 listed, and their count).
 #[utoipa::path(put, path = "/users/{user}/secrets", tag = "secrets",
     params(("user" = String, Path, description = "user id, slug, or `me`")),
     request_body(content = HashMap<String, String>, content_type = "application/json", description = "secret values by name (application/yaml also accepted)"),
-    responses((status = 200, body = SecretNames), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415)),
+    responses((status = 200, body = SecretNames), (status = 400), (status = 401), (status = 403), (status = 429), (status = 413), (status = 415)),
     security(("bearer" = [])))]
 pub async fn put_secrets(
     State(s): State<AppState>,
@@ -230,6 +232,13 @@ pub async fn put_secrets(
     Path(user): Path<String>,
     body: DocBody,
 ) -> Result<Json<SecretNames>, Error> {
+    let permit = admit(&s, &caller)?;
+    let target_slug = caller
+        .user(&user)
+        .map(|u| u.slug)
+        .unwrap_or_else(|_| crate::auth::slug(&user));
+    // The names, for the one audit line of this change (empty when the body did not parse).
+    let mut names: Vec<String> = Vec::new();
     let result = async {
         let user = caller.user(&user)?;
         let values: IndexMap<String, String> = match body.format {
@@ -245,10 +254,10 @@ pub async fn put_secrets(
         if values.is_empty() {
             return Err(Error::BadRequest("no secrets in the body".into()));
         }
-        let targets: Vec<String> = values.keys().cloned().collect();
+        names = values.keys().cloned().collect();
         let secrets = s.services.secrets.clone();
         let slug = user.slug.clone();
-        let names = blocking(move || {
+        let listed = blocking(move || {
             let sealed: Vec<(String, SecretValue)> = values
                 .into_iter()
                 .map(|(k, v)| (k, SecretValue::new(v)))
@@ -259,34 +268,23 @@ pub async fn put_secrets(
             Ok(secrets.list_names(&slug)?)
         })
         .await?;
-        Ok((user.slug, targets, names))
+        Ok(SecretNames {
+            user: user.slug,
+            names: listed,
+        })
     }
     .await;
-    match result {
-        Ok((slug, targets, names)) => {
-            for t in &targets {
-                record(
-                    &s,
-                    caller.slug(),
-                    Action::SecretPut,
-                    Target::secret(&slug, t),
-                    Ok(()),
-                )
-                .await?;
-            }
-            Ok(Json(SecretNames { user: slug, names }))
-        }
-        Err(e) => {
-            record(
-                &s,
-                caller.slug(),
-                Action::SecretPut,
-                Target::secret(&crate::auth::slug(&user), "*"),
-                Err(e),
-            )
-            .await
-        }
-    }
+    // One line for the whole change, however many names it carried.
+    permit
+        .record_secrets(
+            &s,
+            Action::SecretPut,
+            Target::secrets(&target_slug),
+            &names,
+            result,
+        )
+        .await
+        .map(Json)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -298,7 +296,7 @@ pub struct SecretQuery {
 /// Delete one secret by name.
 #[utoipa::path(delete, path = "/users/{user}/secrets", tag = "secrets",
     params(("user" = String, Path, description = "user id, slug, or `me`"), SecretQuery),
-    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404)),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 429), (status = 404)),
     security(("bearer" = [])))]
 pub async fn delete_secret(
     State(s): State<AppState>,
@@ -306,6 +304,7 @@ pub async fn delete_secret(
     Path(user): Path<String>,
     Query(q): Query<SecretQuery>,
 ) -> Result<StatusCode, Error> {
+    let permit = admit(&s, &caller)?;
     let slug = caller
         .user(&user)
         .map(|u| u.slug)
@@ -317,7 +316,8 @@ pub async fn delete_secret(
         blocking(move || Ok(secrets.delete(&user.slug, &q.name)?)).await
     }
     .await;
-    record(&s, caller.slug(), Action::SecretDelete, target, result)
+    permit
+        .record(&s, Action::SecretDelete, target, result)
         .await
         .map(|_| StatusCode::NO_CONTENT)
 }

@@ -252,7 +252,9 @@ mod tests {
         let start = std::time::Instant::now();
         let err = Catalog::parse(doc.as_bytes(), Format::Yaml).unwrap_err();
         assert!(matches!(err, CatalogError::Parse { .. }), "{err}");
-        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        // Generous: an expanding parser takes minutes and gigabytes; a loaded CI machine
+        // must not turn this guard into a flaky timer.
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
     }
 
     #[test]

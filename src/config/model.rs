@@ -1,7 +1,7 @@
 //! The config file's shape. Every key has a default here, and `config/frontdoor.yaml`
 //! documents each one; unknown keys are refused by `deny_unknown_fields`.
 
-use super::units::HumanDuration;
+use super::units::{HumanBytes, HumanDuration};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,6 +17,7 @@ pub struct RawConfig {
     pub data_dir: PathBuf,
     pub secrets: SecretsConfig,
     pub gateways: GatewaysConfig,
+    pub audit: AuditConfig,
 }
 
 impl Default for RawConfig {
@@ -28,6 +29,7 @@ impl Default for RawConfig {
             data_dir: PathBuf::from("./data"),
             secrets: SecretsConfig::default(),
             gateways: GatewaysConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -216,6 +218,21 @@ pub enum Reach {
     Loopback,
 }
 
+/// Stands for the gateway's home directory in `catalog_path` and `secrets_path`.
+pub const HOME_TEMPLATE: &str = "{home}";
+
+/// Which Docker API a gateway gets for the MCP servers it runs (docker/mcp-gateway runs each
+/// server with the `docker` CLI and exits at start without an API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayEngine {
+    /// None: for gateways that run no containers (the test gateway, `--static` servers).
+    None,
+    /// The front door's own engine socket, mounted into every gateway: every tenant, and every
+    /// MCP server that escapes into its gateway, is root on the host. Logged loudly at start.
+    Host,
+}
+
 /// The Docker runtime: image, arguments, isolation and limits of each gateway container.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -243,12 +260,18 @@ pub struct DockerConfig {
     pub pids: i64,
     pub read_only: bool,
     pub extra_env: BTreeMap<String, String>,
-    /// Extra bind mounts, `source:target[:ro]` (the Docker socket for docker/mcp-gateway).
+    /// Extra bind mounts, `source:target[:ro]`.
     pub mounts: Vec<String>,
+    /// The Docker API each gateway gets: `none` or `host` (see [`GatewayEngine`]); unset is
+    /// `none`, except under `serve --dev`, which picks `host`.
+    pub engine_for_gateways: Option<GatewayEngine>,
     /// Where the merged catalog is put inside the container (`{catalog}`); docker/mcp-gateway
-    /// reads local catalogs only under `/root/.docker/mcp/catalogs/`.
+    /// reads local catalogs only under `$HOME/.docker/mcp/catalogs/`. `{home}` is the
+    /// gateway's `HOME`: `extra_env.HOME` when set, else `/root` for a root gateway and
+    /// `/home/gateway` for any other user (`HOME` is set to it).
     pub catalog_path: String,
-    /// Where the rendered secrets file is put inside the container (`{secrets}`).
+    /// Where the rendered secrets file is put inside the container (`{secrets}`; `{home}` as
+    /// above).
     pub secrets_path: String,
     /// Limit of each Docker API call (a hung engine never holds a request longer).
     pub api_timeout: HumanDuration,
@@ -261,6 +284,13 @@ pub struct DockerConfig {
     /// container on Docker < 28: the first network it joins would otherwise take over its
     /// external connectivity, re-mapping its published port and cutting connections in flight.
     pub internal_networks: bool,
+}
+
+impl DockerConfig {
+    /// [`Self::engine_for_gateways`] with its default applied.
+    pub fn gateway_engine(&self) -> GatewayEngine {
+        self.engine_for_gateways.unwrap_or(GatewayEngine::None)
+    }
 }
 
 impl Default for DockerConfig {
@@ -276,6 +306,9 @@ impl Default for DockerConfig {
                 "--catalog={catalog}",
                 "--servers={servers}",
                 "--secrets={secrets}",
+                // Inside a container docker/mcp-gateway logs verbosely by default, including
+                // the first characters of every secret.
+                "--verbose=false",
             ]
             .map(String::from)
             .to_vec(),
@@ -291,12 +324,42 @@ impl Default for DockerConfig {
             read_only: true,
             extra_env: BTreeMap::new(),
             mounts: Vec::new(),
-            catalog_path: "/root/.docker/mcp/catalogs/frontdoor.yaml".into(),
-            secrets_path: "/root/.docker/mcp/secrets.env".into(),
+            engine_for_gateways: None,
+            catalog_path: "{home}/.docker/mcp/catalogs/frontdoor.yaml".into(),
+            secrets_path: "{home}/.docker/mcp/secrets.env".into(),
             api_timeout: HumanDuration::secs(10),
             pull_timeout: HumanDuration::secs(600),
             frontdoor_container: "auto".into(),
             internal_networks: false,
+        }
+    }
+}
+
+/// The audit log: size-based rotation and a per-user limit on audited API writes, so no
+/// tenant can grow the log without bound or push other users' history out of it quickly.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// `audit.log` is rotated before a line would take it past this size.
+    pub max_file_size: HumanBytes,
+    /// Rotated files kept (`audit.log.1` newest … `audit.log.<max_files>` oldest).
+    pub max_files: usize,
+    /// Audited API actions one user may make per minute (the token bucket's refill rate).
+    pub user_rate: u32,
+    /// Audited actions a user may make in a burst before `user_rate` applies (the bucket size).
+    pub user_burst: u32,
+    /// Admins are not rate limited (their actions are still audited).
+    pub admin_exempt: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            max_file_size: HumanBytes(10 << 20),
+            max_files: 10,
+            user_rate: 30,
+            user_burst: 60,
+            admin_exempt: true,
         }
     }
 }

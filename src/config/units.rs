@@ -70,6 +70,40 @@ impl Serialize for HumanDuration {
     }
 }
 
+/// A byte size written as `10m`, `512k`, `1g` (powers of 1024), or a bare number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanBytes(pub u64);
+
+impl<'de> Deserialize<'de> for HumanBytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = HumanBytes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size such as 512k, 10m or 1g")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(HumanBytes(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u64::try_from(v)
+                    .map(HumanBytes)
+                    .map_err(|_| E::custom("a size cannot be negative"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                parse_bytes(v).map(HumanBytes).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for HumanBytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
 /// Parses a byte size: a number with an optional k, m, g suffix (powers of 1024, like Docker).
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim().to_ascii_lowercase();
@@ -115,5 +149,16 @@ mod tests {
         assert_eq!(parse_bytes("1G").unwrap(), 1 << 30);
         assert_eq!(parse_bytes("100").unwrap(), 100);
         assert!(parse_bytes("12x").is_err());
+    }
+
+    #[test]
+    fn human_bytes_read_numbers_and_units() {
+        let v: Vec<HumanBytes> = serde_json::from_str(r#"[4096, "10m", "1k"]"#).unwrap();
+        assert_eq!(
+            v,
+            [HumanBytes(4096), HumanBytes(10 << 20), HumanBytes(1024)]
+        );
+        assert!(serde_json::from_str::<HumanBytes>("-1").is_err());
+        assert!(serde_json::from_str::<HumanBytes>(r#""ten""#).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! Cross-field checks, collected so an operator sees every problem in one run.
 
 use super::units::parse_bytes;
-use super::{ConfigError, RawConfig};
+use super::{ConfigError, GatewayEngine, RawConfig, HOME_TEMPLATE};
 
 /// Checks `raw` and returns the resolved public URL.
 pub(super) fn validate(raw: &RawConfig) -> Result<String, ConfigError> {
@@ -9,6 +9,7 @@ pub(super) fn validate(raw: &RawConfig) -> Result<String, ConfigError> {
     let public_url = check_server(raw, &mut errs);
     check_auth(raw, &mut errs);
     check_gateways(raw, &mut errs);
+    check_audit(raw, &mut errs);
     // Port 0 asks the OS for a free port (tests), so equal addresses are fine there.
     if raw.metrics.listen == raw.server.listen && raw.server.listen.port() != 0 {
         errs.push(format!(
@@ -183,6 +184,7 @@ fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
         ("gateways.docker.catalog_path", &d.catalog_path),
         ("gateways.docker.secrets_path", &d.secrets_path),
     ] {
+        let path = &path.replace(HOME_TEMPLATE, "/root");
         let ok = path.starts_with('/')
             && !path.ends_with('/')
             && !path.split('/').any(|c| c == ".." || c == ".")
@@ -207,6 +209,13 @@ fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
     if g.idle_timeout.0.is_zero() || g.spawn_timeout.0.is_zero() {
         errs.push("gateways.idle_timeout and spawn_timeout must be positive".into());
     }
+    if d.gateway_engine() == GatewayEngine::Host {
+        if let Some(h) = d.host.as_deref().filter(|h| !h.starts_with("unix://")) {
+            errs.push(format!(
+                "gateways.docker.engine_for_gateways: host mounts the engine's unix socket into gateways, but gateways.docker.host is `{h}`"
+            ));
+        }
+    }
     for m in &d.mounts {
         let parts: Vec<&str> = m.split(':').collect();
         let ok = matches!(parts.len(), 2 | 3)
@@ -227,6 +236,28 @@ pub fn parse_cidr(text: &str) -> Option<(std::net::Ipv4Addr, u8)> {
     let prefix: u8 = prefix.parse().ok()?;
     (prefix <= 32).then_some(())?;
     Some((addr.parse().ok()?, prefix))
+}
+
+/// Smallest `audit.max_file_size`: a rotation per line or two would churn files for nothing.
+const MIN_AUDIT_FILE_SIZE: u64 = 1 << 10;
+
+fn check_audit(raw: &RawConfig, errs: &mut Vec<String>) {
+    let a = &raw.audit;
+    if a.max_file_size.0 < MIN_AUDIT_FILE_SIZE {
+        errs.push(format!(
+            "audit.max_file_size must be at least {MIN_AUDIT_FILE_SIZE} bytes (1k)"
+        ));
+    }
+    if a.max_files == 0 {
+        // Rotation would delete the file the chain continues from.
+        errs.push("audit.max_files must be at least 1".into());
+    }
+    if a.user_rate == 0 {
+        errs.push("audit.user_rate must be at least 1 (audited actions per minute)".into());
+    }
+    if a.user_burst == 0 {
+        errs.push("audit.user_burst must be at least 1".into());
+    }
 }
 
 #[cfg(test)]
@@ -252,6 +283,20 @@ mod tests {
         assert!(err.contains("no JWT key source"), "{err}");
         assert!(err.contains("max_running"), "{err}");
         assert!(err.contains("instance"), "{err}");
+    }
+
+    #[test]
+    fn audit_limits_are_checked() {
+        let mut raw = RawConfig::default();
+        raw.auth.hs256_secret_env = Some("S".into());
+        raw.audit.max_file_size = crate::config::units::HumanBytes(100);
+        raw.audit.max_files = 0;
+        raw.audit.user_rate = 0;
+        raw.audit.user_burst = 0;
+        let err = validate(&raw).unwrap_err().to_string();
+        for key in ["max_file_size", "max_files", "user_rate", "user_burst"] {
+            assert!(err.contains(&format!("audit.{key}")), "{key}: {err}");
+        }
     }
 
     #[test]

@@ -117,7 +117,7 @@ impl Inner {
             } else {
                 tracing::info!(network = %n.name, "removing orphan gateway network");
                 // By id: a start that begins meanwhile makes a new network of the same name.
-                if let Err(e) = self.rt.remove_network(&n.id).await {
+                if let Err(e) = self.remove_network_with_servers(&n.id).await {
                     tracing::warn!(network = %n.name, error = %e, "removing orphan network failed");
                 }
             }
@@ -218,6 +218,8 @@ impl Inner {
             started_at: info.started_at.unwrap_or_else(SystemTime::now),
             joined,
             stale: AtomicBool::new(false),
+            // Not known after a restart: the next start checks again.
+            unavailable: Vec::new(),
         })
     }
 }

@@ -236,11 +236,41 @@ impl Inner {
                 }
             }
             self.registry.prune();
+            self.count_server_containers().await;
             if now_ms().saturating_sub(last_save) >= SAVE_INTERVAL_MS {
                 last_save = now_ms();
                 let inner = self.clone();
                 let _ = tokio::task::spawn_blocking(move || inner.save_state(false)).await;
             }
+        }
+    }
+
+    /// Sets the server-container gauge: one listing of docker/mcp-gateway's containers,
+    /// counted when they sit on a network of one of this instance's running gateways.
+    async fn count_server_containers(&self) {
+        let networks: std::collections::HashSet<String> = self
+            .registry
+            .all()
+            .iter()
+            .filter_map(|slot| {
+                slot.with_phase(|p| match p {
+                    Phase::Ready(r) => Some(r.network.clone()),
+                    _ => None,
+                })
+            })
+            .collect();
+        if networks.is_empty() {
+            self.metrics.server_containers.set(0);
+            return;
+        }
+        let label = super::servers::SERVER_LABEL;
+        let filter = vec![(label.0.to_string(), label.1.to_string())];
+        if let Ok(all) = self.rt.list_containers(&filter).await {
+            let n = all
+                .iter()
+                .filter(|c| c.addresses.keys().any(|n| networks.contains(n)))
+                .count();
+            self.metrics.server_containers.set(n as i64);
         }
     }
 

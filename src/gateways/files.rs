@@ -11,7 +11,10 @@ const MEMORY_DIR_BYTES: u64 = 16 << 20;
 pub(super) struct Prepared {
     pub hash: String,
     pub catalog_yaml: String,
-    pub servers: String,
+    /// The servers to enable (`{servers}`), in catalog order.
+    pub servers: Vec<String>,
+    /// `(server, image)` of every server the gateway runs as a container.
+    pub images: Vec<(String, String)>,
     pub secrets: Zeroizing<String>,
 }
 
@@ -20,6 +23,28 @@ pub(super) fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The gateway's `HOME`, which decides where docker/mcp-gateway looks for catalogs
+/// (`$HOME/.docker/mcp/catalogs/`): the configured `HOME`, else `/root` for root and
+/// `/home/gateway` for anyone else (who may not traverse a 0700 `/root`). Docker makes the
+/// directories above a tmpfs mount, so the home need not exist in the image.
+pub(super) fn gateway_home(user: Option<&str>, configured: Option<&str>) -> String {
+    if let Some(home) = configured.filter(|h| h.starts_with('/')) {
+        return home.trim_end_matches('/').to_string();
+    }
+    let name = user
+        .filter(|u| !u.is_empty())
+        .map(|u| u.split(':').next().unwrap_or(u));
+    match name {
+        None | Some("0") | Some("root") => "/root".into(),
+        Some(_) => "/home/gateway".into(),
+    }
+}
+
+/// The docker CLI config handed to docker/mcp-gateway (through `DOCKER_CONFIG`): its
+/// "dynamic tools" (`mcp-add`, `mcp-exec`, `code-mode`, ...) are on by default and would let a
+/// user add servers at run time, past the catalog policy, whenever `--servers` is empty.
+pub(super) const DOCKER_CLI_CONFIG: &str = r#"{"features":{"dynamic-tools":"disabled"}}"#;
 
 /// Numeric `uid[:gid]` of the gateway user: `(uid, gid, known)`. A user name cannot be
 /// resolved from outside the container, so its directories are then open to every user.
@@ -53,6 +78,8 @@ pub(super) struct GatewayFile {
 pub(super) struct FilePlan {
     catalog: String,
     secrets: String,
+    /// The docker CLI config (`DOCKER_CONFIG` is its directory), beside the secrets.
+    docker_config: String,
     uid: u64,
     gid: u64,
     owner_known: bool,
@@ -64,6 +91,7 @@ impl FilePlan {
         let (uid, gid, owner_known) = file_owner(user);
         Self {
             catalog: catalog.to_string(),
+            docker_config: format!("{}/docker/config.json", Self::parent(secrets)),
             secrets: secrets.to_string(),
             uid,
             gid,
@@ -74,6 +102,21 @@ impl FilePlan {
     /// False for a user name, which cannot be resolved from outside the container.
     pub fn owner_known(&self) -> bool {
         self.owner_known
+    }
+
+    /// Where the catalog goes inside the container (`{catalog}`).
+    pub fn catalog_path(&self) -> &str {
+        &self.catalog
+    }
+
+    /// Where the secrets go inside the container (`{secrets}`).
+    pub fn secrets_path(&self) -> &str {
+        &self.secrets
+    }
+
+    /// `DOCKER_CONFIG` for the gateway: the directory of [`DOCKER_CLI_CONFIG`].
+    pub fn docker_config_dir(&self) -> String {
+        Self::parent(&self.docker_config)
     }
 
     fn parent(path: &str) -> String {
@@ -124,6 +167,11 @@ impl FilePlan {
                 contents: Zeroizing::new(p.secrets.as_bytes().to_vec()),
                 mode: if self.owner_known { 0o400 } else { 0o444 },
             },
+            GatewayFile {
+                path: self.docker_config.clone(),
+                contents: Zeroizing::new(DOCKER_CLI_CONFIG.as_bytes().to_vec()),
+                mode: 0o444,
+            },
         ]
     }
 }
@@ -143,7 +191,8 @@ mod tests {
         let p = Prepared {
             hash: "h".into(),
             catalog_yaml: "registry: {}\n".into(),
-            servers: String::new(),
+            servers: Vec::new(),
+            images: Vec::new(),
             secrets: Zeroizing::new("a.b=c\n".into()),
         };
         let files: Vec<_> = plan
@@ -159,9 +208,15 @@ mod tests {
                     0o444,
                     13
                 ),
-                ("/root/.docker/mcp/secrets.env".into(), 0o400, 6)
+                ("/root/.docker/mcp/secrets.env".into(), 0o400, 6),
+                (
+                    "/root/.docker/mcp/docker/config.json".into(),
+                    0o444,
+                    DOCKER_CLI_CONFIG.len()
+                ),
             ]
         );
+        assert_eq!(plan.docker_config_dir(), "/root/.docker/mcp/docker");
         let two = FilePlan::new("/a/cat.yaml", "/run/s/secrets", Some("7:8"));
         assert_eq!(two.dirs(), ["/a", "/run/s"]);
         let dirs = two.memory_dirs();
@@ -173,6 +228,19 @@ mod tests {
         assert_eq!(named.files(&p)[1].mode, 0o444);
         // `/ab` is not inside `/a`.
         assert_eq!(FilePlan::new("/a/x", "/ab/y", None).dirs(), ["/a", "/ab"]);
+    }
+
+    #[test]
+    fn home_follows_the_gateway_user() {
+        assert_eq!(gateway_home(None, None), "/root");
+        assert_eq!(gateway_home(Some("0:0"), None), "/root");
+        assert_eq!(gateway_home(Some("root"), None), "/root");
+        assert_eq!(gateway_home(Some("65532:65532"), None), "/home/gateway");
+        assert_eq!(gateway_home(Some("nobody"), None), "/home/gateway");
+        assert_eq!(gateway_home(Some("1000"), Some("/srv/gw/")), "/srv/gw");
+        // The docker CLI config turns docker/mcp-gateway's dynamic tools off.
+        let v: serde_json::Value = serde_json::from_str(DOCKER_CLI_CONFIG).unwrap();
+        assert_eq!(v["features"]["dynamic-tools"], "disabled");
     }
 
     #[test]

@@ -4,49 +4,147 @@
 //! The catalog and secrets go into tmpfs mounts, which only a process in the running container
 //! can fill, and gateways read their files once, at start. So the init is the entrypoint: it
 //! listens on the gateway's port, takes the files from the front door ([`super::deliver`]),
-//! writes them and `exec`s the real command. The binary is compiled by `build.rs`, carried
-//! inside the front door, and put once per process into a named volume (name: instance and
-//! content hash) mounted read-only into every gateway.
+//! writes them and `exec`s the real command. The binary is compiled by `build.rs` and carried
+//! inside the front door.
+//!
+//! It reaches gateways as a layer of its own on top of the gateway image (the derived image
+//! `mcp-fd[-<instance>]-gateway:<init hash>`), made once per process and gateway image, and
+//! every gateway is created from that image *by id*. Not a named volume, as it once was: a
+//! volume is a shared, writable object that any container naming it may mount read-write, and
+//! a tenant's catalog server did exactly that to replace the init other users' gateways ran as
+//! PID 1. An image layer is written by no container, and an image id is the digest of the
+//! image's content, so the id checked before each start cannot come to mean other bytes; a
+//! tag (which anyone with the engine can move) is never what a gateway is created from.
 
-use super::lifecycle::Inner;
-use super::names::TOKEN_ENV;
-use crate::runtime::{ContainerSpec, FileSpec, NamedVolume, RuntimeError};
+use super::names::{Naming, LABEL_INIT_IMAGE, TOKEN_ENV};
+use crate::runtime::{ContainerSpec, FileSpec, ImageInfo, Runtime, RuntimeError};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
 const BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/mcp-frontdoor-init"));
-/// Where the init volume is mounted in a gateway.
+/// Where the init lives in a gateway's file system.
 const DIR: &str = "/.mcp-frontdoor";
 const FILE: &str = "init";
 
-/// `mcp-fd-init-<first 12 hex digits of the binary's sha256>` (`mcp-fd-<instance>-init-...`
-/// for other instances), labelled like the instance's other objects: a new front door build
-/// gets a new volume, and each instance owns its own, so removing it never pulls the init
-/// from under another deployment.
-pub(super) fn volume_name(instance: &str) -> String {
+/// The first 12 hex digits of the embedded binary's sha256: part of the derived image's tag
+/// and label, so a new front door build makes a new image.
+pub(super) fn init_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
-    let hash = HASH.get_or_init(|| {
+    HASH.get_or_init(|| {
         let digest = Sha256::digest(BINARY);
         digest[..6].iter().map(|b| format!("{b:02x}")).collect()
-    });
-    if instance == "default" {
-        format!("mcp-fd-init-{hash}")
-    } else {
-        format!("mcp-fd-{instance}-init-{hash}")
-    }
+    })
 }
 
-/// The volume as a gateway mounts it.
-pub(super) fn mount(volume: &str, labels: HashMap<String, String>) -> NamedVolume {
-    NamedVolume {
-        name: volume.to_string(),
-        labels,
-        target: DIR.into(),
-        read_only: true,
+/// Repository of the derived image: `mcp-fd-gateway` (`mcp-fd-<instance>-gateway` for other
+/// instances), tagged with [`init_hash`].
+pub(super) fn image_repo(naming: &Naming) -> String {
+    naming.object_name("gateway")
+}
+
+/// The derived image made in this process, for one gateway image.
+struct Derived {
+    /// Id of the gateway image it was made from: a new gateway image needs a new one.
+    base: String,
+    id: String,
+}
+
+/// The gateway image with the init added; see the module doc for why.
+pub(super) struct InitImage {
+    naming: Naming,
+    made: tokio::sync::Mutex<Option<Derived>>,
+}
+
+impl InitImage {
+    pub(super) fn new(naming: Naming) -> Self {
+        Self {
+            naming,
+            made: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The id to create a gateway from: the derived image of `base`, checked on the engine
+    /// before every start and made again when it is gone (removed, pruned) or `base` changed.
+    /// Concurrent starts share one making.
+    pub(super) async fn ready(
+        &self,
+        rt: &dyn Runtime,
+        base: &ImageInfo,
+    ) -> Result<String, RuntimeError> {
+        let mut made = self.made.lock().await;
+        if let Some(d) = made.as_ref().filter(|d| d.base == base.id) {
+            match rt.image(&d.id).await? {
+                // Same id, same bytes: the init in it is the one this process put there.
+                Some(info)
+                    if info.labels.get(LABEL_INIT_IMAGE).map(String::as_str)
+                        == Some(init_hash()) =>
+                {
+                    return Ok(d.id.clone())
+                }
+                Some(_) => {
+                    tracing::warn!(image = %d.id, "gateway init image lost its label; making it again")
+                }
+                None => {
+                    tracing::warn!(image = %d.id, "gateway init image was removed; making it again")
+                }
+            }
+        }
+        let id = self.make(rt, base).await?;
+        *made = Some(Derived {
+            base: base.id.clone(),
+            id: id.clone(),
+        });
+        Ok(id)
+    }
+
+    /// A helper container of the gateway image (never started) gets the init, is committed
+    /// as the derived image and removed; older derived images of this instance go too
+    /// (those still used by adopted gateways stay until their containers are gone).
+    async fn make(&self, rt: &dyn Runtime, base: &ImageInfo) -> Result<String, RuntimeError> {
+        let suffix: u32 = rand::random();
+        let helper = self.naming.object_name(&format!("init-{suffix:08x}"));
+        // Managed and instance labels but no user: a reconcile removes the helper if this
+        // process dies mid-way. The image inherits them, which is how old ones are found.
+        let mut labels = self.naming.instance_labels();
+        labels.insert(LABEL_INIT_IMAGE.into(), init_hash().into());
+        let spec = ContainerSpec {
+            name: helper.clone(),
+            image: base.id.clone(),
+            labels,
+            network: "none".into(),
+            ..Default::default()
+        };
+        let container = rt.create_container(&spec).await?;
+        let file = FileSpec {
+            path: format!("{}/{FILE}", DIR.trim_start_matches('/')),
+            contents: Zeroizing::new(BINARY.to_vec()),
+            mode: 0o555,
+            uid: 0,
+            gid: 0,
+        };
+        let committed = async {
+            rt.put_files(&container, "/", &[file]).await?;
+            rt.commit(&container, &image_repo(&self.naming), init_hash())
+                .await
+        }
+        .await;
+        let removed = rt.remove_container(&container, Duration::ZERO).await;
+        let id = committed?;
+        removed?;
+        tracing::info!(image = %id, bytes = BINARY.len(), "gateway init image ready");
+        // Only derived images carry an instance's labels (they inherit them from the helper).
+        for old in rt
+            .list_images(&self.naming.filter())
+            .await
+            .unwrap_or_default()
+        {
+            if old != id && old != base.id {
+                let _ = rt.remove_image(&old).await;
+            }
+        }
+        Ok(id)
     }
 }
 
@@ -64,69 +162,6 @@ pub(super) fn wrap(port: u16, wait: Duration, argv: &[String]) -> (Vec<String>, 
     (vec![format!("{DIR}/{FILE}")], cmd)
 }
 
-impl Inner {
-    /// Makes sure the init volume holds the binary, once per process (concurrent starts share
-    /// the fill). Docker fills a volume only through a container, so a helper container of the
-    /// gateway image is created (never started), given the file, and removed.
-    pub(super) async fn init_volume_ready(&self) -> Result<(), RuntimeError> {
-        if self.init_filled.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let _one = self.init_fill.lock().await;
-        if !self.init_filled.load(Ordering::Acquire) {
-            self.fill_init_volume().await?;
-            self.init_filled.store(true, Ordering::Release);
-        }
-        Ok(())
-    }
-
-    /// Whether a start failed because the init was missing from its volume; if so the next
-    /// [`Self::init_volume_ready`] fills it again.
-    pub(super) fn init_missing(&self, e: &RuntimeError) -> bool {
-        let missing = e.message.contains(DIR);
-        if missing {
-            tracing::warn!(volume = %self.init_volume, "gateway init missing; filling its volume again");
-            self.init_filled.store(false, Ordering::Release);
-        }
-        missing
-    }
-
-    async fn fill_init_volume(&self) -> Result<(), RuntimeError> {
-        let suffix: u32 = rand::random();
-        let name = format!("{}-fill-{suffix:08x}", self.init_volume);
-        // Managed and instance labels but no user: a reconcile removes it if this process dies
-        // mid-fill.
-        let labels = self.naming.instance_labels();
-        let spec = ContainerSpec {
-            name: name.clone(),
-            image: self.cfg.docker.image.clone(),
-            entrypoint: Some(vec![format!("{DIR}/{FILE}")]),
-            labels,
-            network: "none".into(),
-            volumes: vec![NamedVolume {
-                read_only: false,
-                ..mount(&self.init_volume, self.naming.instance_labels())
-            }],
-            harden: true,
-            ..Default::default()
-        };
-        let id = self.rt.create_container(&spec).await?;
-        let file = FileSpec {
-            path: FILE.into(),
-            contents: Zeroizing::new(BINARY.to_vec()),
-            mode: 0o555,
-            uid: 0,
-            gid: 0,
-        };
-        let put = self.rt.put_files(&id, DIR, &[file]).await;
-        let removed = self.rt.remove_container(&id, Duration::ZERO).await;
-        put?;
-        removed?;
-        tracing::info!(volume = %self.init_volume, bytes = BINARY.len(), "gateway init volume ready");
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,10 +171,14 @@ mod tests {
         assert!(BINARY.starts_with(b"\x7fELF"));
         // No program interpreter: it must run in FROM scratch images.
         assert!(!BINARY.windows(15).any(|w| w == b"/lib64/ld-linux"));
-        let name = volume_name("default");
-        assert!(name.starts_with("mcp-fd-init-"));
-        assert_eq!(name.len(), "mcp-fd-init-".len() + 12);
-        assert_eq!(volume_name("t1"), name.replace("mcp-fd-", "mcp-fd-t1-"));
+        assert_eq!(init_hash().len(), 12);
+        let named = |instance: &str| {
+            image_repo(&Naming {
+                instance: instance.into(),
+            })
+        };
+        assert_eq!(named("default"), "mcp-fd-gateway");
+        assert_eq!(named("t1"), "mcp-fd-t1-gateway");
     }
 
     #[test]

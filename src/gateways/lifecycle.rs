@@ -80,11 +80,8 @@ pub(super) struct Inner {
     pub prober: Prober,
     /// Pulls in flight by image: every start that needs the image waits on the same pull.
     pub pulls: Mutex<HashMap<String, PullWaiter>>,
-    /// Set once the init volume holds the gateway init (see `init.rs`); one fill at a time.
-    pub init_filled: AtomicBool,
-    /// The init volume's name (per instance and init build).
-    pub init_volume: String,
-    pub init_fill: tokio::sync::Mutex<()>,
+    /// The gateway image with the init added (see `init.rs`).
+    pub init_image: super::init::InitImage,
     pub stop: CancellationToken,
 }
 
@@ -100,6 +97,13 @@ impl DockerGateways {
     pub fn from_config(config: &Config, services: &Services) -> anyhow::Result<Self> {
         let metrics = GatewayMetrics::default();
         let d = &config.gateways.docker;
+        if d.gateway_engine() == crate::config::GatewayEngine::Host {
+            tracing::warn!(
+                "gateways.docker.engine_for_gateways is `host`: every gateway, and every MCP server \
+                 it runs, gets this engine's socket, which is root on this host for every tenant. \
+                 Run this only on a host dedicated to MCP gateways of users you trust with it."
+            );
+        }
         let own_container = match d.frontdoor_container.as_str() {
             "auto" => OwnContainer::Auto,
             "none" => OwnContainer::None,
@@ -150,9 +154,9 @@ impl DockerGateways {
             last_saved: Mutex::new(saved.clone()),
             saved_activity: Mutex::new(saved),
             pulls: Mutex::new(HashMap::new()),
-            init_filled: AtomicBool::new(false),
-            init_volume: super::init::volume_name(&config.gateways.docker.instance),
-            init_fill: tokio::sync::Mutex::new(()),
+            init_image: super::init::InitImage::new(Naming {
+                instance: config.gateways.docker.instance.clone(),
+            }),
             stop: CancellationToken::new(),
         });
         inner.spawn_background();
@@ -384,6 +388,18 @@ impl Inner {
     }
 
     /// The API's view of one slot.
+    /// A gateway's log text with every part of the user's secrets masked (see `redact.rs`).
+    pub(super) async fn redacted(&self, slug: &str, log: &str) -> String {
+        let secrets = self.secrets.clone();
+        let slug = slug.to_string();
+        let rendered = tokio::task::spawn_blocking(move || secrets.render_gateway_secrets(&slug))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        super::redact::redact(log, &super::redact::secret_values(&rendered))
+    }
+
     pub async fn status_of(&self, slot: &Slot) -> GatewayStatus {
         let (state, reason, running) = slot.with_phase(|p| {
             let reason = match p {
@@ -407,6 +423,17 @@ impl Inner {
             _ => None,
         };
         let leases = slot.leases();
+        let servers = match &running {
+            Some(r) => tokio::time::timeout(QUICK_PING, self.server_containers(&r.network))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.name)
+                .collect(),
+            None => Vec::new(),
+        };
         GatewayStatus {
             user: slot.slug.clone(),
             state: state.to_string(),
@@ -425,6 +452,11 @@ impl Inner {
             }),
             memory_bytes: memory,
             open_streams: leases,
+            unavailable_servers: running
+                .as_ref()
+                .map(|r| r.unavailable.clone())
+                .unwrap_or_default(),
+            server_containers: servers,
         }
     }
 }
@@ -475,6 +507,8 @@ impl GatewayControl for DockerGateways {
                 idle_seconds: None,
                 memory_bytes: None,
                 open_streams: 0,
+                unavailable_servers: Vec::new(),
+                server_containers: Vec::new(),
             },
         })
     }
@@ -503,7 +537,7 @@ impl GatewayControl for DockerGateways {
     async fn logs(&self, slug: &str, tail: usize) -> Result<String, GatewayError> {
         let name = self.inner.naming.object_name(slug);
         match self.inner.rt.logs(&name, tail).await {
-            Ok(text) => Ok(text),
+            Ok(text) => Ok(self.inner.redacted(slug, &text).await),
             Err(e) if e.kind == crate::runtime::RuntimeErrorKind::NotFound => Ok(String::new()),
             Err(e) => {
                 tracing::warn!(user = slug, error = %e, "reading gateway logs failed");

@@ -88,6 +88,8 @@ pub struct GatewayMetrics {
     pub idle_stops: Counter,
     pub crashes: Counter,
     pub evictions: Counter,
+    /// MCP server containers the running gateways have started (see `servers.rs`).
+    pub server_containers: Gauge,
     pub runtime: RuntimeMetrics,
 }
 
@@ -101,6 +103,7 @@ impl Default for GatewayMetrics {
             idle_stops: Counter::default(),
             crashes: Counter::default(),
             evictions: Counter::default(),
+            server_containers: Gauge::default(),
             runtime: RuntimeMetrics::default(),
         }
     }
@@ -143,6 +146,11 @@ impl GatewayMetrics {
             "gateway_evictions",
             "Idle gateways stopped to make room under gateways.max_running",
             self.evictions.clone(),
+        );
+        r.register(
+            "gateway_server_containers",
+            "MCP server containers that running gateways have started",
+            self.server_containers.clone(),
         );
         self.runtime.register(r);
     }

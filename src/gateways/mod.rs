@@ -3,6 +3,7 @@
 //! [`FixedUpstream`] sends everyone to one gateway.
 
 mod adopt;
+mod availability;
 mod background;
 mod deliver;
 mod files;
@@ -10,8 +11,11 @@ mod fixed;
 mod init;
 mod lifecycle;
 pub mod metrics;
+pub use availability::Unavailable;
 pub mod names;
 mod probe;
+mod redact;
+mod servers;
 mod slot;
 mod start;
 mod state_file;
@@ -113,6 +117,10 @@ pub struct GatewayStatus {
     pub idle_seconds: Option<u64>,
     pub memory_bytes: Option<u64>,
     pub open_streams: u64,
+    /// Servers of the user's catalog left out of the gateway (image missing or refused), and why.
+    pub unavailable_servers: Vec<Unavailable>,
+    /// Names of the MCP server containers the gateway runs now.
+    pub server_containers: Vec<String>,
 }
 
 /// Operator control of gateways (the REST API's `/gateway` routes). Runtimes that manage

@@ -11,6 +11,8 @@ pub const LABEL_USER: &str = "mcp-frontdoor.user";
 pub const LABEL_INSTANCE: &str = "mcp-frontdoor.instance";
 /// The merged catalog's hash at spawn.
 pub const LABEL_CATALOG_HASH: &str = "mcp-frontdoor.catalog-hash";
+/// On the derived gateway image (see `init.rs`): the hash of the init it carries.
+pub const LABEL_INIT_IMAGE: &str = "mcp-frontdoor.init";
 /// The environment variable that carries the per-gateway bearer token.
 pub const TOKEN_ENV: &str = "MCP_GATEWAY_AUTH_TOKEN";
 

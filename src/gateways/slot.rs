@@ -35,6 +35,8 @@ pub struct Running {
     pub joined: Option<String>,
     /// The catalog changed since spawn; replace at the next idle moment.
     pub stale: AtomicBool,
+    /// Servers of the catalog left out of this gateway, and why.
+    pub unavailable: Vec<super::availability::Unavailable>,
 }
 
 /// Where a slot is in its life.
@@ -286,6 +288,7 @@ mod tests {
             started_at: SystemTime::now(),
             joined: None,
             stale: AtomicBool::new(false),
+            unavailable: Vec::new(),
         })
     }
 

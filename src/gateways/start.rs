@@ -5,12 +5,13 @@
 
 use super::lifecycle::{Inner, RETRY_UNAVAILABLE, STOP_GRACE};
 use super::metrics::StartOutcome;
-use super::names::{LABEL_CATALOG_HASH, TOKEN_ENV};
+use super::names::{LABEL_CATALOG_HASH, LABEL_USER, TOKEN_ENV};
 use super::probe::probe_interval;
 use super::slot::{Phase, Running, Slot, StartResult};
 use super::subnets::Subnet;
 use super::GatewayError;
-use crate::config::Reach;
+use crate::catalog::ServerType;
+use crate::config::{DockerConfig, GatewayEngine, Reach, HOME_TEMPLATE};
 use crate::runtime::{
     ContainerSpec, ContainerState, ImageInfo, Limits, NetworkSpec, RuntimeError, RuntimeErrorKind,
 };
@@ -21,7 +22,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::deliver::{deliver, DeliverError};
-use super::files::{random_token, FilePlan, GatewayFile, Prepared};
+use super::files::{gateway_home, random_token, FilePlan, GatewayFile, Prepared};
 use super::init;
 
 /// How often a starting container's state is checked while its health probe fails.
@@ -170,7 +171,7 @@ impl Inner {
         if let Some(own) = joined {
             let _ = self.rt.disconnect_network(name, own).await;
         }
-        if let Err(e) = self.rt.remove_network(name).await {
+        if let Err(e) = self.remove_network_with_servers(name).await {
             tracing::warn!(network = name, error = %e, "removing gateway network failed");
         }
     }
@@ -204,21 +205,31 @@ impl Inner {
         };
         // All three run to the end even when one fails: a network create cut off mid-call
         // could still complete on the engine after the clean-up.
-        // The init volume needs the image (its helper container is made from it).
+        // The derived image (the gateway image plus the init) needs the gateway image.
         let image = async {
             let image = self.image_ready(cancel).await?;
-            self.init_volume_ready().await?;
-            Ok::<_, StartFailure>(image)
+            let derived = self.init_image.ready(self.rt.as_ref(), &image).await?;
+            Ok::<_, StartFailure>((image, derived))
         };
         let (prepared, image, network) =
             tokio::join!(self.prepare(&slot.slug, teams), image, network);
-        let (prepared, image, ()) = (prepared?, image?, network?);
+        let (mut prepared, (image, derived), ()) = (prepared?, image?, network?);
         step("prepare, image, network");
+        let unavailable = self.unavailable_servers(&prepared.images, cancel).await;
+        prepared
+            .servers
+            .retain(|s| !unavailable.iter().any(|u| &u.server == s));
+        step("server images");
         let d = &self.cfg.docker;
         let user = d.user.as_deref().or(image.user.as_deref());
-        let plan = FilePlan::new(&d.catalog_path, &d.secrets_path, user);
+        let home = gateway_home(user, d.extra_env.get("HOME").map(String::as_str));
+        let plan = FilePlan::new(
+            &d.catalog_path.replace(HOME_TEMPLATE, &home),
+            &d.secrets_path.replace(HOME_TEMPLATE, &home),
+            user,
+        );
         let result = self
-            .create_and_start(slot, &prepared, &image, &plan, made, cancel)
+            .create_and_start(slot, &prepared, (&image, &derived), &plan, made, cancel)
             .await;
         self.note_engine(&result.as_ref().map(drop));
         let (id, base, token) = result?;
@@ -240,6 +251,7 @@ impl Inner {
             started_at: SystemTime::now(),
             joined: made.joined.clone(),
             stale: AtomicBool::new(false),
+            unavailable,
         })
     }
 
@@ -260,7 +272,14 @@ impl Inner {
             let regen = crate::catalog::regenerate_user(&store, &cache, &slug, &teams)
                 .map_err(|e| e.to_string())?;
             let catalog_yaml = regen.catalog.to_yaml().map_err(|e| e.to_string())?;
-            let servers = regen.catalog.server_names().collect::<Vec<_>>().join(",");
+            let servers = regen.catalog.server_names().map(String::from).collect();
+            let images = regen
+                .catalog
+                .registry
+                .iter()
+                .filter(|(_, s)| matches!(s.server_type(), ServerType::Server | ServerType::Poci))
+                .filter_map(|(n, s)| Some((n.clone(), s.image()?.to_string())))
+                .collect();
             let secrets = secrets
                 .render_gateway_secrets(&slug)
                 .map_err(|e| e.to_string())?;
@@ -268,6 +287,7 @@ impl Inner {
                 hash: regen.hash.as_str().to_string(),
                 catalog_yaml,
                 servers,
+                images,
                 secrets,
             })
         })
@@ -276,21 +296,44 @@ impl Inner {
         .map_err(fail)
     }
 
-    /// The gateway image, pulled first when missing. Concurrent starts share one pull, and a
-    /// pull outlives a start that gives up, so the next request finds the image.
+    /// The gateway image, pulled first when missing.
     async fn image_ready(&self, cancel: &CancellationToken) -> Result<ImageInfo, StartFailure> {
         let image = self.cfg.docker.image.clone();
         if let Some(info) = self.rt.image(&image).await? {
             return Ok(info);
         }
+        let failed = |detail: String| StartFailure {
+            outcome: StartOutcome::Image,
+            message: format!("the gateway image `{image}` could not be pulled; try again later"),
+            detail,
+        };
+        match self.pull_shared(&image, cancel).await {
+            Some(Ok(())) => self
+                .rt
+                .image(&image)
+                .await?
+                .ok_or_else(|| failed("image missing after pull".into())),
+            Some(Err(detail)) => Err(failed(detail)),
+            None if cancel.is_cancelled() => Err(StartFailure::cancelled()),
+            None => Err(failed("pull abandoned".into())),
+        }
+    }
+
+    /// Pulls `image`; concurrent starts share one pull, and a pull outlives a start that gives
+    /// up, so the next request finds the image. `None` when cancelled or abandoned.
+    pub(super) async fn pull_shared(
+        &self,
+        image: &str,
+        cancel: &CancellationToken,
+    ) -> Option<Result<(), String>> {
         let mut rx = {
             let mut pulls = self.pulls.lock();
             pulls
-                .entry(image.clone())
+                .entry(image.to_string())
                 .or_insert_with(|| {
                     let (tx, rx) = watch::channel(None);
                     let rt = self.rt.clone();
-                    let img = image.clone();
+                    let img = image.to_string();
                     tokio::spawn(async move {
                         let r = rt.pull(&img).await.map_err(|e| e.to_string());
                         let _ = tx.send(Some(r));
@@ -301,23 +344,10 @@ impl Inner {
         };
         let outcome = tokio::select! {
             o = rx.wait_for(Option::is_some) => o.map(|v| v.clone()),
-            _ = cancel.cancelled() => return Err(StartFailure::cancelled()),
+            _ = cancel.cancelled() => return None,
         };
-        self.pulls.lock().remove(&image);
-        let failed = |detail: String| StartFailure {
-            outcome: StartOutcome::Image,
-            message: format!("the gateway image `{image}` could not be pulled; try again later"),
-            detail,
-        };
-        match outcome {
-            Ok(Some(Ok(()))) => self
-                .rt
-                .image(&image)
-                .await?
-                .ok_or_else(|| failed("image missing after pull".into())),
-            Ok(Some(Err(detail))) => Err(failed(detail)),
-            _ => Err(failed("pull abandoned".into())),
-        }
+        self.pulls.lock().remove(image);
+        outcome.ok().flatten()
     }
 
     /// Container, start, files, address: returns id, address and token. What needs cleaning
@@ -329,7 +359,7 @@ impl Inner {
         &self,
         slot: &Slot,
         prepared: &Prepared,
-        image: &ImageInfo,
+        (image, derived): (&ImageInfo, &str),
         plan: &FilePlan,
         made: &mut Made,
         cancel: &CancellationToken,
@@ -339,12 +369,16 @@ impl Inner {
         let token = random_token();
         let mut labels = self.naming.labels(&slot.slug);
         labels.insert(LABEL_CATALOG_HASH.into(), prepared.hash.clone());
-        let argv = self.gateway_argv(prepared, image)?;
-        let mut env: Vec<String> = d
-            .extra_env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        let argv = self.gateway_argv(prepared, image, plan)?;
+        let user = d.user.as_deref().or(image.user.as_deref());
+        let mut env = vec![
+            format!(
+                "HOME={}",
+                gateway_home(user, d.extra_env.get("HOME").map(String::as_str))
+            ),
+            format!("DOCKER_CONFIG={}", plan.docker_config_dir()),
+        ];
+        env.extend(d.extra_env.iter().map(|(k, v)| format!("{k}={v}")));
         // Last, so extra_env cannot replace it.
         env.push(format!("{TOKEN_ENV}={token}"));
         if !plan.owner_known() {
@@ -354,9 +388,11 @@ impl Inner {
             );
         }
         let (entrypoint, args) = init::wrap(d.port, self.cfg.spawn_timeout.0, &argv);
+        let (binds, group_add) = gateway_binds(d, user);
         let spec = ContainerSpec {
             name: name.to_string(),
-            image: d.image.clone(),
+            // By id: see `init.rs` for why never by tag.
+            image: derived.to_string(),
             entrypoint: Some(entrypoint),
             args,
             env,
@@ -373,11 +409,9 @@ impl Inner {
             read_only_root: d.read_only,
             tmpfs: vec!["/tmp".into()],
             memory_dirs: plan.memory_dirs(),
-            volumes: vec![init::mount(
-                &self.init_volume,
-                self.naming.instance_labels(),
-            )],
-            binds: d.mounts.clone(),
+            volumes: Vec::new(),
+            binds,
+            group_add,
             harden: true,
         };
         let t = Instant::now();
@@ -404,15 +438,7 @@ impl Inner {
                 "not started: spawn_timeout passed",
             ));
         }
-        if let Err(e) = self.rt.start_container(&id).await {
-            // Someone removed the init volume (`docker volume prune` while no gateway ran):
-            // Docker made an empty one at create. Fill it and start again, once.
-            if !self.init_missing(&e) {
-                return Err(e);
-            }
-            self.init_volume_ready().await?;
-            self.rt.start_container(&id).await?;
-        }
+        self.rt.start_container(&id).await?;
         lap("start");
         let info = self.rt.inspect_container(&id).await?;
         lap("inspect");
@@ -435,6 +461,7 @@ impl Inner {
         &self,
         prepared: &Prepared,
         image: &ImageInfo,
+        plan: &FilePlan,
     ) -> Result<Vec<String>, RuntimeError> {
         let d = &self.cfg.docker;
         let args: Vec<String> = d
@@ -442,9 +469,9 @@ impl Inner {
             .iter()
             .map(|a| {
                 a.replace("{port}", &d.port.to_string())
-                    .replace("{catalog}", &d.catalog_path)
-                    .replace("{servers}", &prepared.servers)
-                    .replace("{secrets}", &d.secrets_path)
+                    .replace("{catalog}", plan.catalog_path())
+                    .replace("{servers}", &prepared.servers.join(","))
+                    .replace("{secrets}", plan.secrets_path())
             })
             .collect();
         let mut argv = if d.command.is_empty() {
@@ -479,7 +506,7 @@ impl Inner {
         made: &mut Made,
     ) -> Result<(), RuntimeError> {
         self.rt.remove_container(name, Duration::ZERO).await?;
-        self.rt.remove_network(name).await?;
+        self.remove_network_with_servers(name).await?;
         let t = Instant::now();
         self.create_network(slot, name, made).await?;
         tracing::debug!(user = %slot.slug, ms = t.elapsed().as_millis() as u64, "network created");
@@ -634,6 +661,9 @@ impl Inner {
             return Ok(None);
         }
         let tail = self.rt.logs(name, 20).await.unwrap_or_default();
+        // Into the operator's log: masked like the logs API's answer.
+        let slug = info.labels.get(LABEL_USER).map_or("", String::as_str);
+        let tail = self.redacted(slug, &tail).await;
         Ok(Some(StartFailure {
             outcome: StartOutcome::Exited,
             message: "the gateway exited while starting; an operator can read its log".into(),
@@ -643,6 +673,41 @@ impl Inner {
             ),
         }))
     }
+}
+
+/// The configured mounts, plus the engine's socket for `engine_for_gateways: host` (with its
+/// group, so a non-root gateway may use it).
+fn gateway_binds(d: &DockerConfig, user: Option<&str>) -> (Vec<String>, Vec<String>) {
+    let mut binds = d.mounts.clone();
+    let mut groups = Vec::new();
+    if d.gateway_engine() == GatewayEngine::Host {
+        let socket = host_socket(d.host.as_deref());
+        binds.push(format!("{socket}:{GATEWAY_SOCKET}"));
+        let root = matches!(
+            user.map(|u| u.split(':').next().unwrap_or(u)),
+            None | Some("0" | "root")
+        );
+        if !root {
+            use std::os::unix::fs::MetadataExt;
+            if let Ok(meta) = std::fs::metadata(&socket) {
+                groups.push(meta.gid().to_string());
+            }
+        }
+    }
+    (binds, groups)
+}
+
+/// Where a gateway's `docker` CLI looks for the engine by default.
+const GATEWAY_SOCKET: &str = "/var/run/docker.sock";
+
+/// The engine's socket path on this host: `gateways.docker.host`, else `DOCKER_HOST`, else
+/// Docker's default (config validation refused non-unix hosts for this use).
+fn host_socket(host: Option<&str>) -> String {
+    let env = std::env::var("DOCKER_HOST").ok();
+    let host = host
+        .or(env.as_deref())
+        .unwrap_or("unix:///var/run/docker.sock");
+    host.strip_prefix("unix://").unwrap_or(host).to_string()
 }
 
 /// Where a start's time goes (`RUST_LOG=mcp_frontdoor::gateways=debug`), in ms `since`.

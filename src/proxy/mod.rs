@@ -131,6 +131,9 @@ async fn forward(
             })?
         }
     };
+    if route == RouteClass::Sse && resp.status().is_redirection() {
+        return Err(fail(Error::LegacySseUnsupported));
+    }
     let exchange = Exchange {
         method,
         route,

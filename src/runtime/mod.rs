@@ -65,6 +65,8 @@ pub struct ContainerSpec {
     pub labels: HashMap<String, String>,
     /// `uid[:gid]` or a user name; the image's user when unset.
     pub user: Option<String>,
+    /// Supplementary groups (numeric ids), e.g. the engine socket's group.
+    pub group_add: Vec<String>,
     /// The only network the container is attached to.
     pub network: String,
     /// The port the gateway listens on inside the container.
@@ -190,6 +192,10 @@ pub enum EventKind {
 /// Facts about a local image.
 #[derive(Debug, Clone, Default)]
 pub struct ImageInfo {
+    /// The engine's id of the image (`sha256:...`): content-addressed, so a reference by id
+    /// cannot be moved to other content the way a tag can.
+    pub id: String,
+    pub labels: HashMap<String, String>,
     /// The image's configured user (`USER`), if any.
     pub user: Option<String>,
     /// `ENTRYPOINT` and `CMD`, which a wrapped entrypoint must run itself.
@@ -210,6 +216,14 @@ pub trait Runtime: Send + Sync + 'static {
     async fn image(&self, image: &str) -> Result<Option<ImageInfo>, RuntimeError>;
     /// Pulls an image, logging progress; bounded by the runtime's pull timeout.
     async fn pull(&self, image: &str) -> Result<(), RuntimeError>;
+    /// Makes an image of a (created, not necessarily started) container's file system,
+    /// tagged `repo:tag`, keeping the container's config; returns the new image's id.
+    async fn commit(&self, container: &str, repo: &str, tag: &str) -> Result<String, RuntimeError>;
+    /// Ids of the images whose labels match `labels`.
+    async fn list_images(&self, labels: &LabelFilter) -> Result<Vec<String>, RuntimeError>;
+    /// Removes an image by id or reference (its tags too); a missing one is not an error, one
+    /// in use is [`RuntimeErrorKind::Conflict`].
+    async fn remove_image(&self, image: &str) -> Result<(), RuntimeError>;
 
     /// Creates a bridge network with the spec's subnet; returns its id.
     async fn create_network(&self, spec: &NetworkSpec) -> Result<String, RuntimeError>;
@@ -249,6 +263,13 @@ pub trait Runtime: Send + Sync + 'static {
     /// Containers in any state whose labels match `labels`.
     async fn list_containers(
         &self,
+        labels: &LabelFilter,
+    ) -> Result<Vec<ContainerInfo>, RuntimeError>;
+
+    /// Containers in any state attached to `network` (name or id) whose labels match `labels`.
+    async fn list_containers_on(
+        &self,
+        network: &str,
         labels: &LabelFilter,
     ) -> Result<Vec<ContainerInfo>, RuntimeError>;
 

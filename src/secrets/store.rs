@@ -41,6 +41,9 @@ fn check_value(name: &str, value: &SecretValue) -> Result<(), SecretsError> {
     } else if v.contains(['\n', '\r', '\0']) {
         // The gateway's secrets file is one `name=value` per line.
         "contains a line break or NUL"
+    } else if v.trim() != v {
+        // docker/mcp-gateway trims it, so the server would get another value than was set.
+        "has leading or trailing whitespace (which the gateway would trim); remove it"
     } else {
         return Ok(());
     };
@@ -213,6 +216,12 @@ mod tests {
     fn bad_input_changes_nothing_and_never_echoes_values() {
         let d = tempfile::tempdir().unwrap();
         let s = store(d.path());
+        for padded in [" lead", "trail ", "\ttab"] {
+            let err = s
+                .put("alice", "a.b", &SecretValue::new(padded))
+                .unwrap_err();
+            assert!(err.to_string().contains("whitespace"), "{err}");
+        }
         let v = SecretValue::new("line1\nline2");
         let err = s
             .put_many(

@@ -151,10 +151,16 @@ impl Engine {
     }
 
     /// `docker inspect --format <format> <name>`.
-    /// This instance's volumes (the gateway init's, `mcp-fd-<instance>-init-<hash>`), found by
-    /// the instance label as every other managed object.
-    pub fn init_volumes(&self) -> Vec<String> {
+    /// This instance's volumes (none are made; tests plant some), found by the instance label
+    /// as every other managed object.
+    pub fn volumes(&self) -> Vec<String> {
         lines(docker(&["volume", "ls", "-q", "--filter", &self.label()]).1)
+    }
+
+    /// This instance's images (the gateway image with the init, `mcp-fd-<instance>-gateway`),
+    /// by id.
+    pub fn images(&self) -> Vec<String> {
+        lines(docker(&["image", "ls", "-q", "--no-trunc", "--filter", &self.label()]).1)
     }
 
     pub fn inspect(&self, name: &str, format: &str) -> String {
@@ -191,13 +197,14 @@ impl Engine {
 }
 
 impl Drop for Engine {
-    /// Containers first: a network or volume in use cannot be removed.
+    /// Containers first: a network, volume or image in use cannot be removed.
     fn drop(&mut self) {
         let containers = lines(docker(&["ps", "-aq", "--filter", &self.label()]).1);
         for (remove, ids) in [
             (&["rm", "-fv"][..], containers),
             (&["network", "rm"][..], self.networks()),
-            (&["volume", "rm"][..], self.init_volumes()),
+            (&["volume", "rm"][..], self.volumes()),
+            (&["image", "rm", "-f"][..], self.images()),
         ] {
             if !ids.is_empty() {
                 let mut args = remove.to_vec();

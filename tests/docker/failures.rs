@@ -182,6 +182,15 @@ impl Runtime for Flaky {
     async fn pull(&self, image: &str) -> Result<(), RuntimeError> {
         delegate!(self, "pull_image", self.real.pull(image))
     }
+    async fn commit(&self, c: &str, repo: &str, tag: &str) -> Result<String, RuntimeError> {
+        delegate!(self, "commit_container", self.real.commit(c, repo, tag))
+    }
+    async fn list_images(&self, l: &LabelFilter) -> Result<Vec<String>, RuntimeError> {
+        delegate!(self, "list_images", self.real.list_images(l))
+    }
+    async fn remove_image(&self, i: &str) -> Result<(), RuntimeError> {
+        delegate!(self, "remove_image", self.real.remove_image(i))
+    }
     async fn create_network(&self, spec: &NetworkSpec) -> Result<String, RuntimeError> {
         delegate!(self, "create_network", self.real.create_network(spec))
     }
@@ -221,6 +230,13 @@ impl Runtime for Flaky {
     }
     async fn list_containers(&self, l: &LabelFilter) -> Result<Vec<ContainerInfo>, RuntimeError> {
         delegate!(self, "list_containers", self.real.list_containers(l))
+    }
+    async fn list_containers_on(
+        &self,
+        n: &str,
+        l: &LabelFilter,
+    ) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        delegate!(self, "list_containers", self.real.list_containers_on(n, l))
     }
     async fn events(
         &self,

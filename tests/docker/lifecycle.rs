@@ -169,23 +169,117 @@ async fn a_killed_gateway_is_noticed_and_the_next_request_succeeds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pruned_init_volume_is_filled_again_without_a_failed_request() {
+async fn a_removed_init_image_is_made_again_without_a_failed_request() {
     let Some(eng) = engine("prune") else { return };
     let fd = eng.frontdoor(&[], "").await;
     Mcp::open(&fd, "pat").await.unwrap();
-    let volumes = eng.init_volumes();
-    assert_eq!(volumes.len(), 1, "{volumes:?}");
-    // Found by its instance label; named after the instance.
-    assert!(volumes[0].starts_with(&format!("mcp-fd-{}-init-", eng.instance)));
-    // What `docker volume prune` does while no gateway runs.
+    let images = eng.images();
+    assert_eq!(images.len(), 1, "{images:?}");
     let name = eng.name("pat");
+    assert_eq!(eng.inspect(&name, "{{.Image}}"), images[0], "created by id");
+    let tag = crate::engine::docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{index .RepoTags 0}}",
+        &images[0],
+    ])
+    .1;
+    assert!(
+        tag.trim()
+            .starts_with(&format!("mcp-fd-{}-gateway:", eng.instance)),
+        "{tag}"
+    );
+    // What `docker image prune -a` does while no gateway runs.
     assert!(crate::engine::docker(&["rm", "-fv", &name]).0);
     wait_state(&fd, "pat", "stopped", Duration::from_secs(5)).await;
-    let (ok, out) = crate::engine::docker(&["volume", "rm", &volumes[0]]);
+    let (ok, out) = crate::engine::docker(&["image", "rm", "-f", &images[0]]);
     assert!(ok, "{out}");
     let mcp = Mcp::open(&fd, "pat").await.expect("started again");
     assert_eq!(mcp.call("echo", json!({"text": "back"})).await, "back");
-    assert_eq!(eng.init_volumes(), volumes);
+    let again = eng.images();
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(eng.inspect(&name, "{{.Image}}"), again[0]);
+}
+
+/// The attack that once worked: a shared init volume that any container may mount read-write
+/// was changed, and other users' gateways ran the changed init as PID 1. Now the init is a
+/// layer of an image made by this process and gateways are created by its id, so neither a
+/// volume nor an image planted under the init's tag is ever executed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_init_is_never_executed() {
+    use crate::engine::docker;
+    let Some(eng) = engine("tamper") else { return };
+    let fd = eng.frontdoor(&[], "").await;
+    Mcp::open(&fd, "ada").await.unwrap();
+    let ours = eng.images();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    let tag = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{index .RepoTags 0}}",
+        &ours[0],
+    ])
+    .1;
+    let tag = tag.trim().to_string();
+
+    // A look-alike whose init, if it ever ran, could not start a gateway (a script in an
+    // image without a shell), under our tag and labelled as this instance's.
+    let plant = format!("mcp-fd-{}-plant", eng.instance);
+    assert!(
+        docker(&[
+            "create",
+            "--name",
+            &plant,
+            "--label",
+            &format!("mcp-frontdoor.instance={}", eng.instance),
+            &eng.image
+        ])
+        .0
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let evil = dir.path().join(".mcp-frontdoor");
+    std::fs::create_dir(&evil).unwrap();
+    std::fs::write(evil.join("init"), "#!/bin/sh\necho planted\n").unwrap();
+    let (ok, out) = docker(&["cp", &evil.display().to_string(), &format!("{plant}:/")]);
+    assert!(ok, "{out}");
+    let (ok, planted) = docker(&["commit", &plant, &tag]);
+    assert!(ok, "{planted}");
+    assert!(docker(&["rm", "-f", &plant]).0);
+    let planted = planted.trim().to_string();
+    assert_ne!(planted, ours[0]);
+    // And a volume under the name the init once had, holding the same script.
+    let vol = format!("mcp-fd-{}-init-{}", eng.instance, &tag[tag.len() - 12..]);
+    assert!(
+        docker(&[
+            "volume",
+            "create",
+            "--label",
+            &format!("mcp-frontdoor.instance={}", eng.instance),
+            &vol
+        ])
+        .0
+    );
+
+    // Another user's gateway starts from the verified image, not from the tag.
+    let mcp = Mcp::open(&fd, "bea").await.expect("bea's gateway works");
+    assert_eq!(mcp.call("echo", json!({"text": "safe"})).await, "safe");
+    let name = eng.name("bea");
+    assert_eq!(eng.inspect(&name, "{{.Image}}"), ours[0]);
+    assert_ne!(eng.inspect(&name, "{{.Image}}"), planted);
+    assert_eq!(
+        eng.inspect(
+            &name,
+            "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}"
+        ),
+        "",
+        "no volume is mounted into a gateway"
+    );
+    assert_eq!(
+        eng.inspect(&name, "{{json .Config.Entrypoint}}"),
+        "[\"/.mcp-frontdoor/init\"]"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -529,7 +529,18 @@ async fn secret_values_never_leave_through_api_audit_or_disk() {
         }
     }
     let audit = std::fs::read_to_string(fd.dir.path().join("data/audit/audit.log")).unwrap();
-    assert!(audit.contains("user:alice/secret:github.token"), "{audit}");
+    let lines: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The PUT of two names is one line naming both; the DELETE names its one secret.
+    assert_eq!(lines.len(), 2, "{audit}");
+    assert_eq!(lines[0]["target"], "user:alice/secrets");
+    assert_eq!(
+        lines[0]["names"],
+        serde_json::json!(["github.token", "fetch.api_key"])
+    );
+    assert_eq!(lines[1]["target"], "user:alice/secret:fetch.api_key");
 }
 
 #[tokio::test]

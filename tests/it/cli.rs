@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mcp-frontdoor"));
     // The developer's own FRONTDOOR_* variables must not leak into these runs.
     for (k, _) in std::env::vars() {

@@ -1,6 +1,7 @@
 //! Integration tests of the data plane: one binary (fast to build), one module per concern.
 
 mod api;
+mod audit;
 mod auth;
 mod cli;
 mod config_files;

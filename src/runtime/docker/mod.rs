@@ -12,13 +12,15 @@ use super::{
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, Ipam, IpamConfig, NetworkConnectRequest,
-    NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig, PortBinding,
+    ContainerConfig, ContainerCreateBody, EndpointSettings, HostConfig, Ipam, IpamConfig,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig,
+    PortBinding,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
+    CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    EventsOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
+    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
     UploadToContainerOptionsBuilder,
 };
 use bollard::{Docker, API_DEFAULT_VERSION};
@@ -149,6 +151,49 @@ impl DockerRuntime {
 
     /// Ids of networks named exactly `name` (the engine's name filter matches substrings, and
     /// engines before API 1.44 allow duplicate names).
+    /// Containers in any state matching `labels`, and attached to `network` when given.
+    async fn containers_matching(
+        &self,
+        labels: &LabelFilter,
+        network: Option<&str>,
+    ) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        let mut filters = HashMap::from([("label", label_filters(labels))]);
+        if let Some(n) = network {
+            filters.insert("network", vec![n.to_string()]);
+        }
+        let opts = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .call("list_containers", |d| async move {
+                d.list_containers(Some(opts)).await
+            })
+            .await?;
+        Ok(list
+            .into_iter()
+            .map(|c| ContainerInfo {
+                id: c.id.unwrap_or_default(),
+                name: c
+                    .names
+                    .unwrap_or_default()
+                    .first()
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .unwrap_or_default(),
+                state: c
+                    .state
+                    .map_or(ContainerState::Other, |s| state_of(s.as_ref())),
+                labels: c.labels.unwrap_or_default(),
+                addresses: addresses(c.network_settings.and_then(|n| n.networks).as_ref()),
+                loopback_port: None,
+                env: Vec::new(),
+                started_at: None,
+                exit_code: None,
+                oom_killed: false,
+            })
+            .collect())
+    }
+
     async fn network_ids(&self, name: &str) -> Result<Vec<String>, RuntimeError> {
         let filters = HashMap::from([("name", vec![name])]);
         let nets = self
@@ -201,6 +246,8 @@ impl Runtime for DockerRuntime {
             Ok(i) => {
                 let c = i.config.unwrap_or_default();
                 Ok(Some(ImageInfo {
+                    id: i.id.unwrap_or_default(),
+                    labels: c.labels.clone().unwrap_or_default(),
                     user: c.user.filter(|u| !u.is_empty()),
                     entrypoint: c.entrypoint.unwrap_or_default(),
                     cmd: c.cmd.unwrap_or_default(),
@@ -258,6 +305,47 @@ impl Runtime for DockerRuntime {
                 RuntimeErrorKind::Image,
                 e.message,
             )),
+        }
+    }
+
+    async fn commit(&self, container: &str, repo: &str, tag: &str) -> Result<String, RuntimeError> {
+        let opts = CommitContainerOptionsBuilder::new()
+            .container(container)
+            .repo(repo)
+            .tag(tag)
+            .pause(false)
+            .build();
+        let resp = self
+            .call("commit_container", |d| async move {
+                d.commit_container(opts, ContainerConfig::default()).await
+            })
+            .await?;
+        Ok(resp.id)
+    }
+
+    async fn list_images(&self, labels: &LabelFilter) -> Result<Vec<String>, RuntimeError> {
+        let filters = HashMap::from([("label", label_filters(labels))]);
+        let opts = ListImagesOptionsBuilder::new().filters(&filters).build();
+        let images = self
+            .call(
+                "list_images",
+                |d| async move { d.list_images(Some(opts)).await },
+            )
+            .await?;
+        Ok(images.into_iter().map(|i| i.id).collect())
+    }
+
+    async fn remove_image(&self, image: &str) -> Result<(), RuntimeError> {
+        let opts = RemoveImageOptionsBuilder::new().force(false).build();
+        match self
+            .call("remove_image", |d| async move {
+                d.remove_image(image, Some(opts), None).await
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind == RuntimeErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -409,6 +497,7 @@ impl Runtime for DockerRuntime {
                 .then(|| vec!["no-new-privileges:true".to_string()]),
             tmpfs: Some(tmpfs_of(spec)),
             binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
+            group_add: (!spec.group_add.is_empty()).then(|| spec.group_add.clone()),
             mounts: Some(mounts_of(spec)),
             port_bindings: spec.publish_loopback.then(|| {
                 HashMap::from([(
@@ -583,38 +672,15 @@ impl Runtime for DockerRuntime {
         &self,
         labels: &LabelFilter,
     ) -> Result<Vec<ContainerInfo>, RuntimeError> {
-        let filters = HashMap::from([("label", label_filters(labels))]);
-        let opts = ListContainersOptionsBuilder::new()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let list = self
-            .call("list_containers", |d| async move {
-                d.list_containers(Some(opts)).await
-            })
-            .await?;
-        Ok(list
-            .into_iter()
-            .map(|c| ContainerInfo {
-                id: c.id.unwrap_or_default(),
-                name: c
-                    .names
-                    .unwrap_or_default()
-                    .first()
-                    .map(|n| n.trim_start_matches('/').to_string())
-                    .unwrap_or_default(),
-                state: c
-                    .state
-                    .map_or(ContainerState::Other, |s| state_of(s.as_ref())),
-                labels: c.labels.unwrap_or_default(),
-                addresses: addresses(c.network_settings.and_then(|n| n.networks).as_ref()),
-                loopback_port: None,
-                env: Vec::new(),
-                started_at: None,
-                exit_code: None,
-                oom_killed: false,
-            })
-            .collect())
+        self.containers_matching(labels, None).await
+    }
+
+    async fn list_containers_on(
+        &self,
+        network: &str,
+        labels: &LabelFilter,
+    ) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        self.containers_matching(labels, Some(network)).await
     }
 
     async fn events(

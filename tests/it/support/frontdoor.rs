@@ -25,6 +25,7 @@ pub struct FrontdoorBuilder {
     upstream: Option<String>,
     resolver: Option<Arc<dyn GatewayResolver>>,
     auth_extra: Vec<String>,
+    audit: Vec<String>,
     lifecycle: bool,
     runtime: Option<Arc<dyn mcp_frontdoor::runtime::Runtime>>,
     data_dir: Option<PathBuf>,
@@ -61,6 +62,7 @@ impl Default for FrontdoorBuilder {
             upstream: None,
             resolver: None,
             auth_extra: Vec::new(),
+            audit: Vec::new(),
             lifecycle: false,
             runtime: None,
             data_dir: None,
@@ -90,6 +92,13 @@ impl FrontdoorBuilder {
     /// Adds `key: value` to the `auth:` section.
     pub fn auth(mut self, kv: &str) -> Self {
         self.auth_extra.push(kv.to_string());
+        self
+    }
+
+    /// Adds `key: value` to the `audit:` section.
+    #[allow(dead_code)] // used by tests/it
+    pub fn audit(mut self, kv: &str) -> Self {
+        self.audit.push(kv.to_string());
         self
     }
 
@@ -188,6 +197,15 @@ impl FrontdoorBuilder {
             auth.iter().map(|l| format!("  {l}\n")).collect::<String>(),
             gateways.iter().map(|l| format!("  {l}\n")).collect::<String>(),
         );
+        let yaml = if self.audit.is_empty() {
+            yaml
+        } else {
+            let audit = last_wins(self.audit);
+            format!(
+                "{yaml}audit:\n{}",
+                audit.iter().map(|l| format!("  {l}\n")).collect::<String>()
+            )
+        };
         let config =
             Config::from_yaml(&yaml).unwrap_or_else(|e| panic!("test config: {e}\n{yaml}"));
         let resolver: Arc<dyn GatewayResolver> = match (self.resolver, self.upstream) {

@@ -1,19 +1,25 @@
 //! The audit log: one JSON line per change, on disk before the change is acknowledged.
 //!
 //! An entry is built only from closed types (actor, action, target, outcome) and names that
-//! passed validation, so there is no field a secret value could travel in.
+//! passed validation, so there is no field a secret value could travel in. Lines form a hash
+//! chain ([`chain`]), the file rotates by size ([`log`]), `audit verify` walks the chain
+//! ([`verify`]), and each user's audited writes are rate limited ([`limit`]) so no tenant can
+//! flood the log or push everyone else's history out of it.
+
+pub mod chain;
+pub mod limit;
+mod log;
+pub mod verify;
+
+pub use limit::WriteLimiter;
+pub use log::{AuditError, AuditLog, RotationPolicy};
+pub use verify::{verify, verify_with_head, Anchor, VerifyError, VerifyReport};
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use parking_lot::Mutex;
 use serde::Serialize;
 
-use crate::catalog::fsutil::{create_private_dir, FILE_MODE};
 use crate::catalog::{validate_name, NameKind};
 use crate::secrets::check_secret_name;
 
@@ -99,13 +105,16 @@ impl Target {
     }
     /// `user:<slug>/secret:<name>`
     pub fn secret(slug: &str, name: &str) -> Self {
-        let name = if check_secret_name(name).is_ok() {
-            name
-        } else {
-            INVALID
-        };
         Target(format!(
-            "user:{}/secret:{name}",
+            "user:{}/secret:{}",
+            checked(NameKind::UserSlug, slug),
+            checked_secret(name)
+        ))
+    }
+    /// `user:<slug>/secrets`: several secrets at once (the names go in the entry's `names`).
+    pub fn secrets(slug: &str) -> Self {
+        Target(format!(
+            "user:{}/secrets",
             checked(NameKind::UserSlug, slug)
         ))
     }
@@ -118,6 +127,18 @@ impl Target {
         Target("all-users".into())
     }
 }
+
+fn checked_secret(name: &str) -> &str {
+    if check_secret_name(name).is_ok() {
+        name
+    } else {
+        INVALID
+    }
+}
+
+/// At most this many names are listed in one line; `count` has the full number. A bulk
+/// change is one line of bounded size, however many names the request carried.
+pub const MAX_LISTED_NAMES: usize = 20;
 
 /// How it ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +164,10 @@ pub struct AuditEntry {
     pub target: Target,
     /// With which result.
     pub outcome: Outcome,
+    /// For a bulk change: the first [`MAX_LISTED_NAMES`] names, each validated.
+    pub names: Vec<String>,
+    /// For a bulk change: how many names it had in all.
+    pub count: Option<usize>,
 }
 
 impl AuditEntry {
@@ -154,16 +179,59 @@ impl AuditEntry {
             action,
             target,
             outcome,
+            names: Vec::new(),
+            count: None,
         }
+    }
+
+    /// Lists the secret names of a bulk change: at most [`MAX_LISTED_NAMES`] (a name that
+    /// fails validation shows as a placeholder), and their total in `count`.
+    pub fn with_secret_names<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut count = 0;
+        for name in names {
+            if count < MAX_LISTED_NAMES {
+                self.names.push(checked_secret(name).to_string());
+            }
+            count += 1;
+        }
+        self.count = Some(count);
+        self
+    }
+
+    /// The JSON line (without newline) that records this entry after the line hashing to `prev`.
+    pub fn encode(&self, prev: &str) -> serde_json::Result<Vec<u8>> {
+        let (outcome, error) = match self.outcome {
+            Outcome::Success => ("success", None),
+            Outcome::Denied => ("denied", None),
+            Outcome::Failed(code) => ("failed", Some(code)),
+        };
+        let line = Line {
+            prev,
+            time: rfc3339_utc(self.time),
+            actor: self.actor.to_string(),
+            action: self.action,
+            target: &self.target.0,
+            names: &self.names,
+            count: self.count,
+            outcome,
+            error,
+        };
+        serde_json::to_vec(&line)
     }
 }
 
 #[derive(Serialize)]
 struct Line<'a> {
+    /// The chain link: hash of the line before (see [`chain`]).
+    prev: &'a str,
     time: String,
     actor: String,
     action: Action,
     target: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    names: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<usize>,
     outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'static str>,
@@ -176,80 +244,6 @@ impl fmt::Display for Actor {
             Actor::System => f.write_str("system"),
             Actor::Cli => f.write_str("cli"),
         }
-    }
-}
-
-/// The audit module's error.
-#[derive(Debug, thiserror::Error)]
-pub enum AuditError {
-    /// The log could not be opened or written.
-    #[error("audit log {}: {source}", path.display())]
-    Io {
-        /// The log file.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
-}
-
-/// Append-only audit log; safe to share across threads.
-#[derive(Debug)]
-pub struct AuditLog {
-    path: PathBuf,
-    file: Mutex<File>,
-}
-
-impl AuditLog {
-    /// Opens (creating, 0600, and its directory, 0700) the log for appending.
-    pub fn open(path: &Path) -> Result<Self, AuditError> {
-        let io_err = |source| AuditError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            create_private_dir(dir).map_err(|e| io_err(io::Error::other(e.to_string())))?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(FILE_MODE)
-            .open(path)
-            .map_err(io_err)?;
-        Ok(AuditLog {
-            path: path.to_path_buf(),
-            file: Mutex::new(file),
-        })
-    }
-
-    /// Appends one entry as a JSON line and fsyncs it before returning.
-    pub fn append(&self, entry: &AuditEntry) -> Result<(), AuditError> {
-        let (outcome, error) = match entry.outcome {
-            Outcome::Success => ("success", None),
-            Outcome::Denied => ("denied", None),
-            Outcome::Failed(code) => ("failed", Some(code)),
-        };
-        let line = Line {
-            time: rfc3339_utc(entry.time),
-            actor: entry.actor.to_string(),
-            action: entry.action,
-            target: &entry.target.0,
-            outcome,
-            error,
-        };
-        let mut bytes = serde_json::to_vec(&line).map_err(|e| AuditError::Io {
-            path: self.path.clone(),
-            source: io::Error::other(e),
-        })?;
-        bytes.push(b'\n');
-        // One write_all of a whole line under the lock: lines never interleave.
-        let mut f = self.file.lock();
-        f.write_all(&bytes)
-            .and_then(|()| f.sync_data())
-            .map_err(|source| AuditError::Io {
-                path: self.path.clone(),
-                source,
-            })
     }
 }
 
@@ -296,7 +290,7 @@ mod tests {
     fn writes_parseable_lines_and_drops_invalid_names() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("audit/audit.log");
-        let log = AuditLog::open(&path).unwrap();
+        let log = AuditLog::open(&path, RotationPolicy::default()).unwrap();
         log.append(&AuditEntry::new(
             Actor::User("alice".into()),
             Action::SecretPut,
@@ -322,6 +316,9 @@ mod tests {
         assert_eq!(lines[0]["outcome"], "success");
         assert!(lines[0].get("error").is_none());
         assert_eq!(lines[1]["error"], "invalid");
+        assert_eq!(lines[0]["prev"], chain::GENESIS);
+        let first = text.lines().next().unwrap();
+        assert_eq!(lines[1]["prev"], chain::line_hash(first.as_bytes()));
         assert!(
             !text.contains("ghp_leaked") && !text.contains("Mallory"),
             "{text}"
@@ -335,7 +332,7 @@ mod tests {
     fn concurrent_appends_never_interleave() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("audit.log");
-        let log = Arc::new(AuditLog::open(&path).unwrap());
+        let log = Arc::new(AuditLog::open(&path, RotationPolicy::default()).unwrap());
         let threads: Vec<_> = (0..8)
             .map(|i| {
                 let log = log.clone();
@@ -361,5 +358,32 @@ mod tests {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             assert_eq!(v["action"], "gateway.start");
         }
+        let report = verify(&path).unwrap();
+        assert_eq!(report.lines, 200, "the chain holds under concurrency");
+    }
+
+    #[test]
+    fn a_bulk_change_lists_a_bounded_number_of_checked_names() {
+        let mut names: Vec<String> = (0..999).map(|i| format!("srv{i}.key")).collect();
+        names[3] = "x.ghp_VALUE pasted\n{\"forged\":1}".into();
+        let entry = AuditEntry::new(
+            Actor::User("alice".into()),
+            Action::SecretPut,
+            Target::secrets("alice"),
+            Outcome::Success,
+        )
+        .with_secret_names(names.iter().map(String::as_str));
+        let line = String::from_utf8(entry.encode(chain::GENESIS).unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["target"], "user:alice/secrets");
+        assert_eq!(v["count"], 999);
+        assert_eq!(v["names"].as_array().unwrap().len(), MAX_LISTED_NAMES);
+        assert_eq!(v["names"][0], "srv0.key");
+        assert_eq!(v["names"][3], INVALID);
+        assert!(
+            !line.contains("ghp_VALUE") && !line.contains("forged"),
+            "{line}"
+        );
+        assert!(line.len() < 1024, "one bounded line: {} bytes", line.len());
     }
 }

@@ -1,0 +1,46 @@
+//! The MCP server containers a gateway runs. docker/mcp-gateway starts each catalog server with
+//! `docker run` (label `docker-mcp=true`) on its own container's networks, which is the user's
+//! network. They carry none of the front door's labels, so they are found by that network:
+//! shown in the gateway's status, counted in metrics, and removed with the gateway on every
+//! path (idle, API stop, failed start, crash, adoption clean-up), before its network, which the
+//! engine refuses to remove while anything is attached.
+
+use super::lifecycle::Inner;
+use crate::runtime::{ContainerInfo, RuntimeError};
+use std::time::Duration;
+
+/// The label docker/mcp-gateway puts on every server container it runs.
+pub const SERVER_LABEL: (&str, &str) = ("docker-mcp", "true");
+
+impl Inner {
+    /// The server containers on a gateway's network (name or id), in any state.
+    pub(super) async fn server_containers(
+        &self,
+        network: &str,
+    ) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        let filter = vec![(SERVER_LABEL.0.to_string(), SERVER_LABEL.1.to_string())];
+        self.rt.list_containers_on(network, &filter).await
+    }
+
+    /// Removes a gateway's network after the server containers on it. Call it after the
+    /// gateway container itself is gone, so no new server appears meanwhile.
+    pub(super) async fn remove_network_with_servers(
+        &self,
+        network: &str,
+    ) -> Result<(), RuntimeError> {
+        match self.server_containers(network).await {
+            Ok(servers) => {
+                for c in servers {
+                    tracing::info!(network, container = %c.name, "removing MCP server container of the gateway");
+                    if let Err(e) = self.rt.remove_container(&c.id, Duration::ZERO).await {
+                        tracing::warn!(container = %c.name, error = %e, "removing server container failed");
+                    }
+                }
+            }
+            // A network that is already gone has no servers either.
+            Err(e) if e.kind == crate::runtime::RuntimeErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        self.rt.remove_network(network).await
+    }
+}
