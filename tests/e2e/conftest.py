@@ -159,8 +159,10 @@ gateways:
                                   capture_output=True, text=True).stdout.split()
         if ids:
             subprocess.run(["docker", "rm", "-f", "-v"] + sorted(set(ids)), capture_output=True)
+        # Images too: the gateway image the front door derives (init layer) is the instance's.
         for ls, rm in ((["docker", "network", "ls", "-q"], ["docker", "network", "rm"]),
-                       (["docker", "volume", "ls", "-q"], ["docker", "volume", "rm"])):
+                       (["docker", "volume", "ls", "-q"], ["docker", "volume", "rm"]),
+                       (["docker", "image", "ls", "-q"], ["docker", "image", "rm", "-f"])):
             ids = subprocess.run(ls + ["--filter", label], capture_output=True, text=True).stdout.split()
             if ids:
                 subprocess.run(rm + ids, capture_output=True)
