@@ -52,8 +52,10 @@ def exists(kind: str, ident: str) -> bool:
 
 
 class Remains:
-    """Everything of one front door instance that should be gone once its gateway is: found by
-    the instance label, the network name, and the objects seen while the gateway lived."""
+    """Everything of one front door instance that should be gone once its only gateway is
+    (containers, networks, volumes; the derived gateway image stays for the next start): found
+    by the instance label, the network name, and the objects seen while the gateway lived (its
+    anonymous volumes, e.g. the real image's `VOLUME /misc`)."""
 
     def __init__(self, fd, server_name: str):
         self.fd, self.server_name = fd, server_name
@@ -70,7 +72,7 @@ class Remains:
             self.containers.add(c)
             fmt = '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}'
             out = subprocess.run(["docker", "inspect", "-f", fmt, c], capture_output=True, text=True)
-            self.volumes.update(v for v in out.stdout.split() if "-init-" not in v)
+            self.volumes.update(out.stdout.split())
         for n in docker_ids("network", "ls", "--filter", self.label, "--format", "{{.Name}}"):
             self.networks.add(n)
             self.servers.update(docker_ids("ps", "-aq", "--filter", f"network={n}",
@@ -87,8 +89,7 @@ class Remains:
             "ps", "-aq", "--filter", "label=docker-mcp=true",
             "--filter", f"label=docker-mcp-name={self.server_name}")]
         left += [f"volume {v}" for v in self.volumes if exists("volume", v)]
-        left += [f"volume {v}" for v in docker_ids("volume", "ls", "-q", "--filter", self.label)
-                 if "-init-" not in v]  # the init volume is the instance's, kept while it runs
+        left += [f"volume {v}" for v in docker_ids("volume", "ls", "-q", "--filter", self.label)]
         return sorted(set(left))
 
     def purge(self):
@@ -214,6 +215,7 @@ def test_an_idle_stop_leaves_no_container_network_or_volume(realgw_idle):
         assert json.loads(out["secret_hash"])["sha256"] == sha256(value)
         remains.record()
         assert remains.containers and remains.networks, "no gateway seen"
+        assert remains.volumes, "no anonymous volume seen (the image declares VOLUME /misc)"
         assert remains.servers, "no MCP server container seen on the user's network"
 
         deadline = time.time() + 60
