@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Builds the mcp-test-gateway image: a static release binary in a FROM scratch image, no registry
-# needed. Idempotent: when the image already carries this binary (label
-# mcp-test-gateway.build-sha256), docker build is skipped.
+# Builds the mcp-test-gateway images from one static release binary, each FROM scratch, no
+# registry needed:
+#   - mcp-test-gateway:dev  the look-alike gateway (ENTRYPOINT /mcp-test-gateway)
+#   - mcp-test-stdio:dev    the same binary as a stdio MCP server (ENTRYPOINT /mcp-test-gateway
+#                           stdio), a catalog server for the real docker/mcp-gateway to run
+# Idempotent: when an image already carries this binary and recipe (label
+# mcp-test-gateway.build-sha256), its docker build is skipped.
 #
-#   test-gateway/build-image.sh              # -> mcp-test-gateway:dev
-#   IMAGE=my/gw:1 test-gateway/build-image.sh
+#   test-gateway/build-image.sh              # -> mcp-test-gateway:dev, mcp-test-stdio:dev
+#   IMAGE=my/gw:1 STDIO_IMAGE=my/stdio:1 test-gateway/build-image.sh
 #
-# Env: IMAGE (default mcp-test-gateway:dev), CARGO_TARGET_DIR (default <repo>/target),
+# Env: IMAGE (default mcp-test-gateway:dev), STDIO_IMAGE (default mcp-test-stdio:dev),
+#      CARGO_TARGET_DIR (default <repo>/target),
 #      GATEWAY_TARGET (default x86_64-unknown-linux-musl; x86_64-unknown-linux-gnu builds a
-#      glibc binary with +crt-static), FORCE=1 rebuilds the image even if the label matches.
-# Prints the image name on stdout (last line); progress goes to stderr.
+#      glibc binary with +crt-static), FORCE=1 rebuilds the images even if the label matches.
+# Prints the stdio image name, then the gateway image name (last line) on stdout; progress goes
+# to stderr.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 IMAGE="${IMAGE:-mcp-test-gateway:dev}"
+STDIO_IMAGE="${STDIO_IMAGE:-mcp-test-stdio:dev}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 LABEL=mcp-test-gateway.build-sha256
 start=$(date +%s)
@@ -70,28 +77,41 @@ cp "$bin" "$ctx/mcp-test-gateway"
 strip "$ctx/mcp-test-gateway" 2>/dev/null || true
 chmod 0555 "$ctx/mcp-test-gateway"
 
-cat >"$ctx/Dockerfile" <<'EOF'
-FROM scratch
+build_image() { # <image> <title> <description> <dockerfile text>
+  local image="$1" title="$2" description="$3" dockerfile="$ctx/Dockerfile.$2"
+  printf '%s\n' "$4" >"$dockerfile"
+  # The label covers the binary and the recipe, so a changed Dockerfile also rebuilds.
+  local sum current size
+  sum=$(cat "$ctx/mcp-test-gateway" "$dockerfile" | sha256sum | cut -d' ' -f1)
+  current=$(docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$image" 2>/dev/null || true)
+  if [[ "$current" == "$sum" && "${FORCE:-0}" != 1 ]]; then
+    log "$image is up to date ($LABEL=$sum); docker build skipped"
+  else
+    log "docker build -t $image ($target)"
+    docker build -q -t "$image" -f "$dockerfile" \
+      --label "$LABEL=$sum" \
+      --label "org.opencontainers.image.title=$title" \
+      --label "org.opencontainers.image.description=$description" \
+      "$ctx" >&2
+  fi
+  size=$(docker image inspect -f '{{ .Size }}' "$image")
+  log "$image: $((size / 1024)) KiB, $(( $(date +%s) - start )) s"
+}
+
+build_image "$IMAGE" mcp-test-gateway "rmcp test stand-in for docker/mcp-gateway" \
+'FROM scratch
 COPY mcp-test-gateway /mcp-test-gateway
 USER 65532:65532
 EXPOSE 8811
-ENTRYPOINT ["/mcp-test-gateway"]
-EOF
+ENTRYPOINT ["/mcp-test-gateway"]'
 
-# The label covers the binary and the recipe, so a changed Dockerfile also rebuilds.
-sum=$(cat "$ctx/mcp-test-gateway" "$ctx/Dockerfile" | sha256sum | cut -d' ' -f1)
-current=$(docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$IMAGE" 2>/dev/null || true)
-if [[ "$current" == "$sum" && "${FORCE:-0}" != 1 ]]; then
-  log "$IMAGE is up to date ($LABEL=$sum); docker build skipped"
-else
-  log "docker build -t $IMAGE ($target)"
-  docker build -q -t "$IMAGE" \
-    --label "$LABEL=$sum" \
-    --label "org.opencontainers.image.title=mcp-test-gateway" \
-    --label "org.opencontainers.image.description=rmcp test stand-in for docker/mcp-gateway" \
-    "$ctx" >&2
-fi
+# The real gateway runs it as `docker run --rm -i --init ... <image> [catalog command]`: the
+# catalog's `command` becomes the arguments after `stdio` (e.g. --secret-env=NAME).
+build_image "$STDIO_IMAGE" mcp-test-stdio "stdio MCP server of the mcp-frontdoor tests" \
+'FROM scratch
+COPY mcp-test-gateway /mcp-test-gateway
+USER 65532:65532
+ENTRYPOINT ["/mcp-test-gateway", "stdio"]'
 
-size=$(docker image inspect -f '{{ .Size }}' "$IMAGE")
-log "$IMAGE: $((size / 1024)) KiB, $(( $(date +%s) - start )) s"
+echo "$STDIO_IMAGE"
 echo "$IMAGE"

@@ -1,6 +1,9 @@
 //! mcp-test-gateway: a small MCP server that behaves like docker/mcp-gateway at its edges
 //! (flags, `/health`, bearer auth, Origin check, `/mcp` and `/sse`), for mcp-frontdoor's
 //! Docker lifecycle and end-to-end tests. See test-gateway/README.md.
+//!
+//! `mcp-test-gateway stdio ...` is a second program in the same binary: a stdio MCP server for
+//! the real docker/mcp-gateway to run (see `stdio.rs`).
 
 /// Logs one line to stderr. Never pass secret values.
 macro_rules! log {
@@ -22,6 +25,7 @@ mod args;
 mod config;
 mod http;
 mod sse;
+mod stdio;
 mod tools;
 
 use std::process::ExitCode;
@@ -30,7 +34,12 @@ use std::sync::Arc;
 use args::{Args, ArgsError};
 
 fn main() -> ExitCode {
-    let args = match Args::parse(std::env::args().skip(1)) {
+    let mut argv = std::env::args().skip(1).peekable();
+    if argv.peek().map(String::as_str) == Some("stdio") {
+        argv.next();
+        return stdio_main(argv);
+    }
+    let args = match Args::parse(argv) {
         Ok(args) => args,
         Err(ArgsError::Help) => {
             println!("{}", ArgsError::Help);
@@ -60,6 +69,39 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(args, loaded)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn stdio_main(argv: impl Iterator<Item = String>) -> ExitCode {
+    let args = match stdio::StdioArgs::parse(argv) {
+        Ok(args) => args,
+        Err(None) => {
+            // stdout is the protocol channel in this mode; help goes to stderr.
+            eprintln!("{}", stdio::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(Some(e)) => {
+            eprintln!("mcp-test-gateway stdio: {e}\n{}", stdio::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    // One session on one pipe: a single thread is plenty and starts faster.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            log!("error: tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(stdio::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log!("error: {e}");

@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -32,8 +33,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def unavailable(reason: str):
+    """A prerequisite is missing: fail under CI=true, else skip and say why."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} and CI=true")
+    pytest.skip(reason)
+
+
+def docker_lines(docker: dict[str, str]) -> str:
+    """Extra `gateways.docker` keys (values already YAML), one indented line each."""
+    return "".join(f"    {k}: {v}\n" for k, v in docker.items())
+
+
 class FrontDoor:
-    def __init__(self, tmp: Path, idle_timeout: str):
+    def __init__(self, tmp: Path, idle_timeout: str, *, image: str = IMAGE,
+                 spawn_timeout: str = "60s", docker: dict[str, str] | None = None):
+        """`docker`: extra `gateways.docker` keys; the default runs the test gateway non-root."""
+        if docker is None:
+            docker = {"user": '"65532:65532"'}
         self.tmp = tmp
         self.port, self.mport = free_port(), free_port()
         self.instance = f"e2e-{os.getpid()}-{self.port}"
@@ -55,12 +72,11 @@ auth: {{ issuer: e2e, audience: [e2e], hs256_secret_file: {tmp}/hs }}
 secrets: {{ master_key_file: {tmp}/mk }}
 gateways:
   idle_timeout: {idle_timeout}
-  spawn_timeout: 60s
+  spawn_timeout: {spawn_timeout}
   docker:
-    image: {IMAGE}
+    image: {image}
     instance: {self.instance}
-    user: "65532:65532"
-catalogs:
+{docker_lines(docker)}catalogs:
   # The users of these tests add servers of their own (the test gateway runs none of them).
   user_policy: {{ custom_servers: true, images: ["example/*"] }}
 """)
@@ -87,15 +103,30 @@ catalogs:
         with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
             return json.loads(r.read() or b"null")
 
-    def api(self, method: str, path: str, token: str, body: dict | None = None):
+    def request(self, method: str, path: str, token: str, body: dict | None = None,
+                timeout: float = 60) -> tuple[int, bytes]:
+        """Any status, no exception: (status, body bytes)."""
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + "/api/v1" + path, data=data, method=method)
+        req = urllib.request.Request(self.url + path, data=data, method=method)
         req.add_header("Authorization", f"Bearer {token}")
         req.add_header("Content-Type", "application/json")
         ctx = ssl.create_default_context(cafile=self.cafile)
-        with urllib.request.urlopen(req, context=ctx, timeout=60) as r:
-            raw = r.read()
-            return json.loads(raw) if raw else None
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def api(self, method: str, path: str, token: str, body: dict | None = None):
+        """A REST call that must succeed; its JSON body (None when empty)."""
+        status, raw = self.request(method, "/api/v1" + path, token, body)
+        assert 200 <= status < 300, f"{method} {path}: {status} {raw[:500]!r}"
+        return json.loads(raw) if raw else None
+
+    def api_text(self, path: str, token: str) -> str:
+        status, raw = self.request("GET", "/api/v1" + path, token)
+        assert status == 200, f"GET {path}: {status} {raw[:500]!r}"
+        return raw.decode()
 
     def token(self, sub: str, teams=(), admin=False, ttl="1h") -> str:
         args = [BIN, "token", "--config", self.config, "--sub", sub, "--ttl", ttl]
@@ -118,31 +149,42 @@ catalogs:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
-        # Containers first: a network or volume in use cannot be removed.
-        for ls, rm in ((["docker", "ps", "-aq"], ["docker", "rm", "-f"]),
-                       (["docker", "network", "ls", "-q"], ["docker", "network", "rm"]),
-                       (["docker", "volume", "ls", "-q"], ["docker", "volume", "rm"])):
-            ids = subprocess.run(ls + ["--filter", f"label=mcp-frontdoor.instance={self.instance}"],
-                                 capture_output=True, text=True).stdout.split()
+        label = f"label=mcp-frontdoor.instance={self.instance}"
+        # Containers first: a network or volume in use cannot be removed. Containers a gateway
+        # started itself (docker/mcp-gateway's MCP servers) carry no label of ours: they are
+        # found by the instance's networks they are attached to.
+        networks = subprocess.run(["docker", "network", "ls", "-q", "--filter", label],
+                                  capture_output=True, text=True).stdout.split()
+        ids = subprocess.run(["docker", "ps", "-aq", "--filter", label],
+                             capture_output=True, text=True).stdout.split()
+        for net in networks:
+            ids += subprocess.run(["docker", "ps", "-aq", "--filter", f"network={net}"],
+                                  capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(["docker", "rm", "-f", "-v"] + sorted(set(ids)), capture_output=True)
+        # Images too: the gateway image the front door derives (init layer) is the instance's.
+        for ls, rm in ((["docker", "network", "ls", "-q"], ["docker", "network", "rm"]),
+                       (["docker", "volume", "ls", "-q"], ["docker", "volume", "rm"]),
+                       (["docker", "image", "ls", "-q"], ["docker", "image", "rm", "-f"])):
+            ids = subprocess.run(ls + ["--filter", label], capture_output=True, text=True).stdout.split()
             if ids:
                 subprocess.run(rm + ids, capture_output=True)
 
 
-def make_frontdoor(idle_timeout: str):
+def make_frontdoor(idle_timeout: str, **kw):
     if not docker_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("Docker is not reachable and CI=true")
-        pytest.skip("Docker is not reachable: end-to-end tests need it")
+        unavailable("Docker is not reachable: end-to-end tests need it")
     if not BIN.exists():
         pytest.fail(f"{BIN} missing: run `cargo build` first")
     tmp = Path(tempfile.mkdtemp(prefix="fd-e2e-"))
-    fd = FrontDoor(tmp, idle_timeout)
+    fd = FrontDoor(tmp, idle_timeout, **kw)
     return fd, tmp
 
 
-def running_frontdoor(idle_timeout: str):
-    """A front door for a fixture's lifetime; stopped and cleaned up even when a test fails."""
-    fd, tmp = make_frontdoor(idle_timeout)
+def running_frontdoor(idle_timeout: str, **kw):
+    """A front door for a fixture's lifetime; stopped and cleaned up even when a test fails.
+    `kw` goes to FrontDoor (image, spawn_timeout, docker keys)."""
+    fd, tmp = make_frontdoor(idle_timeout, **kw)
     try:
         yield fd
     finally:
