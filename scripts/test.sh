@@ -2,11 +2,15 @@
 # The test command (README): formatting, lints, the test gateway image, every Rust test
 # (unit, integration, Docker), the API fuzz run, the end-to-end tests with the official MCP
 # Python SDK (against the test gateway and the real docker/mcp-gateway from
-# ../shared/real-gateway/), and a real docker-compose deployment. `.ci/run` installs the prerequisites on a fresh machine, then runs this.
+# ../shared/real-gateway/), and a real docker-compose deployment. It installs what it needs
+# first (scripts/setup.sh); `.ci/run` is this with CI=true.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "set-up: toolchain components, musl target, Python venv"
+scripts/setup.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -18,8 +22,8 @@ step "test gateway images; the real docker/mcp-gateway image"
 real_gateway="${REAL_GATEWAY_DIR:-$root/../shared/real-gateway}"
 if docker info >/dev/null 2>&1; then
   test-gateway/build-image.sh
-  if [[ -x "$real_gateway/make-image.sh" ]]; then
-    "$real_gateway/make-image.sh"
+  if [[ -f "$real_gateway/make-image.sh" ]]; then
+    bash "$real_gateway/make-image.sh"
   elif [[ "${CI:-}" == "true" ]]; then
     echo "$real_gateway/make-image.sh is missing and CI=true: the real-gateway tests cannot run" >&2
     exit 1

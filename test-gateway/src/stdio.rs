@@ -124,12 +124,7 @@ impl StdioServer {
 
     #[tool(description = "This server's hostname, pid and per-process instance id, as JSON")]
     async fn whoami(&self) -> String {
-        serde_json::json!({
-            "hostname": self.identity.hostname,
-            "pid": self.identity.pid,
-            "instance": self.identity.instance,
-        })
-        .to_string()
+        self.identity.json()
     }
 
     #[tool(

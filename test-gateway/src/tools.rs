@@ -24,6 +24,16 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// What the `whoami` tools answer: hostname, pid and instance as JSON.
+    pub fn json(&self) -> String {
+        serde_json::json!({
+            "hostname": self.hostname,
+            "pid": self.pid,
+            "instance": self.instance,
+        })
+        .to_string()
+    }
+
     pub fn current() -> Identity {
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -147,12 +157,7 @@ impl Gateway {
 
     #[tool(description = "This gateway's hostname, pid and per-process instance id, as JSON")]
     async fn whoami(&self) -> String {
-        serde_json::json!({
-            "hostname": self.identity.hostname,
-            "pid": self.identity.pid,
-            "instance": self.identity.instance,
-        })
-        .to_string()
+        self.identity.json()
     }
 
     #[tool(

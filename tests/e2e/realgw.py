@@ -49,7 +49,8 @@ def real_images() -> tuple[str, str]:
     if os.environ.get("E2E_REAL_GATEWAY_IMAGE"):
         env["IMAGE"] = os.environ["E2E_REAL_GATEWAY_IMAGE"]
     # Idempotent: returns at once when the image already holds this binary.
-    made = subprocess.run([str(script)], capture_output=True, text=True, env=env)
+    # Through bash: a copy of shared/ may come without execute bits.
+    made = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env)
     if made.returncode != 0:
         pytest.fail(f"{script} failed ({made.returncode}): {made.stderr[-2000:]}")
     gateway_image = made.stdout.strip().splitlines()[-1]

@@ -60,3 +60,28 @@ async fn no_runtime_is_a_clear_503() {
     assert_eq!(resp.status(), 503);
     assert_eq!(body_json(resp).await["error"], "no_gateway_runtime");
 }
+
+/// docker/mcp-gateway in streaming mode answers `/sse` with a redirect to `/mcp`, which a
+/// legacy SSE client cannot follow: the client gets a 410 that says to use `/mcp`, while other
+/// routes pass redirects through untouched.
+#[tokio::test]
+async fn a_gateway_redirecting_sse_to_mcp_is_a_410_that_says_to_use_mcp() {
+    use crate::support::upstream::{full, TestUpstream};
+    let up = TestUpstream::start(|_req| async {
+        http::Response::builder()
+            .status(307)
+            .header("location", "/mcp")
+            .body(full(""))
+            .unwrap()
+    })
+    .await;
+    let fd = Frontdoor::builder().upstream(&up.url()).start().await;
+    let c = fd.client(Proto::H1);
+    let resp = c.get_as("alice", "/sse").await;
+    assert_eq!(resp.status(), 410);
+    let body = body_json(resp).await;
+    assert_eq!(body["error"], "sse_not_served");
+    assert!(body["message"].as_str().unwrap().contains("/mcp"), "{body}");
+    let other = c.get_as("alice", "/somewhere").await;
+    assert_eq!(other.status(), 307, "only the SSE routes are translated");
+}

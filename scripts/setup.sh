@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# What the tests need besides Rust and Docker, installed once and skipped when present:
+# rustfmt/clippy, the musl target (static test images), and the Python venv at .venv with
+# tests/requirements.txt (schemathesis, the official MCP Python SDK). scripts/test.sh runs it
+# first, so the test command works on a fresh machine; .ci/run does the same through test.sh.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+log() { echo "setup: $*" >&2; }
+
+if ! rustup component list --installed 2>/dev/null | grep -q '^clippy'; then
+  log "rustup component add rustfmt clippy"
+  rustup component add rustfmt clippy >&2
+fi
+if ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
+  log "rustup target add x86_64-unknown-linux-musl"
+  rustup target add x86_64-unknown-linux-musl >&2
+fi
+
+# The venv is current when it was made from this exact requirements file.
+stamp=.venv/.requirements.sha256
+want="$(sha256sum tests/requirements.txt | cut -d' ' -f1)"
+if [[ ! -x .venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+  log "Python venv .venv with tests/requirements.txt"
+  if ! python3 -m venv .venv >/dev/null 2>&1; then
+    apt-get update -qq >&2 && apt-get install -y -qq python3-venv >&2
+    python3 -m venv .venv
+  fi
+  .venv/bin/pip install -q --upgrade pip >&2
+  .venv/bin/pip install -q -r tests/requirements.txt >&2
+  echo "$want" >"$stamp"
+fi
