@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,11 @@ from realgw import (DYNAMIC_TOOLS, ENGINE, SECRET_ENV, install_catalog, new_secr
 # Server names unique to this run: leftovers are also searched for engine-wide by the label the
 # real gateway gives its server containers (docker-mcp-name).
 LINGERER, STALLER = f"lingerer-{os.getpid()}", f"staller-{os.getpid()}"
+PARTIAL = f"partial-{os.getpid()}"
+# An image no engine has and no registry serves (this run's own name, so nothing can pull it),
+# and an unpinned Docker Hub `mcp/*` image, which the real gateway refuses by its own rule.
+ABSENT_IMAGE = f"frontdoor-test/absent-{os.getpid()}-{uuid.uuid4().hex[:8]}:1"
+REFUSED_IMAGE = "mcp/fetch:latest"
 
 
 def assert_no_fragment(text: str, secret: str, where: str):
@@ -120,10 +126,13 @@ async def session(fd, token: str, *, calls=("secret_hash",), terminate=True) -> 
                 return out
 
 
-def realgw_frontdoor(idle_timeout: str, spawn_timeout: str, servers: dict):
+def realgw_frontdoor(idle_timeout: str, spawn_timeout: str, servers: dict,
+                     docker: dict[str, str] | None = None):
+    """A front door running the real gateway with a base catalog of `servers`; `docker`: more
+    `gateways.docker` keys (values already YAML) beside ENGINE."""
     gateway_image, _ = real_images()
     fds = running_frontdoor(idle_timeout, image=gateway_image, spawn_timeout=spawn_timeout,
-                            docker=dict(ENGINE))
+                            docker={**ENGINE, **(docker or {})})
     fd = next(fds)
     try:
         install_catalog(fd, servers)
@@ -263,5 +272,52 @@ def test_a_failed_start_leaves_no_container_network_or_volume(realgw_stalling):
 
         left = remains.wait_gone(30)
         assert not left, f"left behind after the failed start: {left}"
+    finally:
+        remains.purge()
+
+
+@pytest.fixture
+def realgw_partial():
+    # One server the gateway can run, one whose image is nowhere, one the gateway refuses.
+    # `longLived`: the working server stays up for the session, so the status can show it.
+    yield from realgw_frontdoor("10m", "60s", {
+        PARTIAL: stdio_server(PARTIAL, longLived=True),
+        "absent": {"title": "absent image", "type": "server", "image": ABSENT_IMAGE},
+        "fetch": {"title": "unpinned mcp/fetch", "type": "server", "image": REFUSED_IMAGE},
+    })
+
+
+def test_servers_whose_image_is_missing_or_refused_are_left_out_and_the_rest_serve(realgw_partial):
+    fd = realgw_partial
+    if exists("image", ABSENT_IMAGE):
+        pytest.fail(f"{ABSENT_IMAGE} exists on the engine: the test needs it absent")
+    token = fd.token("rg-partial")
+    value = new_secret()
+    fd.api("PUT", "/users/me/secrets", token, {f"{PARTIAL}.token": value})
+    remains = Remains(fd, PARTIAL)
+    try:
+        # Without the check the gateway would exit on the first image it cannot pull or verify,
+        # and this session would fail with it.
+        out = asyncio.run(session(fd, token, terminate=False))
+        assert out["tools"] == ["echo", "secret_hash", "whoami"], out["tools"]
+        assert json.loads(out["secret_hash"])["sha256"] == sha256(value)
+
+        st = fd.api("GET", "/users/me/gateway", token)
+        assert st["state"] == "ready", st
+        reasons = {u["server"]: u["reason"] for u in st["unavailable_servers"]}
+        assert set(reasons) == {"absent", "fetch"}, st["unavailable_servers"]
+        assert ABSENT_IMAGE in reasons["absent"] and "pulled" in reasons["absent"], reasons
+        assert REFUSED_IMAGE in reasons["fetch"] and "digest" in reasons["fetch"], reasons
+        assert st["server_containers"], f"no server container in the status: {st}"
+        # The working server runs (as a container the gateway started), the others do not.
+        remains.record()
+        assert remains.containers and remains.networks, "no gateway seen"
+        assert remains.servers, "no MCP server container seen on the user's network"
+        assert not exists("image", ABSENT_IMAGE), "the absent image appeared"
+
+        # Stopped through the API: the front door removes the server container with it.
+        fd.api("DELETE", "/users/me/gateway", token)
+        left = remains.wait_gone(30)
+        assert not left, f"left behind after the stop: {left}"
     finally:
         remains.purge()
