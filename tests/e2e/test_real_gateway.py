@@ -321,3 +321,38 @@ def test_servers_whose_image_is_missing_or_refused_are_left_out_and_the_rest_ser
         assert not left, f"left behind after the stop: {left}"
     finally:
         remains.purge()
+
+
+@pytest.fixture(scope="module")
+def realgw_nonroot():
+    yield from realgw_frontdoor("10m", "60s", {"hashsrv": stdio_server("hashsrv")},
+                                docker={"user": '"65532:65532"'})
+
+
+def test_a_non_root_real_gateway_serves_each_users_own_secret(realgw_nonroot):
+    fd = realgw_nonroot
+    users = ["rg-nr-ann", "rg-nr-bob"]
+    tokens = {u: fd.token(u) for u in users}
+    hashes = {}
+    for u in users:
+        value = new_secret()
+        hashes[u] = sha256(value)
+        fd.api("PUT", "/users/me/secrets", tokens[u], {"hashsrv.token": value})
+
+    async def both():
+        return await asyncio.gather(*(session(fd, tokens[u]) for u in users))
+
+    results = dict(zip(users, asyncio.run(both())))
+    for u, out in results.items():
+        assert out["tools"] == ["echo", "secret_hash", "whoami"], (u, out["tools"])
+        assert json.loads(out["secret_hash"])["sha256"] == hashes[u], u
+    # The gateway's processes (the init and docker-mcp) really run as that user.
+    for u in users:
+        name = fd.api("GET", "/users/me/gateway", tokens[u])["container"]
+        top = subprocess.run(["docker", "top", name, "-eo", "pid,uid,gid,args"],
+                             capture_output=True, text=True, check=True).stdout.splitlines()[1:]
+        procs = [line.split(None, 3) for line in top]
+        assert any("/docker-mcp" in p[3] for p in procs), (u, top)
+        assert all(p[1:3] == ["65532", "65532"] for p in procs), (u, top)
+        logs = fd.api_text("/users/me/gateway/logs?tail=10000", tokens[u])
+        assert "tools listed" in logs and "permission denied" not in logs.lower(), (u, logs[-2000:])
