@@ -32,13 +32,19 @@ pub(super) fn gateway_home(user: Option<&str>, configured: Option<&str>) -> Stri
     if let Some(home) = configured.filter(|h| h.starts_with('/')) {
         return home.trim_end_matches('/').to_string();
     }
+    if is_root(user) {
+        "/root".into()
+    } else {
+        "/home/gateway".into()
+    }
+}
+
+/// Whether the gateway runs as root: no user, uid 0 or `root` (group aside).
+pub(super) fn is_root(user: Option<&str>) -> bool {
     let name = user
         .filter(|u| !u.is_empty())
         .map(|u| u.split(':').next().unwrap_or(u));
-    match name {
-        None | Some("0") | Some("root") => "/root".into(),
-        Some(_) => "/home/gateway".into(),
-    }
+    matches!(name, None | Some("0") | Some("root"))
 }
 
 /// The docker CLI config handed to docker/mcp-gateway (through `DOCKER_CONFIG`): its
@@ -76,6 +82,8 @@ pub(super) struct GatewayFile {
 /// The owner comes from the gateway's user (see [`file_owner`]) and decides both the
 /// directories' ownership and the secrets file's mode.
 pub(super) struct FilePlan {
+    /// The gateway's `HOME` ([`gateway_home`]), which `{home}` in the paths stood for.
+    home: String,
     catalog: String,
     secrets: String,
     /// The docker CLI config (`DOCKER_CONFIG` is its directory), beside the secrets.
@@ -86,10 +94,21 @@ pub(super) struct FilePlan {
 }
 
 impl FilePlan {
+    /// The plan for a gateway of `d` running as `user` (its `uid[:gid]` or user name, `None`
+    /// for root): `{home}` in the configured paths resolved.
+    pub fn for_gateway(d: &crate::config::DockerConfig, user: Option<&str>) -> Self {
+        let home = gateway_home(user, d.extra_env.get("HOME").map(String::as_str));
+        let resolve = |p: &str| p.replace(crate::config::HOME_TEMPLATE, &home);
+        let mut plan = Self::new(&resolve(&d.catalog_path), &resolve(&d.secrets_path), user);
+        plan.home = home;
+        plan
+    }
+
     /// `user` is the gateway's `uid[:gid]` or user name, `None` for root.
     pub fn new(catalog: &str, secrets: &str, user: Option<&str>) -> Self {
         let (uid, gid, owner_known) = file_owner(user);
         Self {
+            home: gateway_home(user, None),
             catalog: catalog.to_string(),
             docker_config: format!("{}/docker/config.json", Self::parent(secrets)),
             secrets: secrets.to_string(),
@@ -102,6 +121,11 @@ impl FilePlan {
     /// False for a user name, which cannot be resolved from outside the container.
     pub fn owner_known(&self) -> bool {
         self.owner_known
+    }
+
+    /// The gateway's `HOME`.
+    pub fn home(&self) -> &str {
+        &self.home
     }
 
     /// Where the catalog goes inside the container (`{catalog}`).

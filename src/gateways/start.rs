@@ -11,7 +11,7 @@ use super::slot::{Phase, Running, Slot, StartResult};
 use super::subnets::Subnet;
 use super::GatewayError;
 use crate::catalog::ServerType;
-use crate::config::{DockerConfig, GatewayEngine, Reach, HOME_TEMPLATE};
+use crate::config::{DockerConfig, GatewayEngine, Reach};
 use crate::runtime::{
     ContainerSpec, ContainerState, ImageInfo, Limits, NetworkSpec, RuntimeError, RuntimeErrorKind,
 };
@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::deliver::{deliver, DeliverError};
-use super::files::{gateway_home, random_token, FilePlan, GatewayFile, Prepared};
+use super::files::{is_root, random_token, FilePlan, GatewayFile, Prepared};
 use super::init;
 
 /// How often a starting container's state is checked while its health probe fails.
@@ -228,12 +228,7 @@ impl Inner {
         step("server images");
         let d = &self.cfg.docker;
         let user = d.user.as_deref().or(image.user.as_deref());
-        let home = gateway_home(user, d.extra_env.get("HOME").map(String::as_str));
-        let plan = FilePlan::new(
-            &d.catalog_path.replace(HOME_TEMPLATE, &home),
-            &d.secrets_path.replace(HOME_TEMPLATE, &home),
-            user,
-        );
+        let plan = FilePlan::for_gateway(d, user);
         let result = self
             .create_and_start(slot, &prepared, (&image, &derived), &plan, made, cancel)
             .await;
@@ -388,10 +383,7 @@ impl Inner {
         let argv = self.gateway_argv(prepared, image, plan)?;
         let user = d.user.as_deref().or(image.user.as_deref());
         let mut env = vec![
-            format!(
-                "HOME={}",
-                gateway_home(user, d.extra_env.get("HOME").map(String::as_str))
-            ),
+            format!("HOME={}", plan.home()),
             format!("DOCKER_CONFIG={}", plan.docker_config_dir()),
         ];
         env.extend(d.extra_env.iter().map(|(k, v)| format!("{k}={v}")));
@@ -699,11 +691,7 @@ fn gateway_binds(d: &DockerConfig, user: Option<&str>) -> (Vec<String>, Vec<Stri
     if d.gateway_engine() == GatewayEngine::Host {
         let socket = host_socket(d.host.as_deref());
         binds.push(format!("{socket}:{GATEWAY_SOCKET}"));
-        let root = matches!(
-            user.map(|u| u.split(':').next().unwrap_or(u)),
-            None | Some("0" | "root")
-        );
-        if !root {
+        if !is_root(user) {
             use std::os::unix::fs::MetadataExt;
             if let Ok(meta) = std::fs::metadata(&socket) {
                 groups.push(meta.gid().to_string());
