@@ -41,6 +41,10 @@ impl Inner {
             .retain(|slug, _| users.contains(slug.as_str()));
         let mut keep_networks = HashSet::new();
         for c in &containers {
+            // The helper this process is committing the init image from (`init.rs`).
+            if self.init_image.is_own_helper(&c.labels) {
+                continue;
+            }
             let Some(slug) = self.naming.owner(&c.name, &c.labels) else {
                 tracing::info!(container = %c.name, "removing a managed container whose name does not match its labels");
                 let _ = self.rt.remove_container(&c.id, Duration::ZERO).await;

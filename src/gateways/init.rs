@@ -16,7 +16,7 @@
 //! image's content, so the id checked before each start cannot come to mean other bytes; a
 //! tag (which anyone with the engine can move) is never what a gateway is created from.
 
-use super::names::{Naming, LABEL_INIT_IMAGE, TOKEN_ENV};
+use super::names::{Naming, LABEL_INIT_HELPER, LABEL_INIT_IMAGE, TOKEN_ENV};
 use crate::runtime::{ContainerSpec, FileSpec, ImageInfo, Runtime, RuntimeError};
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
@@ -55,14 +55,24 @@ struct Derived {
 pub(super) struct InitImage {
     naming: Naming,
     made: tokio::sync::Mutex<Option<Derived>>,
+    /// Random per process, on this process's helper containers (label
+    /// [`LABEL_INIT_HELPER`]): the reconcile removes helpers of dead processes, not ours.
+    process: String,
 }
 
 impl InitImage {
     pub(super) fn new(naming: Naming) -> Self {
+        let process: u64 = rand::random();
         Self {
             naming,
             made: tokio::sync::Mutex::new(None),
+            process: format!("{process:016x}"),
         }
+    }
+
+    /// Whether a container is a helper this process is making an image from right now.
+    pub(super) fn is_own_helper(&self, labels: &std::collections::HashMap<String, String>) -> bool {
+        labels.get(LABEL_INIT_HELPER) == Some(&self.process)
     }
 
     /// The id to create a gateway from: the derived image of `base`, checked on the engine
@@ -109,6 +119,7 @@ impl InitImage {
         // process dies mid-way. The image inherits them, which is how old ones are found.
         let mut labels = self.naming.instance_labels();
         labels.insert(LABEL_INIT_IMAGE.into(), init_hash().into());
+        labels.insert(LABEL_INIT_HELPER.into(), self.process.clone());
         let spec = ContainerSpec {
             name: helper.clone(),
             image: base.id.clone(),

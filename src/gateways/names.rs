@@ -13,6 +13,8 @@ pub const LABEL_INSTANCE: &str = "mcp-frontdoor.instance";
 pub const LABEL_CATALOG_HASH: &str = "mcp-frontdoor.catalog-hash";
 /// On the derived gateway image (see `init.rs`): the hash of the init it carries.
 pub const LABEL_INIT_IMAGE: &str = "mcp-frontdoor.init";
+/// On the helper container the derived image is committed from: the making process.
+pub const LABEL_INIT_HELPER: &str = "mcp-frontdoor.init-helper";
 /// The environment variable that carries the per-gateway bearer token.
 pub const TOKEN_ENV: &str = "MCP_GATEWAY_AUTH_TOKEN";
 
