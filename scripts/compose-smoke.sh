@@ -34,6 +34,9 @@ cleanup() {
   [[ -n "$nets" ]] && docker network rm $nets >/dev/null 2>&1 || true
   vols="$(docker volume ls -q --filter "label=mcp-frontdoor.instance=$instance")"
   [[ -n "$vols" ]] && docker volume rm $vols >/dev/null 2>&1 || true
+  # The gateway image with the init that the front door made for this instance.
+  imgs="$(docker image ls -q --filter "label=mcp-frontdoor.instance=$instance")"
+  [[ -n "$imgs" ]] && docker image rm -f $imgs >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
