@@ -148,9 +148,9 @@ def realgw():
 
 # --- tests --------------------------------------------------------------------------------
 
-def test_two_users_at_once_each_server_sees_its_own_users_secret(realgw):
-    fd = realgw
-    users = ["rg-ann", "rg-bob"]
+def each_users_own_secret(fd, users):
+    """Gives each user a fresh secret, opens all their sessions at once, and checks that each
+    user's server hashed that user's own secret. Returns the users' tokens."""
     tokens = {u: fd.token(u) for u in users}
     hashes = {}
     for u in users:
@@ -158,16 +158,22 @@ def test_two_users_at_once_each_server_sees_its_own_users_secret(realgw):
         hashes[u] = sha256(value)
         fd.api("PUT", "/users/me/secrets", tokens[u], {"hashsrv.token": value})
 
-    async def both():
+    async def all_at_once():
         return await asyncio.gather(*(session(fd, tokens[u]) for u in users))
 
-    results = dict(zip(users, asyncio.run(both())))
+    results = dict(zip(users, asyncio.run(all_at_once())))
     for u, out in results.items():
         assert out["tools"] == ["echo", "secret_hash", "whoami"], (u, out["tools"])
         got = json.loads(out["secret_hash"])
         assert got["env"] == SECRET_ENV and got["set"] is True, (u, got)
         assert got["sha256"] == hashes[u], f"{u}'s server did not get {u}'s secret"
-    assert hashes["rg-ann"] != hashes["rg-bob"]
+    assert len(set(hashes.values())) == len(users)
+    return tokens
+
+
+def test_two_users_at_once_each_server_sees_its_own_users_secret(realgw):
+    fd, users = realgw, ["rg-ann", "rg-bob"]
+    tokens = each_users_own_secret(fd, users)
     # Each user has a gateway of their own.
     status = {u: fd.api("GET", "/users/me/gateway", tokens[u]) for u in users}
     assert all(st["state"] == "ready" for st in status.values()), status
@@ -332,20 +338,7 @@ def realgw_nonroot():
 def test_a_non_root_real_gateway_serves_each_users_own_secret(realgw_nonroot):
     fd = realgw_nonroot
     users = ["rg-nr-ann", "rg-nr-bob"]
-    tokens = {u: fd.token(u) for u in users}
-    hashes = {}
-    for u in users:
-        value = new_secret()
-        hashes[u] = sha256(value)
-        fd.api("PUT", "/users/me/secrets", tokens[u], {"hashsrv.token": value})
-
-    async def both():
-        return await asyncio.gather(*(session(fd, tokens[u]) for u in users))
-
-    results = dict(zip(users, asyncio.run(both())))
-    for u, out in results.items():
-        assert out["tools"] == ["echo", "secret_hash", "whoami"], (u, out["tools"])
-        assert json.loads(out["secret_hash"])["sha256"] == hashes[u], u
+    tokens = each_users_own_secret(fd, users)
     # The gateway's processes (the init and docker-mcp) really run as that user.
     for u in users:
         name = fd.api("GET", "/users/me/gateway", tokens[u])["container"]
