@@ -42,19 +42,25 @@ enum Command {
     },
     /// Validate a config file and the keys it names, then exit.
     CheckConfig {
+        /// Config file (default: config/frontdoor.yaml when it exists).
         #[arg(long)]
         config: Option<PathBuf>,
     },
     /// Mint a development HS256 token with the configured secret.
     Token {
+        /// The user id to put in the token (the `auth.user_claim`, `sub` by default).
         #[arg(long)]
         sub: String,
+        /// A role to grant (repeatable), e.g. `--role admin`.
         #[arg(long = "role")]
         roles: Vec<String>,
+        /// A team the user belongs to (repeatable); its team catalog applies.
         #[arg(long = "team")]
         teams: Vec<String>,
+        /// How long the token is valid, e.g. `30m`, `1h`, `8h`.
         #[arg(long, default_value = "1h")]
         ttl: String,
+        /// Config file (default: config/frontdoor.yaml when it exists).
         #[arg(long)]
         config: Option<PathBuf>,
         /// Mint for a `serve --dev` front door (its generated secret, issuer and audience).
@@ -92,6 +98,7 @@ enum Command {
 enum AuditCommand {
     /// Check the hash chain of every retained audit file; exits non-zero at the first break.
     Verify {
+        /// Config file (default: config/frontdoor.yaml when it exists).
         #[arg(long)]
         config: Option<PathBuf>,
         /// The data dir of a `serve --dev` front door (defaults, not config/frontdoor.yaml).
@@ -112,6 +119,7 @@ enum UsersCommand {
         /// The raw user id (the token's user claim), not the slug.
         #[arg(long)]
         user: String,
+        /// Config file (default: config/frontdoor.yaml when it exists).
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -121,10 +129,13 @@ enum UsersCommand {
 enum CatalogCommand {
     /// Print a user's merged catalog (YAML) from the data dir; writes nothing.
     Merge {
+        /// The raw user id (the token's user claim), not the slug.
         #[arg(long)]
         user: String,
+        /// A team the user belongs to (repeatable); its team catalog applies.
         #[arg(long = "team")]
         teams: Vec<String>,
+        /// Config file (default: config/frontdoor.yaml when it exists).
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -134,6 +145,7 @@ enum CatalogCommand {
 enum SecretsCommand {
     /// Re-seal every stored secret under the newest master key (first line of the key file).
     Rotate {
+        /// Config file (default: config/frontdoor.yaml when it exists).
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -143,8 +155,10 @@ enum SecretsCommand {
 enum CertsCommand {
     /// Write a self-signed certificate and key (cert.pem, key.pem).
     Generate {
+        /// Directory for cert.pem and key.pem.
         #[arg(long, default_value = "certs")]
         out: PathBuf,
+        /// A name or address the certificate is valid for (repeatable).
         #[arg(long = "host", default_values = ["localhost", "127.0.0.1"])]
         hosts: Vec<String>,
     },
@@ -352,5 +366,34 @@ fn main() -> anyhow::Result<()> {
             println!("wrote {} and {}", cert.display(), key.display());
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every command and every option says what it is for in `--help`.
+    #[test]
+    fn every_command_and_option_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let here = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() && !path.is_empty() {
+                missing.push(here.clone());
+            }
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() {
+                    missing.push(format!("{here} --{}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
     }
 }

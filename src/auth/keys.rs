@@ -67,12 +67,39 @@ pub fn hs256(secret: &[u8], source_name: &str) -> Result<VerifyKey, KeyError> {
             ),
         ));
     }
+    if looks_like_placeholder(secret) {
+        // Long enough, but copied from an example: anyone who read it can mint tokens.
+        tracing::warn!(
+            source = source_name,
+            "the HS256 secret looks like a placeholder or has too little variety; anyone who can guess it can mint admin tokens: use `openssl rand -base64 48`"
+        );
+    }
     Ok(VerifyKey {
         alg: Algorithm::HS256,
         kid: None,
         key: DecodingKey::from_secret(secret),
         fingerprint: fingerprint(Algorithm::HS256, None, secret),
     })
+}
+
+/// A secret copied from an example (`change-me...` in `.env.example`) or with so few distinct
+/// bytes (`aaaa...`, `0123012301...`) that it is no secret.
+fn looks_like_placeholder(secret: &[u8]) -> bool {
+    let lower = String::from_utf8_lossy(secret).to_ascii_lowercase();
+    let placeholder = [
+        "change-me",
+        "changeme",
+        "replace-me",
+        "example",
+        "secret-here",
+    ]
+    .iter()
+    .any(|p| lower.contains(p));
+    let distinct = secret
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    placeholder || distinct < 10
 }
 
 // DER encodings of the OIDs that tell key types apart inside a SubjectPublicKeyInfo.
@@ -218,5 +245,20 @@ fn jwk_algorithm(jwk: &Jwk) -> Option<Algorithm> {
             // The declared alg must belong to the key's family (RS384 on an RSA key is fine).
             (declared.family() == from_params.family()).then_some(declared)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_placeholder;
+
+    #[test]
+    fn example_and_low_variety_secrets_are_flagged() {
+        assert!(looks_like_placeholder(
+            b"change-me-to-a-long-random-string-of-at-least-32-bytes"
+        ));
+        assert!(looks_like_placeholder(&[b'a'; 40]));
+        assert!(looks_like_placeholder(b"01230123012301230123012301230123"));
+        assert!(!looks_like_placeholder(b"u8Zq3LrV0pX7m2KcW9yBdTf1hGnJ4sEa"));
     }
 }
