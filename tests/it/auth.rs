@@ -44,9 +44,13 @@ async fn every_bad_token_is_a_401_with_the_resource_metadata_challenge() {
     let mut not_yet = claims("alice", &[], &[]);
     not_yet["nbf"] = json!(now() + 3600);
     let good = sign(Signer::Hs256, &claims("alice", &[], &[]));
-    let mut tampered = good.clone();
-    tampered.pop();
-    tampered.push(if good.ends_with('A') { 'B' } else { 'A' });
+    // Change a character inside the signature, not its last one: the last base64url
+    // character of a 32-byte signature carries padding bits, and a non-canonical one is a
+    // decoding error ("malformed"), not a bad signature.
+    let mut tampered = good.clone().into_bytes();
+    let at = tampered.len() - 10;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
     let cases: Vec<(&str, Option<String>, &str, &str)> = vec![
         (
             "expired",
