@@ -209,27 +209,11 @@ async fn jwks_url_keys_are_fetched_and_refreshed_in_the_background() {
     let hits = std::sync::Arc::new(AtomicUsize::new(0));
     let hits2 = hits.clone();
     let jwks = std::fs::read(tokens::fixture("jwks.json")).unwrap();
-    let idp = TestUpstream::start(move |_req| {
+    let (_idp, _up, fd) = jwks_url_frontdoor("200ms", move || {
         hits2.fetch_add(1, Ordering::SeqCst);
-        let body = jwks.clone();
-        async move {
-            http::Response::builder()
-                .header("content-type", "application/json")
-                .body(crate::support::upstream::full(body))
-                .unwrap()
-        }
+        jwks.clone()
     })
     .await;
-    let up = TestUpstream::json().await;
-    // Only the URL source can verify a JWKS-signed token here: the file source is replaced.
-    let fd = Frontdoor::builder()
-        .upstream(&up.url())
-        .auth(&format!("jwks_url: http://{}/jwks", idp.addr))
-        .auth("jwks_allow_http: true")
-        .auth("jwks_refresh: 200ms")
-        .auth("jwks_file: null")
-        .start()
-        .await;
     let c = fd.client(Proto::H1);
     let token = sign(Signer::Jwks, &claims("dana", &[], &[]));
     let resp = c
@@ -279,25 +263,7 @@ async fn a_cached_token_dies_when_its_key_leaves_the_jwks_url() {
         std::fs::read(tokens::fixture("jwks.json")).unwrap(),
     ));
     let served = doc.clone();
-    let idp = TestUpstream::start(move |_req| {
-        let body = served.lock().clone();
-        async move {
-            http::Response::builder()
-                .header("content-type", "application/json")
-                .body(crate::support::upstream::full(body))
-                .unwrap()
-        }
-    })
-    .await;
-    let up = TestUpstream::json().await;
-    let fd = Frontdoor::builder()
-        .upstream(&up.url())
-        .auth(&format!("jwks_url: http://{}/jwks", idp.addr))
-        .auth("jwks_allow_http: true")
-        .auth("jwks_refresh: 100ms")
-        .auth("jwks_file: null")
-        .start()
-        .await;
+    let (_idp, up, fd) = jwks_url_frontdoor("100ms", move || served.lock().clone()).await;
     let c = fd.client(Proto::H1);
     let token = sign(Signer::Jwks, &claims("dana", &[], &[]));
     for _ in 0..3 {
@@ -370,4 +336,33 @@ async fn a_cached_token_dies_when_its_key_leaves_the_jwks_file() {
             .contains("no configured key"),
         "{body}"
     );
+}
+
+/// An identity provider on loopback serving what `jwks` returns at each fetch, and a front
+/// door whose only key source is that URL (the file source is replaced), refreshed every
+/// `refresh`. The servers live as long as the returned handles.
+async fn jwks_url_frontdoor(
+    refresh: &str,
+    jwks: impl Fn() -> Vec<u8> + Send + Sync + 'static,
+) -> (TestUpstream, TestUpstream, Frontdoor) {
+    let idp = TestUpstream::start(move |_req| {
+        let body = jwks();
+        async move {
+            http::Response::builder()
+                .header("content-type", "application/json")
+                .body(crate::support::upstream::full(body))
+                .unwrap()
+        }
+    })
+    .await;
+    let up = TestUpstream::json().await;
+    let fd = Frontdoor::builder()
+        .upstream(&up.url())
+        .auth(&format!("jwks_url: http://{}/jwks", idp.addr))
+        .auth("jwks_allow_http: true")
+        .auth(&format!("jwks_refresh: {refresh}"))
+        .auth("jwks_file: null")
+        .start()
+        .await;
+    (idp, up, fd)
 }
