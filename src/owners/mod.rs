@@ -182,11 +182,17 @@ impl Owners {
         }
     }
 
+    /// Whether `id`'s directory (`slug`, the caller's already derived slug of `id`) has been
+    /// claimed for it by this process: the per-request check, with no hashing or allocation.
+    pub fn is_verified(&self, slug: &str, id: &str) -> bool {
+        self.verified.get(slug).is_some_and(|v| *v == id)
+    }
+
     /// The slug of `id`, once its directory is known to be its own (claimed on first use; a
     /// map lookup after that).
     pub async fn claim(self: &Arc<Self>, id: &str, access: Access) -> Result<String, OwnerError> {
         let s = slug(id);
-        if self.verified.get(&s).is_some_and(|v| *v == id) {
+        if self.is_verified(&s, id) {
             return Ok(s);
         }
         let this = self.clone();

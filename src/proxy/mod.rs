@@ -225,9 +225,12 @@ async fn authenticate(
 /// owner marker matches, or it is made for them now), never another id's (`crate::owners`).
 async fn claim_user_dir(proxy: &Proxy, who: &Principal) -> Result<(), Error> {
     if let Some(owners) = &proxy.owners {
-        owners
-            .claim(&who.user, crate::owners::Access::Write)
-            .await?;
+        // Every request after the first of a user: one map lookup by the slug it already has.
+        if !owners.is_verified(&who.slug, &who.user) {
+            owners
+                .claim(&who.user, crate::owners::Access::Write)
+                .await?;
+        }
     }
     Ok(())
 }
