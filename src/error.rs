@@ -14,11 +14,13 @@ use std::time::Duration;
 /// Every way a request handled by the front door can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{reason}")]
+    #[error("{}", unauthorized_message(*reason, *expired_at))]
     Unauthorized {
         reason: AuthFailure,
         /// The `WWW-Authenticate` challenge pointing at the RFC 9728 metadata.
         challenge: HeaderValue,
+        /// When an expired token expired (unix seconds), to tell its holder.
+        expired_at: Option<u64>,
     },
     #[error("this metrics endpoint needs Authorization: Bearer <metrics token>")]
     ScrapeUnauthorized,
@@ -30,7 +32,7 @@ pub enum Error {
     /// mode answers `/sse` with a redirect to `/mcp`, which SSE clients cannot follow).
     #[error("this gateway serves MCP over streamable HTTP only: point your MCP client at /mcp (transport \"http\" / streamable HTTP) instead of /sse")]
     LegacySseUnsupported,
-    #[error("unknown MCP session")]
+    #[error("unknown MCP session (it ended, or the server restarted): start a new session with initialize, without Mcp-Session-Id")]
     SessionNotFound,
     #[error("{0}")]
     NotFound(String),
@@ -57,6 +59,21 @@ pub enum Error {
     RateLimited { retry_after: Duration },
     #[error("internal error")]
     Internal(String),
+}
+
+/// What a refused token's holder should do, with the expiry time when there is one.
+fn unauthorized_message(reason: AuthFailure, expired_at: Option<u64>) -> String {
+    match (reason, expired_at) {
+        (AuthFailure::Expired, Some(exp)) => format!(
+            "token expired at {}; get a new token",
+            crate::audit::rfc3339_utc(std::time::UNIX_EPOCH + Duration::from_secs(exp))
+        ),
+        (AuthFailure::Missing, _) => {
+            "missing bearer token: send Authorization: Bearer <token>".to_string()
+        }
+        (AuthFailure::InQuery, _) => reason.to_string(),
+        _ => format!("{reason}; get a new token"),
+    }
 }
 
 /// Library errors carry a class; internal ones hide their text (paths, OS errors).
@@ -138,6 +155,92 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         self.parts().0
     }
+
+    /// A refused token, with its challenge and (for an expired one) its expiry from `headers`.
+    pub fn unauthorized(
+        reason: AuthFailure,
+        challenge: HeaderValue,
+        headers: &http::HeaderMap,
+    ) -> Self {
+        let expired_at = (reason == AuthFailure::Expired)
+            .then(|| crate::auth::unverified_expiry(headers))
+            .flatten();
+        Error::Unauthorized {
+            reason,
+            challenge,
+            expired_at,
+        }
+    }
+
+    /// The message a client sees (internal details are logged here, never sent).
+    fn client_message(&self, status: StatusCode) -> String {
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            // The detail (paths, OS errors) is for operators only.
+            tracing::error!(detail = %self, internal = ?self, "internal error");
+            "internal error; the server log has the details".to_string()
+        } else {
+            self.to_string()
+        }
+    }
+
+    /// The error as MCP clients display it (the `/mcp` and `/sse` routes): a JSON-RPC 2.0
+    /// error object (an array of them for a batch) with the request's id, the same HTTP
+    /// status, `Retry-After` and `WWW-Authenticate` as [`IntoResponse`] gives.
+    pub fn into_jsonrpc_response(self, ids: &crate::proxy::rpc::RpcIds) -> Response {
+        let (status, code, retry_after) = self.parts();
+        let message = self.client_message(status);
+        let mut data = serde_json::json!({ "reason": code, "status": status.as_u16() });
+        if let Some(d) = retry_after {
+            data["retry_after_seconds"] = d.as_secs().max(1).into();
+        }
+        let body = crate::proxy::rpc::error_body(ids, jsonrpc_code(status), &message, data);
+        let mut resp = (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response();
+        self.finish(&mut resp, retry_after);
+        resp
+    }
+
+    /// The headers some errors add to their response.
+    fn finish(self, resp: &mut Response, retry_after: Option<Duration>) {
+        if let Some(d) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(d.as_secs().max(1)));
+        }
+        if let Error::Unauthorized { challenge, .. } = self {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        } else if let Error::ScrapeUnauthorized = self {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"metrics\""),
+            );
+        }
+    }
+}
+
+/// The JSON-RPC error code for a front door error, by HTTP status (the implementation-defined
+/// server error range -32000..-32099; -32600 and -32603 where JSON-RPC has a meaning). The
+/// README lists them.
+fn jsonrpc_code(status: StatusCode) -> i64 {
+    match status.as_u16() {
+        400 | 413 | 415 => -32600,
+        401 => -32001,
+        403 => -32003,
+        404 => -32004,
+        410 => -32010,
+        429 => -32029,
+        502 => -32002,
+        503 => -32000,
+        504 => -32005,
+        _ => -32603,
+    }
 }
 
 /// A JSON error response outside the [`Error`] enum (API handlers build these too).
@@ -157,27 +260,9 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code, retry_after) = self.parts();
-        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-            // The detail (paths, OS errors) is for operators only.
-            tracing::error!(detail = %self, internal = ?self, "internal error");
-            "internal error; the server log has the details".to_string()
-        } else {
-            self.to_string()
-        };
+        let message = self.client_message(status);
         let mut resp = json_error(status, code, &message);
-        if let Some(d) = retry_after {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(d.as_secs().max(1)));
-        }
-        if let Error::Unauthorized { challenge, .. } = self {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, challenge);
-        } else if let Error::ScrapeUnauthorized = self {
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"metrics\""),
-            );
-        }
+        self.finish(&mut resp, retry_after);
         resp
     }
 }

@@ -180,8 +180,10 @@ pub async fn serve(
         }
     };
     let lifecycle = gateways.lifecycle.clone();
+    let edge_metrics = server::edge_metrics::EdgeMetrics::default();
     let metrics = Arc::new(metrics::Metrics::new(|r| {
         services.catalog_metrics.register(r);
+        edge_metrics.register(r);
         if let Some(l) = &lifecycle {
             l.metrics().register(r);
         }
@@ -229,7 +231,8 @@ pub async fn serve(
         ListenerSpec {
             name: "public",
             tls,
-            handshake_timeout: config.server.tls_handshake_timeout.0,
+            limits: server::conns::Limits::from_config(&config.server),
+            metrics: edge_metrics.clone(),
         },
         app::public_router(state.clone()),
         shutdown.clone(),
@@ -239,7 +242,8 @@ pub async fn serve(
         ListenerSpec {
             name: "metrics",
             tls: None,
-            handshake_timeout: Duration::ZERO,
+            limits: server::conns::Limits::metrics_listener(),
+            metrics: edge_metrics,
         },
         app::metrics_router(state, scrape),
         shutdown.clone(),

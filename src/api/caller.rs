@@ -21,6 +21,7 @@ impl FromRequestParts<AppState> for Caller {
         let auth = &state.proxy.auth;
         match auth.authenticate(&parts.headers, &parts.uri).await {
             Ok(p) => {
+                crate::server::mark_authenticated(&parts.extensions);
                 if let Some(slot) = parts.extensions.get::<crate::app::CallerSlot>() {
                     let _ = slot.0.set(p.slug.clone());
                 }
@@ -35,10 +36,11 @@ impl FromRequestParts<AppState> for Caller {
                         reason: reason.label(),
                     })
                     .inc();
-                Err(Error::Unauthorized {
+                Err(Error::unauthorized(
                     reason,
-                    challenge: auth.challenge(),
-                })
+                    auth.challenge(),
+                    &parts.headers,
+                ))
             }
         }
     }

@@ -105,11 +105,8 @@ pub fn router() -> Router<AppState> {
 async fn unknown_route(State(state): State<AppState>, req: Request) -> Response {
     let auth = &state.proxy.auth;
     if let Err(reason) = auth.authenticate(req.headers(), req.uri()).await {
-        return Error::Unauthorized {
-            reason,
-            challenge: auth.challenge(),
-        }
-        .into_response();
+        return Error::unauthorized(reason, auth.challenge(), req.headers()).into_response();
     }
+    crate::server::mark_authenticated(req.extensions());
     json_error(StatusCode::NOT_FOUND, "not_found", "no such API route")
 }

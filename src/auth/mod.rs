@@ -298,3 +298,24 @@ fn map_jwt_error(kind: &ErrorKind) -> AuthFailure {
         _ => AuthFailure::Malformed,
     }
 }
+
+/// The `exp` claim of the bearer token in `headers`, read without verification: only for
+/// telling a caller whose token was refused as expired (which jsonwebtoken reports only after
+/// the signature verified) when it expired.
+pub fn unverified_expiry(headers: &HeaderMap) -> Option<u64> {
+    use base64::Engine as _;
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value.split_once(' ')?.1.trim();
+    let payload = token.split('.').nth(1)?;
+    // A token is small; anything larger is not worth decoding for a hint.
+    if payload.len() > 8192 {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()?
+        .get("exp")?
+        .as_u64()
+}

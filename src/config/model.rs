@@ -53,8 +53,25 @@ pub struct ServerConfig {
     pub shutdown_grace: HumanDuration,
     /// The same for SIGINT (an operator at a terminal wants it quicker).
     pub shutdown_grace_interrupt: HumanDuration,
-    /// A TLS handshake slower than this is dropped (slowloris guard).
+    /// A TLS handshake not finished this long after accept is dropped (slowloris guard).
     pub tls_handshake_timeout: HumanDuration,
+    /// A connection without a complete request head this long after accept (TLS handshake
+    /// included) is closed: silent TCP, silent TLS, an h2 connection that opens no stream.
+    pub first_request_timeout: HumanDuration,
+    /// A connection with no request in flight for this long after its last one is closed (h1
+    /// keep-alive between requests, h2 without open streams; open streams are never timed).
+    pub idle_timeout: HumanDuration,
+    /// Open client connections at most. At the cap a new connection evicts the oldest one
+    /// that never authenticated and has no request in flight, else it is closed at once.
+    pub max_connections: usize,
+    /// Of `max_connections`, the last slots: a connection accepted above
+    /// `max_connections - reserved_connections` gets `reserve_first_request_timeout`.
+    pub reserved_connections: usize,
+    /// The first-request deadline of a connection accepted into the reserve.
+    pub reserve_first_request_timeout: HumanDuration,
+    /// Open connections from one client address at most; 0 = no limit (clients behind one
+    /// NAT or proxy share an address).
+    pub max_connections_per_address: usize,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +85,12 @@ impl Default for ServerConfig {
             shutdown_grace: HumanDuration::secs(30),
             shutdown_grace_interrupt: HumanDuration::secs(3),
             tls_handshake_timeout: HumanDuration::secs(10),
+            first_request_timeout: HumanDuration::secs(10),
+            idle_timeout: HumanDuration::secs(60),
+            max_connections: 8192,
+            reserved_connections: 1024,
+            reserve_first_request_timeout: HumanDuration::secs(2),
+            max_connections_per_address: 0,
         }
     }
 }

@@ -40,6 +40,7 @@ fn check_server(raw: &RawConfig, errs: &mut Vec<String>) -> String {
             }
         }
     }
+    check_edge(s, errs);
     for o in &s.allowed_origins {
         if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
             errs.push(format!(
@@ -61,6 +62,33 @@ fn check_server(raw: &RawConfig, errs: &mut Vec<String>) -> String {
             let scheme = if s.tls.is_some() { "https" } else { "http" };
             format!("{scheme}://localhost:{}", s.listen.port())
         }
+    }
+}
+
+/// The connection bounds: every deadline is needed (zero would close every connection at
+/// once), and the reserve is a part of the cap.
+fn check_edge(s: &super::ServerConfig, errs: &mut Vec<String>) {
+    for (key, d) in [
+        ("server.tls_handshake_timeout", s.tls_handshake_timeout.0),
+        ("server.first_request_timeout", s.first_request_timeout.0),
+        ("server.idle_timeout", s.idle_timeout.0),
+        (
+            "server.reserve_first_request_timeout",
+            s.reserve_first_request_timeout.0,
+        ),
+    ] {
+        if d.is_zero() {
+            errs.push(format!("{key}: must be more than 0s"));
+        }
+    }
+    if s.max_connections == 0 {
+        errs.push("server.max_connections: must be at least 1".into());
+    }
+    if s.reserved_connections >= s.max_connections.max(1) {
+        errs.push(format!(
+            "server.reserved_connections: {} must be less than server.max_connections ({})",
+            s.reserved_connections, s.max_connections
+        ));
     }
 }
 

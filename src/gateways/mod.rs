@@ -58,7 +58,7 @@ pub enum GatewayError {
         message: String,
         retry_after: Duration,
     },
-    #[error("too many gateways are running; try again shortly")]
+    #[error("too many gateways are running on this server; retry in {} s", retry_after.as_secs().max(1))]
     AtCapacity { retry_after: Duration },
     #[error(
         "no gateway runtime is configured (set gateways.upstream_url or enable the Docker runtime)"

@@ -108,8 +108,9 @@ impl Inner {
                     let f = StartFailure {
                         outcome: StartOutcome::Timeout,
                         message: format!(
-                            "the gateway did not become ready within {}s; try again shortly",
-                            self.cfg.spawn_timeout.0.as_secs()
+                            "your gateway is starting for longer than usual (it did not become ready within {} s); retry in {} s, and if it keeps failing ask an admin to read its log",
+                            self.cfg.spawn_timeout.0.as_secs(),
+                            RETRY_UNAVAILABLE.as_secs()
                         ),
                         detail: "spawn_timeout passed".into(),
                     };
@@ -313,10 +314,14 @@ impl Inner {
         if let Some(info) = self.rt.image(&image).await? {
             return Ok(info);
         }
-        let failed = |detail: String| StartFailure {
+        let failed = |detail: String| {
+            StartFailure {
             outcome: StartOutcome::Image,
-            message: format!("the gateway image `{image}` could not be pulled; try again later"),
+            message: format!(
+                "the gateway image `{image}` is missing and could not be pulled: ask an admin to pull it (POST /api/v1/admin/images/pull) or fix gateways.docker.image"
+            ),
             detail,
+        }
         };
         match self.pull_shared(&image, cancel).await {
             Some(Ok(())) => self

@@ -4,6 +4,7 @@
 
 mod body;
 mod headers;
+pub mod rpc;
 pub mod session_ids;
 pub mod sessions;
 mod upstream;
@@ -15,11 +16,13 @@ use crate::auth::{Authenticator, Principal};
 use crate::error::Error;
 use crate::gateways::{GatewayResolver, Upstream};
 use crate::metrics::{Metrics, RouteClass};
+use crate::server::drain::{drain, Drained, DRAIN_MAX_BYTES};
 use crate::server::ConnInfo;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use body::{Counted, EndpointSniffer, Exchange, Keepalive, ProxyBody};
 use http::{HeaderName, Method, Request};
+use http_body_util::BodyExt;
 use sessions::SessionBindings;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -58,7 +61,12 @@ pub async fn handle(proxy: Arc<Proxy>, req: Request<Body>) -> Response {
     let method = req.method().clone();
     match forward(&proxy, req, route, started).await {
         Ok(resp) => resp,
-        Err((err, slug)) => {
+        Err(Failed {
+            err,
+            slug,
+            body,
+            ids,
+        }) => {
             let status = err.status().as_u16();
             proxy
                 .metrics
@@ -67,12 +75,68 @@ pub async fn handle(proxy: Arc<Proxy>, req: Request<Body>) -> Response {
                 %method, ?route, user = slug.as_deref().unwrap_or("-"), status,
                 duration_ms = started.elapsed().as_millis() as u64, error = %err, "request"
             );
-            err.into_response()
+            if !matches!(route, RouteClass::Mcp | RouteClass::Sse) {
+                // An unread body is discarded by the connection (`server::drain`).
+                return err.into_response();
+            }
+            // MCP clients show JSON-RPC errors: find the request's id in a small body (this
+            // also reads it before the early answer, see `server::drain`).
+            let ids = match (ids, body) {
+                (rpc::RpcIds::Unknown, Some(body)) => match drain(body).await {
+                    Drained::Whole(bytes) => rpc::ids_of(&bytes),
+                    Drained::Left => rpc::RpcIds::Unknown,
+                },
+                (ids, _) => ids,
+            };
+            err.into_jsonrpc_response(&ids)
         }
     }
 }
 
-type Failed = (Error, Option<Arc<str>>);
+/// A request the front door answers itself, with what is left of it.
+struct Failed {
+    err: Error,
+    slug: Option<Arc<str>>,
+    /// The request body when it was not sent on.
+    body: Option<Body>,
+    /// The JSON-RPC ids, when the body was read before forwarding.
+    ids: rpc::RpcIds,
+}
+
+/// The most time a small MCP request body may take to arrive before it is forwarded.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A POST to `/mcp` with a small announced body is read before the gateway is asked for,
+/// so its JSON-RPC id is known for any error after this point; anything else streams.
+async fn read_small_rpc(req: Request<Body>) -> Result<(Request<Body>, rpc::RpcIds), Error> {
+    use http_body::Body as _;
+    let small = req.method() == Method::POST
+        && req
+            .body()
+            .size_hint()
+            .exact()
+            .is_some_and(|n| n > 0 && n <= DRAIN_MAX_BYTES);
+    if !small {
+        return Ok((req, rpc::RpcIds::Unknown));
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, body.collect()).await {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(_)) => {
+            return Err(Error::BadRequest(
+                "the request body could not be read".into(),
+            ))
+        }
+        Err(_) => {
+            return Err(Error::BadRequest(format!(
+                "the request body did not arrive within {} s",
+                BODY_READ_TIMEOUT.as_secs()
+            )))
+        }
+    };
+    let ids = rpc::ids_of(&bytes);
+    Ok((Request::from_parts(parts, Body::from(bytes)), ids))
+}
 
 async fn forward(
     proxy: &Proxy,
@@ -80,20 +144,56 @@ async fn forward(
     route: RouteClass,
     started: Instant,
 ) -> Result<Response, Failed> {
-    let principal = authenticate(proxy, req.headers(), req.uri())
-        .await
-        .map_err(|e| (e, None))?;
+    // Until the request is sent on, a failure hands its body back (see `handle`).
+    let early = |err: Error, slug: Option<Arc<str>>, req: Request<Body>, ids| Failed {
+        err,
+        slug,
+        body: Some(req.into_body()),
+        ids,
+    };
+    let principal = match authenticate(proxy, req.headers(), req.uri()).await {
+        Ok(p) => p,
+        Err(e) => return Err(early(e, None, req, rpc::RpcIds::Unknown)),
+    };
+    crate::server::mark_authenticated(req.extensions());
     let slug: Arc<str> = Arc::from(principal.slug.as_str());
-    let fail = |e: Error| (e, Some(slug.clone()));
-    headers::origin_allowed(req.headers(), &proxy.allowed_origins)
-        .map_err(|o| fail(Error::OriginForbidden(o)))?;
-    let session = check_session(proxy, &req, &principal).map_err(fail)?;
-    claim_user_dir(proxy, &principal).await.map_err(fail)?;
-    let mut upstream = proxy
-        .resolver
-        .ensure(&principal)
-        .await
-        .map_err(|e| fail(e.into()))?;
+    let fail = |err: Error| Failed {
+        err,
+        slug: Some(slug.clone()),
+        body: None,
+        ids: rpc::RpcIds::Unknown,
+    };
+    if let Err(o) = headers::origin_allowed(req.headers(), &proxy.allowed_origins) {
+        let s = Some(slug.clone());
+        return Err(early(
+            Error::OriginForbidden(o),
+            s,
+            req,
+            rpc::RpcIds::Unknown,
+        ));
+    }
+    let session = match check_session(proxy, &req, &principal) {
+        Ok(s) => s,
+        Err(e) => return Err(early(e, Some(slug.clone()), req, rpc::RpcIds::Unknown)),
+    };
+    if let Err(e) = claim_user_dir(proxy, &principal).await {
+        return Err(early(e, Some(slug.clone()), req, rpc::RpcIds::Unknown));
+    }
+    let (req, ids) = if route == RouteClass::Mcp {
+        read_small_rpc(req).await.map_err(fail)?
+    } else {
+        (req, rpc::RpcIds::Unknown)
+    };
+    let fail = |err: Error| Failed {
+        err,
+        slug: Some(slug.clone()),
+        body: None,
+        ids: ids.clone(),
+    };
+    let mut upstream = match proxy.resolver.ensure(&principal).await {
+        Ok(u) => u,
+        Err(e) => return Err(early(e.into(), Some(slug.clone()), req, ids)),
+    };
     let bytes_in = Arc::new(AtomicU64::new(0));
     let method = req.method().clone();
     // A request without a body can be sent again if the gateway turns out to be gone (only
@@ -214,10 +314,7 @@ async fn authenticate(
                     reason: reason.label(),
                 })
                 .inc();
-            Error::Unauthorized {
-                reason,
-                challenge: proxy.auth.challenge(),
-            }
+            Error::unauthorized(reason, proxy.auth.challenge(), headers)
         })
 }
 

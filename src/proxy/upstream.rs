@@ -9,11 +9,11 @@ use std::time::Duration;
 /// Why a gateway could not answer. The client sees only our wording (see `error.rs`).
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
-    #[error("the gateway is not accepting connections")]
+    #[error("your gateway is not accepting connections; retry in a moment")]
     Connect,
-    #[error("the gateway did not answer in time")]
+    #[error("your gateway did not answer in time; retry, and if it keeps happening ask an admin to read its log")]
     Timeout,
-    #[error("the gateway connection failed")]
+    #[error("the connection to your gateway failed; retry in a moment")]
     Protocol,
 }
 

@@ -1,19 +1,28 @@
-//! Listeners: accept, TLS handshake, HTTP/1.1 + HTTP/2 on one port, graceful drain.
+//! Listeners: accept, TLS handshake, HTTP/1.1 + HTTP/2 on one port, bounded connections,
+//! graceful drain. The bounds (deadlines from accept, idle close, caps) are in [`conns`].
 
+pub mod conns;
+pub mod drain;
+pub mod edge_metrics;
 pub mod scrape_auth;
 pub mod tls;
 
 use crate::shutdown::Shutdown;
 use axum::Router;
+use conns::{ConnHandle, ConnState, Conns, Limits, Slot, Tracked};
+use edge_metrics::{CloseReason, EdgeMetrics};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+
+pub use conns::mark_authenticated;
 
 /// Facts about the connection a request came in on (in request extensions).
 #[derive(Debug, Clone, Copy)]
@@ -26,12 +35,18 @@ pub struct ConnInfo {
 pub struct ListenerSpec {
     pub name: &'static str,
     pub tls: Option<TlsAcceptor>,
-    pub handshake_timeout: Duration,
+    pub limits: Limits,
+    pub metrics: EdgeMetrics,
 }
+
+/// How long a connection asked to close (idle, evicted) may take to say goodbye (an h2
+/// GOAWAY) before its socket is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 fn http_builder() -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
-    // Slow-header clients are dropped; bodies and streams are not timed.
+    // A head that started arriving must be complete within this; the time to its first byte
+    // is bounded by the connection's first-request or idle deadline.
     b.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
@@ -43,83 +58,236 @@ fn http_builder() -> auto::Builder<TokioExecutor> {
     b
 }
 
+/// `accept failed` is logged at most once per this interval (with the count since), so a
+/// process out of descriptors does not flood its log.
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(5);
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Accept errors: back off (doubling, up to a second) and log a summary now and then.
+struct AcceptErrors {
+    backoff: Duration,
+    unlogged: u64,
+    last_log: Option<tokio::time::Instant>,
+}
+
+impl AcceptErrors {
+    fn new() -> Self {
+        Self {
+            backoff: ACCEPT_BACKOFF_MIN,
+            unlogged: 0,
+            last_log: None,
+        }
+    }
+
+    /// Records one error; returns how long to wait before accepting again.
+    fn failed(&mut self, listener: &'static str, e: &std::io::Error) -> Duration {
+        self.unlogged += 1;
+        let now = tokio::time::Instant::now();
+        if self.last_log.is_none_or(|t| now - t >= ACCEPT_LOG_EVERY) {
+            tracing::warn!(
+                listener, error = %e, failures = self.unlogged,
+                "accept failed (out of file descriptors? see server.max_connections); backing off"
+            );
+            self.unlogged = 0;
+            self.last_log = Some(now);
+        }
+        let wait = self.backoff;
+        self.backoff = (self.backoff * 2).min(ACCEPT_BACKOFF_MAX);
+        wait
+    }
+
+    fn succeeded(&mut self) {
+        self.backoff = ACCEPT_BACKOFF_MIN;
+    }
+}
+
+/// What every connection task of a listener shares.
+struct Shared {
+    name: &'static str,
+    builder: auto::Builder<TokioExecutor>,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    limits: Limits,
+    metrics: EdgeMetrics,
+    /// Cancelled at shutdown: connections finish their requests and close.
+    drain: CancellationToken,
+    /// Cancelled when the grace period is over: connections are dropped.
+    hard_stop: CancellationToken,
+}
+
 /// Accepts until `shutdown`, then stops accepting (new connections are refused), lets
 /// in-flight requests finish for the grace period, and cuts whatever is left.
 pub async fn serve(listener: TcpListener, spec: ListenerSpec, app: Router, shutdown: Shutdown) {
-    let builder = http_builder();
-    let graceful = GracefulShutdown::new();
-    let hard_stop = CancellationToken::new();
+    let conns = Conns::new(spec.limits);
+    let shared = Arc::new(Shared {
+        name: spec.name,
+        builder: http_builder(),
+        app,
+        tls: spec.tls,
+        limits: spec.limits,
+        metrics: spec.metrics,
+        drain: CancellationToken::new(),
+        hard_stop: CancellationToken::new(),
+    });
+    let mut errors = AcceptErrors::new();
     let grace = loop {
         let (tcp, peer) = tokio::select! {
             g = shutdown.triggered() => break g,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(listener = spec.name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+                    shared.metrics.accept_error(shared.name);
+                    let wait = errors.failed(shared.name, &e);
+                    tokio::select! {
+                        g = shutdown.triggered() => break g,
+                        _ = tokio::time::sleep(wait) => continue,
+                    }
                 }
             },
         };
-        let _ = tcp.set_nodelay(true);
-        let watcher = graceful.watcher();
-        let builder = builder.clone();
-        let app = app.clone();
-        let tls = spec.tls.clone();
-        let handshake_timeout = spec.handshake_timeout;
-        let hard_stop = hard_stop.clone();
-        let info = ConnInfo {
-            peer,
-            tls: tls.is_some(),
-        };
-        tokio::spawn(async move {
-            let svc =
-                hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(info);
-                    app.clone().oneshot(req.map(axum::body::Body::new))
-                });
-            match tls {
-                Some(acceptor) => {
-                    let stream =
-                        match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    tokio::select! {
-                        _ = watcher.watch(conn.into_owned()) => {}
-                        _ = hard_stop.cancelled() => {}
-                    }
+        errors.succeeded();
+        shared.metrics.accepted(shared.name);
+        let slot = match conns.admit(peer.ip()) {
+            Ok((slot, evicted)) => {
+                if evicted {
+                    shared.metrics.closed(shared.name, CloseReason::Evicted);
                 }
-                None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc);
-                    tokio::select! {
-                        _ = watcher.watch(conn.into_owned()) => {}
-                        _ = hard_stop.cancelled() => {}
-                    }
-                }
+                slot
             }
-        });
+            Err(reason) => {
+                // Accepted and closed at once: the backlog does not fill with connections
+                // that would wait for nothing, and the client learns at once.
+                shared.metrics.closed(shared.name, reason);
+                tracing::debug!(listener = shared.name, %peer, reason = reason.as_str(), "connection refused");
+                drop(tcp);
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        tokio::spawn(serve_conn(shared.clone(), tcp, peer, slot));
     };
     drop(listener);
     tracing::info!(
-        listener = spec.name,
-        open = graceful.count(),
+        listener = shared.name,
+        open = conns.live(),
         "stopped accepting; draining"
     );
+    shared.drain.cancel();
     tokio::select! {
-        _ = graceful.shutdown() => tracing::info!(listener = spec.name, "drained"),
+        _ = conns.all_closed() => tracing::info!(listener = shared.name, "drained"),
         _ = tokio::time::sleep(grace) => {
-            tracing::warn!(listener = spec.name, "grace period over; closing remaining connections");
-            hard_stop.cancel();
+            tracing::warn!(listener = shared.name, "grace period over; closing remaining connections");
+            shared.hard_stop.cancel();
         }
+    }
+}
+
+/// One connection from accept to close; the slot is given back when this returns.
+async fn serve_conn(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slot: Slot) {
+    shared.metrics.opened(shared.name, 1);
+    let state = slot.state.clone();
+    let info = ConnInfo {
+        peer,
+        tls: shared.tls.is_some(),
+    };
+    match shared.tls.clone() {
+        Some(acceptor) => {
+            let handshake = tokio::time::timeout(shared.limits.handshake, acceptor.accept(tcp));
+            let stream = tokio::select! {
+                r = handshake => match r {
+                    Ok(Ok(s)) => Some(s),
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        shared.metrics.closed(shared.name, CloseReason::HandshakeFailed);
+                        None
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        shared.metrics.closed(shared.name, CloseReason::HandshakeTimeout);
+                        None
+                    }
+                },
+                // Evicted (counted where it was chosen) or shutting down.
+                _ = state.evict.cancelled() => None,
+                _ = shared.drain.cancelled() => None,
+            };
+            if let Some(s) = stream {
+                http(&shared, s, info, &state).await;
+            }
+        }
+        None => http(&shared, tcp, info, &state).await,
+    }
+    shared.metrics.opened(shared.name, -1);
+    drop(slot);
+}
+
+/// HTTP on an established connection until it ends, is closed for its deadline, evicted,
+/// drained at shutdown, or cut at the end of the grace period.
+async fn http<I>(shared: &Arc<Shared>, io: I, info: ConnInfo, state: &Arc<ConnState>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let app = shared.app.clone();
+    let handle = ConnHandle(state.clone());
+    let conn_state = state.clone();
+    let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let in_flight = conn_state.request_started();
+        let (mut parts, body) = req.into_parts();
+        parts.extensions.insert(info);
+        parts.extensions.insert(handle.clone());
+        let (body, rest) = drain::returnable(body);
+        let req = http::Request::from_parts(parts, axum::body::Body::new(body));
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req).await?;
+            // Answered before the body was read (it was dropped unread; one still streaming
+            // to a gateway is not waited for): read a small rest first (see `drain`).
+            let mut rest = rest;
+            if let Ok(rest) = rest.try_recv() {
+                let _ = drain::drain(rest).await;
+            }
+            Ok::<_, std::convert::Infallible>(
+                resp.map(|b| axum::body::Body::new(Tracked::new(b, in_flight))),
+            )
+        }
+    });
+    let conn = shared
+        .builder
+        .serve_connection_with_upgrades(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    let mut asked = false;
+    // Set when the connection was asked to close for its deadline or an eviction (a drain at
+    // shutdown is bounded by the grace period instead).
+    let mut closing: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = shared.hard_stop.cancelled() => return,
+            _ = until(closing.as_mut()) => return,
+            _ = shared.drain.cancelled(), if !asked => {
+                conn.as_mut().graceful_shutdown();
+                asked = true;
+            }
+            reason = state.expired(), if !asked => {
+                shared.metrics.closed(shared.name, reason);
+                conn.as_mut().graceful_shutdown();
+                asked = true;
+                closing = Some(Box::pin(tokio::time::sleep(CLOSE_GRACE)));
+            }
+            _ = state.evict.cancelled(), if !asked => {
+                conn.as_mut().graceful_shutdown();
+                asked = true;
+                closing = Some(Box::pin(tokio::time::sleep(CLOSE_GRACE)));
+            }
+        }
+    }
+}
+
+/// Resolves when `sleep` does; never without one.
+async fn until(sleep: Option<&mut std::pin::Pin<Box<tokio::time::Sleep>>>) {
+    match sleep {
+        Some(s) => s.as_mut().await,
+        None => std::future::pending().await,
     }
 }

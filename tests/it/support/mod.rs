@@ -48,3 +48,22 @@ pub fn tree_hash(dir: &std::path::Path) -> String {
     }
     format!("{:x}", h.finalize())
 }
+
+/// The machine-readable reason of an error body in either shape: the REST API's
+/// `{error, message}` or the JSON-RPC error of the MCP routes (`error.data.reason`).
+#[allow(dead_code)] // not every test binary reads error bodies
+pub fn reason(body: &serde_json::Value) -> serde_json::Value {
+    match &body["error"] {
+        e @ serde_json::Value::Object(_) => e["data"]["reason"].clone(),
+        e => e.clone(),
+    }
+}
+
+/// The message of an error body in either shape (see [`reason`]).
+#[allow(dead_code)] // not every test binary reads error bodies
+pub fn message(body: &serde_json::Value) -> serde_json::Value {
+    match &body["error"] {
+        e @ serde_json::Value::Object(_) => e["message"].clone(),
+        _ => body["message"].clone(),
+    }
+}
