@@ -22,7 +22,7 @@ impl FromRequestParts<AppState> for Caller {
         match auth.authenticate(&parts.headers, &parts.uri).await {
             Ok(p) => {
                 if let Some(slot) = parts.extensions.get::<crate::app::CallerSlot>() {
-                    let _ = slot.0.set(p.slug.clone());
+                    let _ = slot.0.set(p.clone());
                 }
                 Ok(Caller(p, state.services.owners.clone()))
             }
