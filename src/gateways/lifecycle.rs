@@ -11,7 +11,9 @@ use super::probe::Prober;
 use super::slot::{now_ms, Lease, Phase, Registry, Running, Slot};
 use super::state_file::StateFile;
 use super::subnets::SubnetPool;
-use super::{GatewayControl, GatewayError, GatewayResolver, GatewayStatus, ImagePull, Upstream};
+use super::{
+    GatewayControl, GatewayError, GatewayResolver, GatewayStatus, ImagePull, PullOutcome, Upstream,
+};
 use crate::auth::Principal;
 use crate::catalog::{CatalogCache, CatalogStore};
 use crate::config::{units::parse_bytes, Config, GatewaysConfig};
@@ -206,8 +208,12 @@ impl Inner {
     /// Records what the last engine call said about reachability.
     pub fn note_engine(&self, result: &Result<(), &RuntimeError>) {
         match result {
-            Ok(()) => self.reachable.store(true, Ordering::Release),
+            Ok(()) => {
+                self.reachable.store(true, Ordering::Release);
+                self.metrics.engine_reachable.set(1);
+            }
             Err(e) if e.is_unreachable() => {
+                self.metrics.engine_reachable.set(0);
                 if self.reachable.swap(false, Ordering::AcqRel) {
                     tracing::warn!(error = %e, "container engine unreachable");
                 }
@@ -534,11 +540,11 @@ impl GatewayControl for DockerGateways {
         }
     }
 
-    async fn logs(&self, slug: &str, tail: usize) -> Result<String, GatewayError> {
+    async fn logs(&self, slug: &str, tail: usize) -> Result<Option<String>, GatewayError> {
         let name = self.inner.naming.object_name(slug);
         match self.inner.rt.logs(&name, tail).await {
-            Ok(text) => Ok(self.inner.redacted(slug, &text).await),
-            Err(e) if e.kind == crate::runtime::RuntimeErrorKind::NotFound => Ok(String::new()),
+            Ok(text) => Ok(Some(self.inner.redacted(slug, &text).await)),
+            Err(e) if e.kind == crate::runtime::RuntimeErrorKind::NotFound => Ok(None),
             Err(e) => {
                 tracing::warn!(user = slug, error = %e, "reading gateway logs failed");
                 Err(unavailable("the gateway logs could not be read"))
@@ -549,20 +555,20 @@ impl GatewayControl for DockerGateways {
     async fn pull_images(&self, images: &[String]) -> Result<Vec<ImagePull>, GatewayError> {
         let rt = &self.inner.rt;
         let pulls = images.iter().map(|image| async move {
-            let (outcome, message) = match rt.image(image).await {
-                Ok(Some(_)) => ("present", None),
+            let (outcome, reason) = match rt.image(image).await {
+                Ok(Some(_)) => (PullOutcome::Present, None),
                 _ => match rt.pull(image).await {
-                    Ok(()) => ("pulled", None),
+                    Ok(()) => (PullOutcome::Pulled, None),
                     Err(e) => {
                         tracing::warn!(%image, error = %e, "pre-pull failed");
-                        ("failed", Some(format!("`{image}` could not be pulled")))
+                        (PullOutcome::Failed, Some(pull_failure_reason(&e)))
                     }
                 },
             };
             ImagePull {
                 image: image.clone(),
-                outcome: outcome.into(),
-                message,
+                outcome,
+                reason,
             }
         });
         Ok(futures_util::future::join_all(pulls).await)
@@ -580,5 +586,27 @@ impl GatewayControl for DockerGateways {
             futures_util::future::join_all(slots.iter().map(|s| self.inner.status_of(s))).await;
         out.sort_by(|a, b| a.user.cmp(&b.user));
         Ok(out)
+    }
+}
+
+/// Why a pull failed, for the admin who asked for it: our words for the engine being away or
+/// slow, else the engine's own (one line, bounded), which names the registry's refusal
+/// ("repository does not exist or may require 'docker login'", "manifest unknown", DNS).
+fn pull_failure_reason(e: &crate::runtime::RuntimeError) -> String {
+    use crate::runtime::RuntimeErrorKind as K;
+    match e.kind {
+        K::Unreachable => "the container engine could not be reached".into(),
+        K::Timeout => "the pull did not finish within gateways.docker.pull_timeout".into(),
+        _ => {
+            let one_line: String = e
+                .message
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .chars()
+                .take(300)
+                .collect();
+            format!("the engine could not pull it: {one_line}")
+        }
     }
 }

@@ -90,6 +90,8 @@ pub struct GatewayMetrics {
     pub evictions: Counter,
     /// MCP server containers the running gateways have started (see `servers.rs`).
     pub server_containers: Gauge,
+    /// 1 while the container engine answers, 0 once a call found it unreachable.
+    pub engine_reachable: Gauge,
     pub runtime: RuntimeMetrics,
 }
 
@@ -104,6 +106,7 @@ impl Default for GatewayMetrics {
             crashes: Counter::default(),
             evictions: Counter::default(),
             server_containers: Gauge::default(),
+            engine_reachable: Gauge::default(),
             runtime: RuntimeMetrics::default(),
         }
     }
@@ -151,6 +154,11 @@ impl GatewayMetrics {
             "gateway_server_containers",
             "MCP server containers that running gateways have started",
             self.server_containers.clone(),
+        );
+        r.register(
+            "engine_reachable",
+            "1 while the container engine answers, 0 when the last call could not reach it",
+            self.engine_reachable.clone(),
         );
         self.runtime.register(r);
     }

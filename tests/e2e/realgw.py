@@ -73,7 +73,7 @@ def install_catalog(fd, servers: dict) -> None:
     """Replaces the seeded example catalogs with one base catalog of `servers`, so a run
     depends only on images it has."""
     admin = fd.token("rg-admin", admin=True)
-    for c in fd.api("GET", "/catalogs/base", admin):
+    for c in fd.api("GET", "/catalogs/base?limit=1000", admin)["items"]:
         fd.api("DELETE", f"/catalogs/base/{c['name']}", admin)
     fd.api("PUT", "/catalogs/base/realgw", admin,
            {"name": "realgw", "displayName": "real gateway e2e", "registry": servers})
