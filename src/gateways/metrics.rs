@@ -91,6 +91,8 @@ pub struct GatewayMetrics {
     /// MCP server containers the running gateways have started (see `servers.rs`).
     pub server_containers: Gauge,
     pub runtime: RuntimeMetrics,
+    /// The policed Docker API of gateways (`crate::dockerapi`).
+    pub api: crate::dockerapi::ApiMetrics,
 }
 
 impl Default for GatewayMetrics {
@@ -105,6 +107,7 @@ impl Default for GatewayMetrics {
             evictions: Counter::default(),
             server_containers: Gauge::default(),
             runtime: RuntimeMetrics::default(),
+            api: crate::dockerapi::ApiMetrics::default(),
         }
     }
 }
@@ -153,6 +156,7 @@ impl GatewayMetrics {
             self.server_containers.clone(),
         );
         self.runtime.register(r);
+        self.api.register(r);
     }
 
     /// Moves one gateway between states (`None` is stopped).
