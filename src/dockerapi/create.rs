@@ -297,7 +297,21 @@ fn police_host(p: &CreatePolicy, h: &mut Map<String, Value>, refused: &mut Vec<S
 
 /// `NetworkingConfig.EndpointsConfig`: only the user's network, without links or driver
 /// options (and nothing at all for a container on `none`).
-fn police_networking(p: &CreatePolicy, nc: &Value, none_network: bool, refused: &mut Vec<String>) {
+fn police_networking(
+    p: &CreatePolicy,
+    nc: &mut Value,
+    none_network: bool,
+    refused: &mut Vec<String>,
+) {
+    // `docker run` without `--network` names the endpoint `default`, which is the user's
+    // network here (NetworkMode was rewritten to it).
+    if let Some(eps) = nc.get_mut("EndpointsConfig").and_then(Value::as_object_mut) {
+        if !none_network && !eps.contains_key(p.network) {
+            if let Some(ep) = eps.remove("default") {
+                eps.insert(p.network.to_string(), ep);
+            }
+        }
+    }
     let Some(nc) = nc.as_object() else {
         if !nc.is_null() {
             refused.push("NetworkingConfig".into());

@@ -76,7 +76,12 @@ fn the_gateways_own_server_call_passes_rewritten() {
 fn no_limits_and_default_network_get_the_caps_and_the_users_network() {
     let mut body: Value = serde_json::from_str(fixture!("no_limits")).unwrap();
     body["HostConfig"]["NetworkMode"] = "default".into();
+    body["NetworkingConfig"]["EndpointsConfig"] = serde_json::json!({"default": {}});
     let out = police(&body.to_string()).unwrap();
+    assert_eq!(
+        out["NetworkingConfig"]["EndpointsConfig"],
+        serde_json::json!({NET: {}})
+    );
     let h = &out["HostConfig"];
     assert_eq!(h["Memory"], GIB);
     assert_eq!(h["NanoCpus"], 500_000_000);

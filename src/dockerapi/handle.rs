@@ -52,10 +52,15 @@ pub async fn handle(
     let version = version.map(String::from);
     let class = route.class();
     tracing::debug!(user = %scope.slug, call = class, "gateway Docker API call");
-    let outcome = match dispatch(&shared, &scope, route, version.as_deref(), req).await {
+    let mut slot = Some(req);
+    let outcome = match dispatch(&shared, &scope, route, version.as_deref(), &mut slot).await {
         Ok(resp) => Outcome::Answer(resp),
         Err(o) => o,
     };
+    if let (Outcome::Refused(_), Some(req)) = (&outcome, slot.take()) {
+        // A client still sending its body would otherwise get a broken pipe, not the refusal.
+        drain(req.into_body()).await;
+    }
     match outcome {
         Outcome::Answer(resp) => resp,
         Outcome::Refused(r) => refused(&shared, &scope, class, r),
@@ -66,6 +71,12 @@ pub async fn handle(
             json_response(StatusCode::BAD_GATEWAY, Bytes::from(body.to_string()))
         }
     }
+}
+
+/// Reads and drops what is left of a refused request's body (bounded in size and time).
+async fn drain(body: Incoming) {
+    let read = Limited::new(body, MAX_CREATE_BODY).collect();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), read).await;
 }
 
 fn refused(shared: &Shared, scope: &Scope, class: &str, r: Refusal) -> Response<Body> {
@@ -82,26 +93,33 @@ async fn dispatch(
     scope: &Scope,
     route: Route,
     version: Option<&str>,
-    req: Request<Incoming>,
+    slot: &mut Option<Request<Incoming>>,
 ) -> Result<Response<Body>, Outcome> {
     let prefix = version.map(|v| format!("/{v}")).unwrap_or_default();
+    let query = slot
+        .as_ref()
+        .and_then(|r| r.uri().query())
+        .map(String::from);
+    let mut req = || slot.take().expect("the request is taken once");
     match route {
-        Route::Ping | Route::Version => forward(shared, req, None).await,
-        Route::ContainerCreate => create(shared, scope, req).await,
+        Route::Ping | Route::Version => forward(shared, req(), None).await,
+        Route::ContainerCreate => create(shared, scope, query.as_deref(), slot).await,
         Route::ContainerList => {
-            let query = list_query(req.uri().query(), scope)?;
+            let query = list_query(query.as_deref(), scope)?;
             let pq = format!("{prefix}/containers/json?{query}");
-            forward(shared, req, Some(pq)).await
+            forward(shared, req(), Some(pq)).await
         }
-        Route::Container { id, op } => container(shared, scope, &prefix, &id, op, req).await,
+        Route::Container { id, op } => {
+            container(shared, scope, &prefix, &id, op, query.as_deref(), slot).await
+        }
         Route::ImageInspect(name) => {
             if !scope.images.allows(&name) {
                 return Err(image_refused(&name));
             }
-            forward(shared, req, None).await
+            forward(shared, req(), None).await
         }
         Route::ImagePull => {
-            let q = query_map(req.uri().query());
+            let q = query_map(query.as_deref());
             if q.contains_key("fromSrc") || q.contains_key("repo") {
                 return Err(
                     Refusal::forbidden(Reason::Route, "image imports are not allowed").into(),
@@ -113,11 +131,11 @@ async fn dispatch(
             if !allowed {
                 return Err(image_refused(from));
             }
-            forward(shared, req, None).await
+            forward(shared, req(), None).await
         }
         Route::NetworkInspect(id) => {
             if id == scope.gateway {
-                return forward(shared, req, None).await;
+                return forward(shared, req(), None).await;
             }
             // By id: the answer is only given when it is the user's network.
             if !routes::valid_container_ref(&id) {
@@ -175,9 +193,10 @@ fn no_such(kind: &str, id: &str) -> Refusal {
 async fn create(
     shared: &Shared,
     scope: &Scope,
-    req: Request<Incoming>,
+    query: Option<&str>,
+    slot: &mut Option<Request<Incoming>>,
 ) -> Result<Response<Body>, Outcome> {
-    let q = query_map(req.uri().query());
+    let q = query_map(query);
     if q.get("name").is_some_and(|n| !n.is_empty()) {
         return Err(Refusal::forbidden(
             Reason::Name,
@@ -185,7 +204,7 @@ async fn create(
         )
         .into());
     }
-    let (parts, body) = req.into_parts();
+    let (parts, body) = slot.take().expect("the request is taken once").into_parts();
     let body = Limited::new(body, MAX_CREATE_BODY)
         .collect()
         .await
@@ -240,7 +259,8 @@ async fn container(
     prefix: &str,
     id: &str,
     op: ContainerOp,
-    req: Request<Incoming>,
+    query: Option<&str>,
+    slot: &mut Option<Request<Incoming>>,
 ) -> Result<Response<Body>, Outcome> {
     if !routes::valid_container_ref(id) {
         return Err(no_such("container", id).into());
@@ -282,12 +302,9 @@ async fn container(
         }
     };
     let tail = op.segment().map(|s| format!("/{s}")).unwrap_or_default();
-    let query = req
-        .uri()
-        .query()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     let pq = format!("{prefix}/containers/{full_id}{tail}{query}");
+    let req = slot.take().expect("the request is taken once");
     forward(shared, req, Some(pq)).await
 }
 
