@@ -400,6 +400,63 @@ mod tests {
         assert!(validate(&raw).is_ok());
     }
 
+    fn with_key() -> RawConfig {
+        let mut raw = RawConfig::default();
+        raw.auth.jwks_url = Some("https://idp.example.com/jwks".into());
+        raw
+    }
+
+    #[test]
+    fn the_hosts_engine_reaches_gateways_only_when_allowed_in_so_many_words() {
+        let mut raw = with_key();
+        assert_eq!(
+            raw.gateways.docker.gateway_engine(),
+            GatewayEngine::Policed,
+            "policed is the default"
+        );
+        raw.gateways.docker.engine_for_gateways = Some(GatewayEngine::Host);
+        let err = validate(&raw).unwrap_err().to_string();
+        assert!(err.contains("allow_host_engine"), "{err}");
+        raw.gateways.docker.allow_host_engine = true;
+        assert!(validate(&raw).is_ok());
+
+        let mut raw = with_key();
+        for m in [
+            "/var/run/docker.sock:/var/run/docker.sock",
+            "/run:/r:ro",
+            "/var/run/:/x",
+            "/:/host",
+            "/srv/podman/docker.sock.d:/s",
+        ] {
+            raw.gateways.docker.mounts = vec![m.into()];
+            let err = validate(&raw).unwrap_err().to_string();
+            assert!(err.contains("gateways.docker.mounts"), "{m}: {err}");
+        }
+        raw.gateways.docker.host = Some("unix:///srv/engine/api.sock".into());
+        raw.gateways.docker.mounts = vec!["/srv/engine:/e".into()];
+        assert!(
+            validate(&raw).is_err(),
+            "the configured engine socket's directory"
+        );
+        raw.gateways.docker.mounts = vec!["/srv/data:/data:ro".into()];
+        assert!(validate(&raw).is_ok());
+        raw.gateways.docker.mounts = vec!["/var/run/docker.sock:/s".into()];
+        raw.gateways.docker.allow_host_engine = true;
+        assert!(validate(&raw).is_ok());
+    }
+
+    #[test]
+    fn server_caps_are_checked() {
+        let mut raw = with_key();
+        raw.gateways.docker.servers.memory = "lots".into();
+        raw.gateways.docker.servers.pids = 0;
+        raw.gateways.docker.servers.cap_add = vec!["ALL".into()];
+        let err = validate(&raw).unwrap_err().to_string();
+        assert!(err.contains("servers.memory"), "{err}");
+        assert!(err.contains("cpus and pids"), "{err}");
+        assert!(err.contains("servers.cap_add"), "{err}");
+    }
+
     #[test]
     fn metrics_listen_defaults_to_loopback() {
         let raw = RawConfig::default();
