@@ -430,3 +430,54 @@ fn encode(s: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dockerapi::images::AllowedImages;
+
+    #[test]
+    fn container_lists_get_the_users_server_labels_in_either_filter_form() {
+        let scope = Scope::new("alice", "t1", "mcp-fd-t1-alice", AllowedImages::default());
+        let labels_of = |q: &str| -> Value {
+            let q = query_map(Some(q));
+            let f: Value = serde_json::from_str(&q["filters"]).unwrap();
+            f["label"].clone()
+        };
+        for input in [
+            None,
+            Some("all=1"),
+            Some("all=1&filters=%7B%22label%22%3A%5B%22docker-mcp%3Dtrue%22%5D%7D"),
+            Some("filters=%7B%22label%22%3A%7B%22docker-mcp%3Dtrue%22%3Atrue%7D%7D"),
+        ] {
+            let q = list_query(input, &scope).unwrap();
+            let l = labels_of(&q);
+            for want in [
+                "mcp-frontdoor.instance=t1",
+                "mcp-frontdoor.user=alice",
+                "mcp-frontdoor.role=server",
+            ] {
+                assert_eq!(l[want], true, "{input:?} -> {q}");
+            }
+            if input.is_some_and(|i| i.contains("filters")) {
+                assert_eq!(l["docker-mcp=true"], true, "the client's own filter stays");
+            }
+            if input.is_some_and(|i| i.contains("all=1")) {
+                assert!(q.contains("all=1"), "{q}");
+            }
+        }
+        // A client cannot override ours with a label of the same key: filters are ANDed.
+        let q = list_query(
+            Some("filters=%7B%22label%22%3A%5B%22mcp-frontdoor.user%3Dbob%22%5D%7D"),
+            &scope,
+        )
+        .unwrap();
+        let l = labels_of(&q);
+        assert_eq!(l["mcp-frontdoor.user=bob"], true);
+        assert_eq!(
+            l["mcp-frontdoor.user=alice"], true,
+            "so the listing is empty"
+        );
+        assert!(list_query(Some("filters=%7Bnot-json"), &scope).is_err());
+    }
+}

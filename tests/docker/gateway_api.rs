@@ -97,17 +97,23 @@ async fn a_hostile_gateway_is_refused_everything_but_running_its_catalog_servers
         }
     }
     eng.image = REAL_GATEWAY.into();
-    let fd: Frontdoor = Frontdoor::builder()
-        .plain()
-        .lifecycle()
-        .gateways("spawn_timeout: 60s")
-        .gateways(&format!(
-            "docker: {{ instance: {}, image: \"{}\", engine_for_gateways: policed, \
-             servers: {{ memory: 96m, cpus: 0.5, pids: 32 }} }}",
-            eng.instance, eng.image
-        ))
-        .start()
-        .await;
+    let data = tempfile::tempdir().unwrap();
+    let docker_line = format!(
+        "docker: {{ instance: {}, image: \"{}\", engine_for_gateways: policed, \
+         servers: {{ memory: 96m, cpus: 0.5, pids: 32 }} }}",
+        eng.instance, eng.image
+    );
+    let frontdoor = || {
+        Frontdoor::builder()
+            .plain()
+            .lifecycle()
+            .data_dir(data.path().to_path_buf())
+            .gateways("spawn_timeout: 60s")
+            .gateways("idle_timeout: 1h")
+            .gateways(&docker_line)
+            .start()
+    };
+    let fd: Frontdoor = frontdoor().await;
     let services = fd.services.clone().unwrap();
     for c in services.catalogs.list_base().unwrap() {
         services.catalogs.delete_base(&c.name).unwrap();
@@ -317,7 +323,34 @@ async fn a_hostile_gateway_is_refused_everything_but_running_its_catalog_servers
         "bob's server outlived his gateway"
     );
     assert!(
-        !fd.dir.path().join("data/gateway-api/bob").exists(),
+        !data.path().join("gateway-api/bob").exists(),
         "bob's socket directory outlived his gateway"
+    );
+
+    // A restarted front door adopts alice's gateway and serves its endpoint again (a fresh
+    // socket in the directory the gateway's mount shows).
+    let mut fd = fd;
+    fd.shutdown.trigger(std::time::Duration::ZERO);
+    fd.join().await.unwrap();
+    drop(fd);
+    let fd = frontdoor().await;
+    crate::engine::wait_state(&fd, "alice", "ready", std::time::Duration::from_secs(30)).await;
+    let (ok, out, err) = in_gateway(
+        &alice,
+        &["run", "--rm", "-i", "--pull", "never", STDIO],
+        &format!("{request}\n"),
+    );
+    assert!(
+        out.contains(r#""id":7"#),
+        "after adoption: ok={ok} out={out} err={err}"
+    );
+    let (_, _, err) = in_gateway(
+        &alice,
+        &["run", "--rm", "--pull", "never", "--privileged", STDIO],
+        "",
+    );
+    assert!(
+        err.contains("mcp-frontdoor:"),
+        "still policed after adoption: {err}"
     );
 }
