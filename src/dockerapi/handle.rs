@@ -119,7 +119,7 @@ async fn dispatch(
             forward(shared, req(), None).await
         }
         Route::ImagePull => {
-            let q = query_map(query.as_deref());
+            let q = query_map(query.as_deref())?;
             if q.contains_key("fromSrc") || q.contains_key("repo") {
                 return Err(
                     Refusal::forbidden(Reason::Route, "image imports are not allowed").into(),
@@ -196,7 +196,7 @@ async fn create(
     query: Option<&str>,
     slot: &mut Option<Request<Incoming>>,
 ) -> Result<Response<Body>, Outcome> {
-    let q = query_map(query);
+    let q = query_map(query)?;
     if q.get("name").is_some_and(|n| !n.is_empty()) {
         return Err(Refusal::forbidden(
             Reason::Name,
@@ -375,24 +375,28 @@ fn full(b: Bytes) -> Body {
     Full::new(b).map_err(|never| match never {}).boxed()
 }
 
-/// Query parameters, decoded (`+` is a space, as in forms); the last of a repeated key wins.
-fn query_map(query: Option<&str>) -> HashMap<String, String> {
+/// Query parameters, decoded (`+` is a space, as in forms). A key given twice is refused:
+/// the engine reads the first value, so checking any other would let the first one through.
+fn query_map(query: Option<&str>) -> Result<HashMap<String, String>, Refusal> {
     let decode = |s: &str| routes::decode(&s.replace('+', " ")).unwrap_or_default();
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
+    let mut out = HashMap::new();
+    for p in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        if out.insert(decode(k), decode(v)).is_some() {
+            return Err(Refusal::new(
+                Reason::Route,
+                StatusCode::BAD_REQUEST,
+                "a query parameter is given twice",
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// The query of a container listing with this gateway's server labels added to its filters
 /// (label filters are ANDed, so it sees its own servers and nothing else).
 fn list_query(query: Option<&str>, scope: &Scope) -> Result<String, Refusal> {
-    let mut q = query_map(query);
+    let mut q = query_map(query)?;
     let mut filters: serde_json::Map<String, Value> = match q.get("filters") {
         Some(f) if !f.is_empty() => serde_json::from_str(f).map_err(|_| {
             Refusal::new(Reason::Body, StatusCode::BAD_REQUEST, "malformed filters")
@@ -440,7 +444,7 @@ mod tests {
     fn container_lists_get_the_users_server_labels_in_either_filter_form() {
         let scope = Scope::new("alice", "t1", "mcp-fd-t1-alice", AllowedImages::default());
         let labels_of = |q: &str| -> Value {
-            let q = query_map(Some(q));
+            let q = query_map(Some(q)).unwrap();
             let f: Value = serde_json::from_str(&q["filters"]).unwrap();
             f["label"].clone()
         };
@@ -479,5 +483,7 @@ mod tests {
             "so the listing is empty"
         );
         assert!(list_query(Some("filters=%7Bnot-json"), &scope).is_err());
+        assert!(list_query(Some("filters=%7B%7D&filters=%7B%7D"), &scope).is_err());
+        assert!(query_map(Some("fromImage=evil&fromImage=allowed")).is_err());
     }
 }
