@@ -68,12 +68,6 @@ pub fn prepare(mut raw: RawConfig) -> anyhow::Result<DevSetup> {
         });
     }
     apply_dev_auth(&mut raw)?;
-    // docker/mcp-gateway (the default image) needs a Docker API for its servers; until a
-    // policed one exists, the dev setup hands gateways the host's (warned about at start).
-    raw.gateways
-        .docker
-        .engine_for_gateways
-        .get_or_insert(crate::config::GatewayEngine::Host);
     if raw.secrets.master_key_env.is_none() && raw.secrets.master_key_file.is_none() {
         let path = dir.join("master.key");
         ensure_secret(&path, 32)?;

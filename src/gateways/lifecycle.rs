@@ -84,6 +84,8 @@ pub(super) struct Inner {
     pub pulls: Mutex<HashMap<String, PullWaiter>>,
     /// The gateway image with the init added (see `init.rs`).
     pub init_image: super::init::InitImage,
+    /// The policed Docker API endpoints, when gateways get one (`engine_for_gateways: policed`).
+    pub apis: Option<crate::dockerapi::GatewayApis>,
     pub stop: CancellationToken,
 }
 
@@ -101,9 +103,16 @@ impl DockerGateways {
         let d = &config.gateways.docker;
         if d.gateway_engine() == crate::config::GatewayEngine::Host {
             tracing::warn!(
-                "gateways.docker.engine_for_gateways is `host`: every gateway, and every MCP server \
-                 it runs, gets this engine's socket, which is root on this host for every tenant. \
-                 Run this only on a host dedicated to MCP gateways of users you trust with it."
+                "gateways.docker.engine_for_gateways is `host` (allow_host_engine: true): every \
+                 gateway, and every MCP server it runs, gets this engine's socket, which is root on \
+                 this host for every tenant. Run this only on a host dedicated to MCP gateways of \
+                 users you trust with it; `policed` is the safe way."
+            );
+        }
+        if d.allow_host_engine && d.gateway_engine() != crate::config::GatewayEngine::Host {
+            tracing::warn!(
+                "gateways.docker.allow_host_engine is true: gateways.docker.mounts may hand \
+                 gateways the engine's socket, which is root on this host for every tenant"
             );
         }
         let own_container = match d.frontdoor_container.as_str() {
@@ -135,6 +144,26 @@ impl DockerGateways {
         let subnets = SubnetPool::new(&g.docker.subnet_pool, g.docker.subnet_prefix)
             .ok_or_else(|| anyhow::anyhow!("gateways.docker.subnet_pool is not usable"))?;
         let state_file = StateFile::new(&config.data_dir);
+        let apis = match g.docker.gateway_engine() {
+            crate::config::GatewayEngine::Policed => {
+                let d = &g.docker;
+                let settings = crate::dockerapi::ApiSettings {
+                    engine_host: d.host.clone(),
+                    lookup_timeout: d.api_timeout.0,
+                    dir: d
+                        .api_socket_dir
+                        .clone()
+                        .unwrap_or_else(|| config.data_dir.join("gateway-api")),
+                    host_dir: d.api_socket_host_dir.clone(),
+                    policy: crate::dockerapi::ServerPolicy::from_config(&d.servers)?,
+                };
+                Some(crate::dockerapi::GatewayApis::new(
+                    settings,
+                    metrics.api.clone(),
+                )?)
+            }
+            _ => None,
+        };
         let saved = state_file.load().last_active_ms;
         let inner = Arc::new(Inner {
             naming: Naming {
@@ -159,6 +188,7 @@ impl DockerGateways {
             init_image: super::init::InitImage::new(Naming {
                 instance: config.gateways.docker.instance.clone(),
             }),
+            apis,
             stop: CancellationToken::new(),
         });
         inner.spawn_background();
@@ -174,6 +204,9 @@ impl DockerGateways {
     /// next front door adopts them.
     pub async fn shutdown(&self) {
         self.inner.stop.cancel();
+        if let Some(apis) = &self.inner.apis {
+            apis.shutdown();
+        }
         let inner = self.inner.clone();
         let _ = tokio::task::spawn_blocking(move || inner.save_state(true)).await;
     }

@@ -93,6 +93,8 @@ pub struct GatewayMetrics {
     /// 1 while the container engine answers, 0 once a call found it unreachable.
     pub engine_reachable: Gauge,
     pub runtime: RuntimeMetrics,
+    /// The policed Docker API of gateways (`crate::dockerapi`).
+    pub api: crate::dockerapi::ApiMetrics,
 }
 
 impl Default for GatewayMetrics {
@@ -108,6 +110,7 @@ impl Default for GatewayMetrics {
             server_containers: Gauge::default(),
             engine_reachable: Gauge::default(),
             runtime: RuntimeMetrics::default(),
+            api: crate::dockerapi::ApiMetrics::default(),
         }
     }
 }
@@ -161,6 +164,7 @@ impl GatewayMetrics {
             self.engine_reachable.clone(),
         );
         self.runtime.register(r);
+        self.api.register(r);
     }
 
     /// Moves one gateway between states (`None` is stopped).

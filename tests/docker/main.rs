@@ -15,6 +15,7 @@ mod adoption;
 mod api;
 mod engine;
 mod failures;
+mod gateway_api;
 mod isolation;
 mod lifecycle;
 mod mcp;

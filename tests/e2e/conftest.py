@@ -50,7 +50,8 @@ class FrontDoor:
                  spawn_timeout: str = "60s", docker: dict[str, str] | None = None):
         """`docker`: extra `gateways.docker` keys; the default runs the test gateway non-root."""
         if docker is None:
-            docker = {"user": '"65532:65532"'}
+            # The test gateway runs no containers: no Docker API.
+            docker = {"user": '"65532:65532"', "engine_for_gateways": "none"}
         self.tmp = tmp
         self.port, self.mport = free_port(), free_port()
         self.instance = f"e2e-{os.getpid()}-{self.port}"
@@ -83,7 +84,7 @@ gateways:
         self.log = open(tmp / "frontdoor.log", "wb")
         self.proc = subprocess.Popen([BIN, "serve", "--config", self.config],
                                      stdout=self.log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "RUST_LOG": "info"})
+                                     env={**os.environ, "RUST_LOG": os.environ.get("E2E_RUST_LOG", "info")})
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
