@@ -90,7 +90,14 @@ fn is_zero(v: &Value) -> bool {
         Value::Number(n) => n.as_f64() == Some(0.0),
         Value::String(s) => s.is_empty(),
         Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.values().all(is_zero),
+        // A member that is itself `{}` marks a set-like map (`Volumes: {"/data": {}}`, an
+        // anonymous volume): its keys are the content. A map member that is an empty string
+        // (`Sysctls: {"kernel.x": ""}`) still names something to set.
+        Value::Object(o) => o.values().all(|m| match m {
+            Value::Object(inner) => !inner.is_empty() && is_zero(m),
+            Value::String(_) => false,
+            _ => is_zero(m),
+        }),
     }
 }
 

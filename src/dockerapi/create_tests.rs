@@ -199,3 +199,47 @@ fn unknown_fields_pass_only_when_empty_and_junk_is_a_body_error() {
     body["HostConfig"] = "privileged".into();
     assert_eq!(police(&body.to_string()).unwrap_err().reason, Reason::Field);
 }
+
+/// Bodies the CLI does not send but a hostile client can: an anonymous volume (`-v /data`,
+/// a set-like map `{"/data": {}}` that would pass a naive "all members zero" check) and field
+/// names in another case (the engine's JSON decoder matches field names case-insensitively).
+#[test]
+fn set_like_maps_and_other_spellings_are_refused() {
+    let base: Value = serde_json::from_str(fixture!("gateway_stdio_server")).unwrap();
+    let with = |path: &[&str], v: Value| {
+        let mut b = base.clone();
+        let mut at = &mut b;
+        for k in &path[..path.len() - 1] {
+            at = &mut at[*k];
+        }
+        at[path[path.len() - 1]] = v;
+        serde_json::to_string(&b).unwrap()
+    };
+    for (body, field) in [
+        (
+            with(&["Volumes"], serde_json::json!({"/data": {}})),
+            "Volumes",
+        ),
+        (
+            with(&["HostConfig", "privileged"], Value::Bool(true)),
+            "HostConfig.privileged",
+        ),
+        (
+            with(&["hostconfig"], serde_json::json!({"Privileged": true})),
+            "hostconfig",
+        ),
+        (
+            with(
+                &["HostConfig", "Sysctls"],
+                serde_json::json!({"kernel.x": ""}),
+            ),
+            "HostConfig.Sysctls",
+        ),
+    ] {
+        let r = police(&body).expect_err(field);
+        assert_eq!(r.reason, Reason::Field, "{field}: {r:?}");
+        assert!(r.message.contains(field), "{field}: {}", r.message);
+    }
+    // The empty forms the CLI sends stay accepted.
+    police(&with(&["Volumes"], serde_json::json!({}))).unwrap();
+}
