@@ -16,6 +16,9 @@ tests/fixtures/dockerapi/gateway_stdio_server.json), `GET /containers/{id}/json`
 
     .venv/bin/python scripts/realgw_tool_call.py [--rounds 40] [--api-rounds 200]
         [--jsonl target/bench/realgw-tool-call.jsonl]
+    # the release build (what users run):
+    cargo build --release --bin mcp-frontdoor &&
+      FRONTDOOR_BIN=target/release/mcp-frontdoor .venv/bin/python scripts/realgw_tool_call.py
 
 Needs Docker, `cargo build` (the front door binary), `test-gateway/build-image.sh` (the stdio
 image) and `../shared/real-gateway/` (the real gateway image is made from it when missing).

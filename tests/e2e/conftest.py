@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "mcp-frontdoor"
+# FRONTDOOR_BIN picks another build (the measurement scripts use a release binary).
+BIN = Path(os.environ.get("FRONTDOOR_BIN")
+           or Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "mcp-frontdoor")
 IMAGE = os.environ.get("E2E_GATEWAY_IMAGE", "mcp-test-gateway:dev")
 
 
