@@ -19,3 +19,4 @@ mod isolation;
 mod lifecycle;
 mod mcp;
 mod measure;
+mod teardown;
