@@ -9,6 +9,8 @@ use mcp_frontdoor::{dev, run, Listeners};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod malloc_trim;
+
 #[derive(Parser)]
 #[command(
     name = "mcp-frontdoor",
@@ -266,6 +268,7 @@ fn main() -> anyhow::Result<()> {
             } else {
                 Config::from_raw(raw)?
             };
+            malloc_trim::spawn();
             rt.block_on(async move {
                 let listeners = Listeners::bind(&cfg).await?;
                 let shutdown = Shutdown::new();
