@@ -72,42 +72,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     write_atomic_steps(path, bytes, mode).map_err(|(_, e)| e)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn writes_replace_whole_files_with_the_mode_asked() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("f");
-        write_atomic(&p, b"one", 0o600).unwrap();
-        write_atomic(&p, b"two", 0o644).unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"two");
-        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o644);
-        assert_eq!(
-            fs::read_dir(d.path()).unwrap().count(),
-            1,
-            "no temp file left"
-        );
-    }
-
-    #[test]
-    fn a_failed_write_names_its_step_and_leaves_nothing() {
-        let d = tempfile::tempdir().unwrap();
-        let target = d.path().join("is-a-dir");
-        fs::create_dir(&target).unwrap();
-        fs::write(target.join("x"), b"x").unwrap();
-        let (step, _) = write_atomic_steps(&target, b"data", 0o600).unwrap_err();
-        assert_eq!(step, Step::Rename);
-        assert_eq!(
-            fs::read_dir(d.path()).unwrap().count(),
-            1,
-            "temp file removed"
-        );
-    }
-}
-
 /// Why a file this process must read (a key, a certificate) cannot be read, saying what to
 /// run when it is a permission problem: the file's mode and owner and this process's ids. In
 /// the compose deployment the front door runs as uid 0 without capabilities, and uid 0 without
@@ -159,4 +123,40 @@ fn process_ids() -> Option<(u32, u32)> {
         line.split_whitespace().nth(1)?.parse().ok()
     };
     Some((effective("Uid:")?, effective("Gid:")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_replace_whole_files_with_the_mode_asked() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        write_atomic(&p, b"one", 0o600).unwrap();
+        write_atomic(&p, b"two", 0o644).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+        assert_eq!(
+            fs::read_dir(d.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+    }
+
+    #[test]
+    fn a_failed_write_names_its_step_and_leaves_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("is-a-dir");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("x"), b"x").unwrap();
+        let (step, _) = write_atomic_steps(&target, b"data", 0o600).unwrap_err();
+        assert_eq!(step, Step::Rename);
+        assert_eq!(
+            fs::read_dir(d.path()).unwrap().count(),
+            1,
+            "temp file removed"
+        );
+    }
 }
