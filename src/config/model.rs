@@ -226,6 +226,10 @@ pub struct GatewaysConfig {
     pub connect_timeout: HumanDuration,
     /// Longest wait for a gateway's response headers (bodies may stream for hours).
     pub response_timeout: HumanDuration,
+    /// At shutdown, remove every gateway, server container, network and derived image of this
+    /// instance (as `gateways stop-all` does) instead of leaving them for the next front door
+    /// to adopt.
+    pub stop_on_shutdown: bool,
     pub docker: DockerConfig,
 }
 
@@ -241,6 +245,7 @@ impl Default for GatewaysConfig {
             upstream_token_env: None,
             connect_timeout: HumanDuration::secs(5),
             response_timeout: HumanDuration::secs(300),
+            stop_on_shutdown: false,
             docker: DockerConfig::default(),
         }
     }

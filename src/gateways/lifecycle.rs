@@ -43,6 +43,9 @@ pub(super) const QUICK_PING: Duration = Duration::from_secs(2);
 pub(super) const FAILED_KEPT: Duration = Duration::from_secs(600);
 /// SIGTERM grace of a stopping gateway before SIGKILL.
 pub(super) const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How long a shutdown with `stop_on_shutdown` waits for starts and stops under way to finish
+/// before it removes everything (a start finishing later would leave a gateway behind).
+const SHUTDOWN_SETTLE: Duration = Duration::from_secs(10);
 
 /// Waits for one image pull: `None` while it runs, then its outcome.
 pub(super) type PullWaiter = watch::Receiver<Option<Result<(), String>>>;
@@ -115,20 +118,7 @@ impl DockerGateways {
                  gateways the engine's socket, which is root on this host for every tenant"
             );
         }
-        let own_container = match d.frontdoor_container.as_str() {
-            "auto" => OwnContainer::Auto,
-            "none" => OwnContainer::None,
-            other => OwnContainer::Named(other.to_string()),
-        };
-        let rt = DockerRuntime::new(
-            DockerSettings {
-                host: d.host.clone(),
-                api_timeout: d.api_timeout.0,
-                pull_timeout: d.pull_timeout.0,
-                own_container,
-            },
-            metrics.runtime.clone(),
-        );
+        let rt = docker_runtime(d, &metrics);
         Self::with_runtime(config, services, Arc::new(rt), metrics)
     }
 
@@ -200,10 +190,36 @@ impl DockerGateways {
         &self.inner.metrics
     }
 
-    /// Stops the background tasks and saves the activity state. Gateways keep running: the
-    /// next front door adopts them.
+    /// Stops the background tasks and saves the activity state. Gateways keep running for the
+    /// next front door to adopt, unless `gateways.stop_on_shutdown` is set: then every object
+    /// of the instance is removed ([`super::teardown`], the code of `gateways stop-all`).
     pub async fn shutdown(&self) {
         self.inner.stop.cancel();
+        if self.inner.cfg.stop_on_shutdown {
+            self.inner.settle(SHUTDOWN_SETTLE).await;
+            match super::teardown::remove_instance(self.inner.rt.as_ref(), &self.inner.naming).await
+            {
+                Ok(t) if t.failed.is_empty() => {}
+                Ok(t) => tracing::warn!("gateways.stop_on_shutdown left objects behind: {t}"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "gateways.stop_on_shutdown: the engine could not be listed; gateways stay")
+                }
+            }
+            // Nothing is left to adopt, nor to serve a policed API to.
+            self.inner.saved_activity.lock().clear();
+            if let Some(apis) = &self.inner.apis {
+                for slot in self.inner.registry.all() {
+                    apis.close(&slot.slug);
+                }
+            }
+            for slot in self.inner.registry.all() {
+                slot.transition_if(
+                    &self.inner.metrics,
+                    |p| matches!(p, Phase::Ready(_)),
+                    || Phase::Stopped,
+                );
+            }
+        }
         if let Some(apis) = &self.inner.apis {
             apis.shutdown();
         }
@@ -215,6 +231,24 @@ impl DockerGateways {
     pub fn runtime(&self) -> Arc<dyn Runtime> {
         self.inner.rt.clone()
     }
+}
+
+/// The Docker runtime `gateways.docker` names (the lifecycle's, and `gateways stop-all`'s).
+pub fn docker_runtime(d: &crate::config::DockerConfig, metrics: &GatewayMetrics) -> DockerRuntime {
+    let own_container = match d.frontdoor_container.as_str() {
+        "auto" => OwnContainer::Auto,
+        "none" => OwnContainer::None,
+        other => OwnContainer::Named(other.to_string()),
+    };
+    DockerRuntime::new(
+        DockerSettings {
+            host: d.host.clone(),
+            api_timeout: d.api_timeout.0,
+            pull_timeout: d.pull_timeout.0,
+            own_container,
+        },
+        metrics.runtime.clone(),
+    )
 }
 
 pub(super) fn unavailable(message: impl Into<String>) -> GatewayError {
@@ -233,6 +267,25 @@ enum Wait {
 }
 
 impl Inner {
+    /// Waits (at most `limit`) until no slot is starting or stopping.
+    async fn settle(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self
+            .registry
+            .all()
+            .iter()
+            .any(|s| s.with_phase(|p| matches!(p, Phase::Starting { .. } | Phase::Stopping { .. })))
+        {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    "starts or stops still under way at shutdown; removing everything anyway"
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// True when the engine answered lately.
     pub fn is_reachable(&self) -> bool {
         self.reachable.load(Ordering::Acquire)

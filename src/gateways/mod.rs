@@ -21,10 +21,13 @@ mod start;
 mod state_file;
 mod stop;
 pub mod subnets;
+mod teardown;
 
 pub use fixed::FixedUpstream;
-pub use lifecycle::DockerGateways;
+pub use lifecycle::{docker_runtime, DockerGateways};
 pub use metrics::GatewayMetrics;
+pub use names::Naming;
+pub use teardown::{remove_instance, Teardown};
 
 use crate::auth::Principal;
 use async_trait::async_trait;

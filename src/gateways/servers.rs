@@ -8,7 +8,7 @@
 //! engine refuses to remove while anything is attached.
 
 use super::lifecycle::Inner;
-use crate::runtime::{ContainerInfo, RuntimeError};
+use crate::runtime::{ContainerInfo, Runtime, RuntimeError};
 use std::time::Duration;
 
 /// The label docker/mcp-gateway puts on every server container it runs.
@@ -52,19 +52,36 @@ impl Inner {
         &self,
         network: &str,
     ) -> Result<(), RuntimeError> {
-        match self.server_containers(network).await {
-            Ok(servers) => {
-                for c in servers {
-                    tracing::info!(network, container = %c.name, "removing MCP server container of the gateway");
-                    if let Err(e) = self.rt.remove_container(&c.id, Duration::ZERO).await {
-                        tracing::warn!(container = %c.name, error = %e, "removing server container failed");
+        remove_network_with_servers(self.rt.as_ref(), network)
+            .await
+            .map(drop)
+    }
+}
+
+/// The one removal of a gateway network and the MCP server containers on it, shared by every
+/// stop path and by `gateways stop-all` ([`super::teardown`]). Returns how many servers went.
+pub(super) async fn remove_network_with_servers(
+    rt: &dyn Runtime,
+    network: &str,
+) -> Result<usize, RuntimeError> {
+    let filter = vec![(SERVER_LABEL.0.to_string(), SERVER_LABEL.1.to_string())];
+    let mut removed = 0;
+    match rt.list_containers_on(network, &filter).await {
+        Ok(servers) => {
+            for c in servers {
+                tracing::info!(network, container = %c.name, "removing MCP server container of the gateway");
+                match rt.remove_container(&c.id, Duration::ZERO).await {
+                    Ok(()) => removed += 1,
+                    Err(e) => {
+                        tracing::warn!(container = %c.name, error = %e, "removing server container failed")
                     }
                 }
             }
-            // A network that is already gone has no servers either.
-            Err(e) if e.kind == crate::runtime::RuntimeErrorKind::NotFound => {}
-            Err(e) => return Err(e),
         }
-        self.rt.remove_network(network).await
+        // A network that is already gone has no servers either.
+        Err(e) if e.kind == crate::runtime::RuntimeErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
+    rt.remove_network(network).await?;
+    Ok(removed)
 }

@@ -20,3 +20,4 @@ mod isolation;
 mod lifecycle;
 mod mcp;
 mod measure;
+mod teardown;
