@@ -91,9 +91,15 @@ pub fn server_labels(instance: &str, slug: &str, gateway: &str) -> Vec<(String, 
 
 /// The label filter of every server container of `slug` in `instance`.
 pub fn server_filter(instance: &str, slug: &str) -> Vec<(String, String)> {
+    let mut f = instance_servers_filter(instance);
+    f.push((LABEL_USER.to_string(), slug.to_string()));
+    f
+}
+
+/// The label filter of every server container of every user in `instance`.
+pub fn instance_servers_filter(instance: &str) -> Vec<(String, String)> {
     vec![
         (LABEL_INSTANCE.to_string(), instance.to_string()),
-        (LABEL_USER.to_string(), slug.to_string()),
         (LABEL_ROLE.to_string(), ROLE_SERVER.to_string()),
     ]
 }

@@ -106,15 +106,7 @@ impl Inner {
             let in_flux = n
                 .labels
                 .get(LABEL_USER)
-                .and_then(|slug| self.registry.get(slug))
-                .is_some_and(|s| {
-                    s.with_phase(|p| {
-                        matches!(
-                            p,
-                            Phase::Starting { .. } | Phase::Ready(_) | Phase::Stopping { .. }
-                        )
-                    })
-                });
+                .is_some_and(|slug| self.user_in_flux(slug));
             if keep_networks.contains(&n.name) || in_flux {
                 if let Some(s) = subnet_of.get(&n.name) {
                     self.subnets.reserve(*s);
@@ -130,17 +122,22 @@ impl Inner {
         Ok(())
     }
 
+    /// Whether `slug`'s gateway is starting, running or stopping: its objects are in use.
+    fn user_in_flux(&self, slug: &str) -> bool {
+        self.registry.get(slug).is_some_and(|s| {
+            s.with_phase(|p| {
+                matches!(
+                    p,
+                    Phase::Starting { .. } | Phase::Ready(_) | Phase::Stopping { .. }
+                )
+            })
+        })
+    }
+
     /// Server containers (policed API, by label) of users whose gateway is not starting,
     /// running or stopping: what a crash or a killed front door left behind.
     async fn remove_orphan_servers(&self) {
-        use crate::dockerapi::scope::{LABEL_ROLE, ROLE_SERVER};
-        let filter = vec![
-            (
-                super::names::LABEL_INSTANCE.to_string(),
-                self.naming.instance.clone(),
-            ),
-            (LABEL_ROLE.to_string(), ROLE_SERVER.to_string()),
-        ];
+        let filter = crate::dockerapi::scope::instance_servers_filter(&self.naming.instance);
         let Ok(servers) = self.rt.list_containers(&filter).await else {
             return;
         };
@@ -148,15 +145,7 @@ impl Inner {
             let live = c
                 .labels
                 .get(LABEL_USER)
-                .and_then(|slug| self.registry.get(slug))
-                .is_some_and(|s| {
-                    s.with_phase(|p| {
-                        matches!(
-                            p,
-                            Phase::Starting { .. } | Phase::Ready(_) | Phase::Stopping { .. }
-                        )
-                    })
-                });
+                .is_some_and(|slug| self.user_in_flux(slug));
             if !live {
                 tracing::info!(container = %c.name, "removing orphan MCP server container");
                 let _ = self.rt.remove_container(&c.id, Duration::ZERO).await;

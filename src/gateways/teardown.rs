@@ -74,10 +74,7 @@ pub async fn remove_instance(rt: &dyn Runtime, naming: &Naming) -> Result<Teardo
 
     // Server containers of the policed Docker API by their labels: one on `none` (a server
     // with `disableNetwork`) is on no user network, so the network pass below would miss it.
-    let servers = vec![
-        (LABEL_INSTANCE.to_string(), naming.instance.clone()),
-        (LABEL_ROLE.to_string(), ROLE_SERVER.to_string()),
-    ];
+    let servers = crate::dockerapi::scope::instance_servers_filter(&naming.instance);
     for c in rt.list_containers(&servers).await? {
         match rt.remove_container(&c.id, Duration::ZERO).await {
             Ok(()) => out.servers += 1,

@@ -36,6 +36,25 @@ impl FakeServer {
         Self(name)
     }
 
+    /// A server container the policed Docker API made for `user` on no network (a server
+    /// with `disableNetwork`): found by its labels only, never through a user network.
+    fn offline(eng: &Engine, user: &str) -> Self {
+        let name = format!("{}-offline", eng.name("x"));
+        let labels = [
+            format!("mcp-frontdoor.instance={}", eng.instance),
+            format!("mcp-frontdoor.user={user}"),
+            "mcp-frontdoor.role=server".to_string(),
+            "docker-mcp=true".to_string(),
+        ];
+        let mut args = vec!["create", "--name", &name, "--network", "none"];
+        for l in &labels {
+            args.extend(["--label", l]);
+        }
+        args.push(&eng.image);
+        assert!(docker(&args).0, "docker create of the offline stand-in server");
+        Self(name)
+    }
+
     fn exists(&self) -> bool {
         docker(&["inspect", "--format", "{{.Id}}", &self.0]).0
     }
@@ -89,6 +108,7 @@ async fn stop_all_removes_the_instance_a_stopped_front_door_left_running() {
     Mcp::open(&fd, "ann").await.expect("ann's gateway");
     Mcp::open(&fd, "ben").await.expect("ben's gateway");
     let server = FakeServer::on(&eng, &eng.name("ann"));
+    let offline = FakeServer::offline(&eng, "ben");
     let theirs = foreign(&other);
     // The default shutdown leaves everything for the next front door to adopt.
     fd.shutdown.trigger(Duration::ZERO);
@@ -110,13 +130,17 @@ async fn stop_all_removes_the_instance_a_stopped_front_door_left_running() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("removed 2 gateway containers, 1 MCP server containers"),
+        stdout.contains("removed 2 gateway containers, 2 MCP server containers"),
         "{stdout}"
     );
     nothing_left(&eng);
     assert!(
         !server.exists(),
         "the server container went with its network"
+    );
+    assert!(
+        !offline.exists(),
+        "the server on no network went by its labels"
     );
     assert_eq!(
         other.containers(true),
