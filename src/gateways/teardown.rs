@@ -6,9 +6,8 @@
 //! other instances' objects are never touched.
 
 use super::lifecycle::STOP_GRACE;
-use super::names::{Naming, LABEL_INSTANCE, LABEL_USER};
+use super::names::{Naming, LABEL_USER};
 use super::servers::{remove_network_with_servers, SERVER_LABEL};
-use crate::dockerapi::scope::{LABEL_ROLE, ROLE_SERVER};
 use crate::runtime::{ContainerState, Runtime, RuntimeError};
 use futures_util::StreamExt;
 use std::fmt;

@@ -51,7 +51,10 @@ impl FakeServer {
             args.extend(["--label", l]);
         }
         args.push(&eng.image);
-        assert!(docker(&args).0, "docker create of the offline stand-in server");
+        assert!(
+            docker(&args).0,
+            "docker create of the offline stand-in server"
+        );
         Self(name)
     }
 
