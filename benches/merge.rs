@@ -1,5 +1,7 @@
 //! Merge benchmarks: 3 base catalogs x 100 servers + 1 team + a custom catalog of 20.
 //! Target: a cold merge (fresh cache) under 1 ms.
+// Benchmark set-up may unwrap: a bench that cannot set up should stop at once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 use std::sync::Arc;

@@ -10,7 +10,7 @@
 
 use crate::auth::mint::{mint_hs256, TokenRequest};
 use crate::config::{Config, RawConfig, TlsConfig};
-use crate::fsutil::write_atomic;
+use crate::storage::atomic::write_atomic;
 use anyhow::Context;
 use base64::Engine;
 use std::path::{Path, PathBuf};

@@ -13,7 +13,6 @@ pub mod config;
 pub mod dev;
 pub mod dockerapi;
 pub mod error;
-pub mod fsutil;
 pub mod gateways;
 pub mod metrics;
 pub mod owners;
@@ -23,6 +22,7 @@ pub mod secrets;
 pub mod server;
 pub mod services;
 pub mod shutdown;
+pub mod storage;
 
 use anyhow::Context;
 use auth::Authenticator;

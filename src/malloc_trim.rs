@@ -10,6 +10,8 @@
 //! pays for a trim (which holds each arena's lock while it runs). mimalloc as the global
 //! allocator was tried and measured worse: 66 instead of 40 KiB per idle stream, and nothing
 //! returned either.
+// The crate denies unsafe code (Cargo.toml [lints]); these two FFI calls are the exception.
+#![allow(unsafe_code)]
 
 use std::time::Duration;
 
@@ -53,7 +55,9 @@ fn trim_if_worth_it() {
     );
 }
 
-#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+// Two attributes, not `all(test, ...)`: clippy knows a test module by a plain `cfg(test)`.
+#[cfg(test)]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod tests {
     fn rss_kib() -> u64 {
         std::fs::read_to_string("/proc/self/status")

@@ -1,6 +1,9 @@
 //! A 100 MB body each way streams through the front door while the heap stays bounded.
 //! Its own test binary: the counting allocator sees every allocation of this process (front
 //! door, client and upstream alike), so a proxy that buffered the body would show 100 MB.
+// Test code may unwrap (the lint's allow-*-in-tests in .clippy.toml covers #[test] functions
+// and #[cfg(test)] modules, not the helpers of an integration test crate).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "it/support/mod.rs"]
 #[allow(dead_code)]
@@ -18,6 +21,8 @@ struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
+// Counting every allocation needs a GlobalAlloc, which is unsafe to implement.
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         let p = unsafe { System.alloc(l) };

@@ -42,7 +42,7 @@ pub fn rotated_path(active: &Path, n: u32) -> PathBuf {
 /// The numbers of the rotated files that exist, ascending (newest first). Names that are not
 /// exactly `<active>.<decimal without leading zero>` are not ours and are ignored.
 pub fn rotated_numbers(active: &Path) -> io::Result<Vec<u32>> {
-    let dir = crate::fsutil::parent_dir(active);
+    let dir = crate::storage::atomic::parent_dir(active);
     let Some(base) = active.file_name().and_then(|n| n.to_str()) else {
         return Ok(Vec::new());
     };

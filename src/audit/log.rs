@@ -10,8 +10,8 @@ use parking_lot::Mutex;
 
 use super::chain::{head_on_disk, line_hash, rotated_numbers, rotated_path};
 use super::AuditEntry;
-use crate::catalog::fsutil::{create_private_dir, FILE_MODE};
 use crate::config::AuditConfig;
+use crate::storage::files::{create_private_dir, FILE_MODE};
 
 /// When the active file is rotated and how many rotated files are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,7 +216,7 @@ impl AuditLog {
                 fs::remove_file(rotated_path(&self.path, n))?;
             }
         }
-        let dir = crate::fsutil::parent_dir(&self.path);
+        let dir = crate::storage::atomic::parent_dir(&self.path);
         File::open(&dir).and_then(|d| d.sync_all())?;
         let file = open_append(&self.path)?;
         let meta = file.metadata()?;

@@ -20,8 +20,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::catalog::{validate_name, NameKind};
-use crate::secrets::check_secret_name;
+use crate::catalog::check_secret_name;
+use crate::storage::{validate_name, NameKind};
 
 /// Who made the change.
 #[derive(Clone, Debug, PartialEq, Eq)]

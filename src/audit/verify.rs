@@ -226,7 +226,7 @@ impl fmt::Display for VerifyReport {
             "audit log intact: {} chained lines in {} files in {}: {}",
             self.lines,
             self.files.len(),
-            crate::fsutil::parent_dir(&self.active).display(),
+            crate::storage::atomic::parent_dir(&self.active).display(),
             files.join(", ")
         )?;
         if self.legacy > 0 {

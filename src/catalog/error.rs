@@ -1,13 +1,12 @@
 //! The catalog module's error type.
 
-use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
 use super::model::Format;
-use super::names::{NameError, NameKind};
 use super::policy::PolicyError;
 use super::validate::ValidationError;
+use crate::storage::{FileOp, NameError, NameKind, StorageError};
 
 /// What the HTTP layer should make of an error; one variant per status family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,43 +22,6 @@ pub enum ErrorClass {
     NotFound,
     /// The server side failed: disk, or a stored file that no longer parses (500).
     Internal,
-}
-
-/// File operation that failed; also the `op` label of the file error metric.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FileOp {
-    /// Reading a file or its metadata.
-    Read,
-    /// Writing or syncing a temp file.
-    Write,
-    /// Renaming a temp file into place.
-    Rename,
-    /// Creating a directory.
-    CreateDir,
-    /// Listing a directory.
-    List,
-    /// Removing a file.
-    Remove,
-}
-
-impl FileOp {
-    /// Lower-case name used in messages and metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FileOp::Read => "read",
-            FileOp::Write => "write",
-            FileOp::Rename => "rename",
-            FileOp::CreateDir => "create_dir",
-            FileOp::List => "list",
-            FileOp::Remove => "remove",
-        }
-    }
-}
-
-impl fmt::Display for FileOp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Everything that can go wrong reading, validating, merging or storing catalogs.
@@ -169,6 +131,27 @@ impl CatalogError {
     }
 }
 
+/// Storage errors keep their op and path; a stored file over its size limit is a
+/// [`CatalogError::BadFile`] as before (an operator problem, 500).
+impl From<StorageError> for CatalogError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Io { op, path, source } => CatalogError::Io { op, path, source },
+            StorageError::TooLarge {
+                path,
+                actual,
+                limit,
+            } => CatalogError::TooLarge {
+                what: "stored file",
+                actual,
+                limit,
+                unit: "bytes",
+            }
+            .in_file(path),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +175,37 @@ mod tests {
         let msg = stored.to_string();
         assert!(msg.contains("/d/catalogs/base/x.yaml"), "{msg}");
         assert!(msg.contains("at registry.x"), "{msg}");
+    }
+
+    #[test]
+    fn storage_errors_keep_their_kind_and_wording() {
+        let big = StorageError::TooLarge {
+            path: "/d/users/a/custom.yaml".into(),
+            actual: 11,
+            limit: 10,
+        };
+        let storage_msg = big.to_string();
+        let e = CatalogError::from(big);
+        assert!(matches!(e, CatalogError::BadFile { .. }), "{e:?}");
+        assert_eq!(e.class(), ErrorClass::Internal);
+        assert_eq!(
+            e.to_string(),
+            "stored file /d/users/a/custom.yaml is unusable (fix or remove it): \
+             stored file is too large: 11 bytes, limit 10"
+        );
+        assert_eq!(e.to_string(), storage_msg);
+        let io = StorageError::io(FileOp::Rename, "/d/x", std::io::Error::other("boom"));
+        let e = CatalogError::from(io);
+        assert!(
+            matches!(
+                e,
+                CatalogError::Io {
+                    op: FileOp::Rename,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "cannot rename /d/x: boom");
     }
 }

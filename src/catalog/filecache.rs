@@ -14,9 +14,10 @@ use std::time::SystemTime;
 
 use parking_lot::RwLock;
 
-use super::error::{CatalogError, FileOp};
-use super::fsutil::read_open_limited;
+use super::error::CatalogError;
 use super::model::MAX_CATALOG_BYTES;
+use crate::storage::files::read_open_limited;
+use crate::storage::FileOp;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Stamp {
@@ -91,7 +92,7 @@ impl<T: Clone> FileCache<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::fsutil::write_atomic;
+    use crate::storage::files::write_atomic;
     use std::cell::Cell;
 
     #[test]

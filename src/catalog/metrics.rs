@@ -10,7 +10,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use super::error::FileOp;
+use crate::storage::FileOp;
 
 /// `result` label of the cache counter.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]

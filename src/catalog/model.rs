@@ -20,8 +20,6 @@ use super::parse::{check_size, parse_json, parse_yaml, to_yaml};
 pub const MAX_CATALOG_BYTES: usize = 5 * 1024 * 1024;
 /// Most servers one catalog may list; enforced while parsing, not after.
 pub const MAX_SERVERS: usize = 10_000;
-/// Longest server name.
-pub const MAX_SERVER_NAME_LEN: usize = 128;
 
 /// Input syntax of a catalog body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

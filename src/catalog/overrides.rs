@@ -15,7 +15,8 @@ use serde_json::{Map, Value};
 use super::error::CatalogError;
 use super::model::{Format, MAX_SERVERS};
 use super::parse::{check_size, parse_json, parse_yaml};
-use super::validate::{check_server_fields, check_server_name, Issues};
+use super::server_name::check_server_name;
+use super::validate::{check_server_fields, Issues};
 
 /// What one override entry does.
 #[derive(Clone, Debug, PartialEq)]

@@ -13,16 +13,16 @@ use serde_json::{Map, Value};
 use super::digest::Digested;
 use super::error::CatalogError;
 use super::filecache::FileCache;
-use super::fsutil::{create_private_dir, list_dir, remove_file, write_atomic};
-use super::layout::{DataLayout, UserFile};
 use super::merge::{BaseLayer, MergeInputs, TeamLayer};
 use super::metrics::CatalogMetrics;
 use super::model::{Catalog, Format};
-use super::names::{validate_name, NameKind};
 use super::overrides::Overrides;
 use super::parse::{parse_yaml, to_yaml};
 use super::policy::CatalogPolicy;
 use super::validate::validate;
+use crate::storage::files::{create_private_dir, list_dir, remove_file, write_atomic};
+use crate::storage::{validate_name, NameKind};
+use crate::storage::{DataLayout, UserFile};
 
 /// Example base catalogs from the repository's `catalogs/`, embedded so an installed binary
 /// can seed a fresh data dir: (name, catalog, meta).
@@ -133,7 +133,11 @@ impl CatalogStore {
     }
 
     /// Counts file errors by operation on their way out.
-    pub(crate) fn track<T>(&self, r: Result<T, CatalogError>) -> Result<T, CatalogError> {
+    pub(crate) fn track<T, E: Into<CatalogError>>(
+        &self,
+        r: Result<T, E>,
+    ) -> Result<T, CatalogError> {
+        let r = r.map_err(Into::into);
         if let Err(CatalogError::Io { op, .. }) = &r {
             self.metrics.inc_file_error(*op);
         }

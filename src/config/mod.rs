@@ -195,12 +195,11 @@ fn is_override(var: &str) -> bool {
 fn set_path(tree: &mut Value, path: &[String], value: Value) -> Result<(), String> {
     let mut node = tree;
     for (i, seg) in path.iter().enumerate() {
+        if node.is_null() {
+            *node = Value::Object(Default::default());
+        }
         let map = match node {
             Value::Object(m) => m,
-            Value::Null => {
-                *node = Value::Object(Default::default());
-                node.as_object_mut().expect("just made an object")
-            }
             _ => return Err(format!("`{}` is not a section", path[..i].join("."))),
         };
         if i + 1 == path.len() {

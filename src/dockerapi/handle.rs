@@ -100,14 +100,14 @@ async fn dispatch(
         .as_ref()
         .and_then(|r| r.uri().query())
         .map(String::from);
-    let mut req = || slot.take().expect("the request is taken once");
+    let mut req = || take(slot);
     match route {
-        Route::Ping | Route::Version => forward(shared, req(), None).await,
+        Route::Ping | Route::Version => forward(shared, req()?, None).await,
         Route::ContainerCreate => create(shared, scope, query.as_deref(), slot).await,
         Route::ContainerList => {
             let query = list_query(query.as_deref(), scope)?;
             let pq = format!("{prefix}/containers/json?{query}");
-            forward(shared, req(), Some(pq)).await
+            forward(shared, req()?, Some(pq)).await
         }
         Route::Container { id, op } => {
             container(shared, scope, &prefix, &id, op, query.as_deref(), slot).await
@@ -116,7 +116,7 @@ async fn dispatch(
             if !scope.images.allows(&name) {
                 return Err(image_refused(&name));
             }
-            forward(shared, req(), None).await
+            forward(shared, req()?, None).await
         }
         Route::ImagePull => {
             let q = query_map(query.as_deref())?;
@@ -131,11 +131,11 @@ async fn dispatch(
             if !allowed {
                 return Err(image_refused(from));
             }
-            forward(shared, req(), None).await
+            forward(shared, req()?, None).await
         }
         Route::NetworkInspect(id) => {
             if id == scope.gateway {
-                return forward(shared, req(), None).await;
+                return forward(shared, req()?, None).await;
             }
             // By id: the answer is only given when it is the user's network.
             if !routes::valid_container_ref(&id) {
@@ -162,6 +162,27 @@ async fn dispatch(
             format!("this call ({kind}) is not allowed for gateways"),
         )
         .into()),
+    }
+}
+
+/// The request, for the one branch that forwards or reads it. It stays in `slot` until then so
+/// that a refusal can drain its body; a second take would be a bug here, answered with a 500
+/// rather than a panic.
+fn take(slot: &mut Option<Request<Incoming>>) -> Result<Request<Incoming>, TakenTwice> {
+    slot.take().ok_or(TakenTwice)
+}
+
+/// [`take`] found the request gone.
+struct TakenTwice;
+
+impl From<TakenTwice> for Outcome {
+    fn from(_: TakenTwice) -> Self {
+        tracing::error!("gateway Docker API: the request was taken twice (a bug)");
+        let body = serde_json::json!({"message": "mcp-frontdoor: internal error"});
+        Outcome::Answer(json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Bytes::from(body.to_string()),
+        ))
     }
 }
 
@@ -204,7 +225,7 @@ async fn create(
         )
         .into());
     }
-    let (parts, body) = slot.take().expect("the request is taken once").into_parts();
+    let (parts, body) = take(slot)?.into_parts();
     let body = Limited::new(body, MAX_CREATE_BODY)
         .collect()
         .await
@@ -304,7 +325,7 @@ async fn container(
     let tail = op.segment().map(|s| format!("/{s}")).unwrap_or_default();
     let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     let pq = format!("{prefix}/containers/{full_id}{tail}{query}");
-    let req = slot.take().expect("the request is taken once");
+    let req = take(slot)?;
     forward(shared, req, Some(pq)).await
 }
 

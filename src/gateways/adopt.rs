@@ -236,7 +236,7 @@ impl Inner {
         if let Some(apis) = &self.apis {
             // Its endpoint again, in the same directory its mount shows, for the images of
             // the catalog it was started with (the teams its merged.yaml records).
-            let merged = crate::catalog::layout::UserFile::Merged;
+            let merged = crate::storage::UserFile::Merged;
             let path = self.catalogs.layout().user_file(slug, merged).ok()?;
             let teams = crate::catalog::regen::read_merged_header(&path)
                 .ok()

@@ -43,7 +43,7 @@ impl StateFile {
             std::fs::create_dir_all(dir)?;
         }
         let bytes = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
-        crate::fsutil::write_atomic(&self.path, &bytes, 0o600)
+        crate::storage::atomic::write_atomic(&self.path, &bytes, 0o600)
     }
 }
 

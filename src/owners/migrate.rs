@@ -8,9 +8,9 @@
 //! (the old one, if still there, is then no one's to claim: see `super`).
 
 use super::OwnerError;
-use crate::catalog::fsutil::{read_limited, write_atomic};
-use crate::catalog::{CatalogError, DataLayout, FileOp, UserFile};
 use crate::secrets::SecretStore;
+use crate::storage::files::{read_limited, write_atomic};
+use crate::storage::{DataLayout, FileOp, StorageError, UserFile};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ pub(super) fn remove_leftover(staged: &Path) -> Result<(), OwnerError> {
     match fs::remove_dir_all(staged) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(CatalogError::io(FileOp::Remove, staged, e).into()),
+        Err(e) => Err(StorageError::io(FileOp::Remove, staged, e).into()),
     }
 }
 
@@ -37,13 +37,13 @@ pub(super) fn remove_leftover(staged: &Path) -> Result<(), OwnerError> {
 pub(super) fn put_in_place(staged: &Path, dir: &Path) -> Result<(), OwnerError> {
     if dir.exists() {
         let e = io::Error::new(io::ErrorKind::AlreadyExists, "appeared during the claim");
-        return Err(CatalogError::io(FileOp::Rename, dir, e).into());
+        return Err(StorageError::io(FileOp::Rename, dir, e).into());
     }
-    fs::rename(staged, dir).map_err(|e| CatalogError::io(FileOp::Rename, dir, e))?;
-    let parent = crate::fsutil::parent_dir(dir);
+    fs::rename(staged, dir).map_err(|e| StorageError::io(FileOp::Rename, dir, e))?;
+    let parent = crate::storage::atomic::parent_dir(dir);
     fs::File::open(&parent)
         .and_then(|d| d.sync_all())
-        .map_err(|e| CatalogError::io(FileOp::Write, &parent, e))?;
+        .map_err(|e| StorageError::io(FileOp::Write, &parent, e))?;
     Ok(())
 }
 
@@ -59,7 +59,7 @@ pub(super) fn run(
     let new = layout.user_dir(to)?;
     let staged = staging_dir(layout, to);
     remove_leftover(&staged)?;
-    crate::catalog::fsutil::create_private_dir(&staged)?;
+    crate::storage::files::create_private_dir(&staged)?;
     let result =
         fill(secrets, from, to, &old, &staged, owner).and_then(|()| put_in_place(&staged, &new));
     if let Err(e) = result {
@@ -84,12 +84,12 @@ fn fill(
     owner: &str,
 ) -> Result<(), OwnerError> {
     let secrets_name = UserFile::Secrets.file_name();
-    let entries = fs::read_dir(old).map_err(|e| CatalogError::io(FileOp::List, old, e))?;
+    let entries = fs::read_dir(old).map_err(|e| StorageError::io(FileOp::List, old, e))?;
     for entry in entries {
-        let entry = entry.map_err(|e| CatalogError::io(FileOp::List, old, e))?;
+        let entry = entry.map_err(|e| StorageError::io(FileOp::List, old, e))?;
         let ft = entry
             .file_type()
-            .map_err(|e| CatalogError::io(FileOp::List, old, e))?;
+            .map_err(|e| StorageError::io(FileOp::List, old, e))?;
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };

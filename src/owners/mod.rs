@@ -26,9 +26,10 @@
 mod migrate;
 
 use crate::auth::principal::{is_hashed_slug, legacy_slug, looks_legacy_hashed, slug};
-use crate::catalog::fsutil::{create_private_dir, read_limited, write_atomic};
-use crate::catalog::{CatalogError, DataLayout, ErrorClass, FileOp, NameError, UserFile};
+use crate::catalog::ErrorClass;
 use crate::secrets::{SecretStore, SecretsError};
+use crate::storage::files::{create_private_dir, read_limited, write_atomic};
+use crate::storage::{DataLayout, FileOp, NameError, StorageError, UserFile};
 use dashmap::DashMap;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
@@ -65,7 +66,7 @@ pub enum OwnerError {
     #[error(transparent)]
     Name(#[from] NameError),
     #[error(transparent)]
-    Storage(#[from] CatalogError),
+    Storage(#[from] StorageError),
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     #[error("the claim task failed: {0}")]
@@ -79,7 +80,7 @@ impl OwnerError {
             OwnerError::Taken { .. } | OwnerError::Unconfirmed { .. } => ErrorClass::BadRequest,
             OwnerError::NoSuchSlug { .. } => ErrorClass::NotFound,
             OwnerError::Name(_) => ErrorClass::BadRequest,
-            OwnerError::Storage(e) => e.class(),
+            OwnerError::Storage(_) => ErrorClass::Internal,
             OwnerError::Secrets(e) => e.class(),
             OwnerError::Task(_) => ErrorClass::Internal,
         }
@@ -153,10 +154,10 @@ fn dir_state(dir: &Path) -> Result<DirState, OwnerError> {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
             let e = io::Error::other("not a directory");
-            return Err(CatalogError::io(FileOp::Read, dir, e).into());
+            return Err(StorageError::io(FileOp::Read, dir, e).into());
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(DirState::Absent),
-        Err(e) => return Err(CatalogError::io(FileOp::Read, dir, e).into()),
+        Err(e) => return Err(StorageError::io(FileOp::Read, dir, e).into()),
     }
     let marker = dir.join(UserFile::Owner.file_name());
     Ok(match read_limited(&marker, MAX_MARKER)? {

@@ -3,7 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::catalog::{CatalogError, ErrorClass, FileOp, NameError};
+use crate::catalog::ErrorClass;
+use crate::storage::{too_large_reason, FileOp, NameError, StorageError};
 
 /// Everything that can go wrong with keys, sealing or secrets files.
 #[derive(Debug, thiserror::Error)]
@@ -98,19 +99,18 @@ impl SecretsError {
     }
 }
 
-/// File helpers report `CatalogError`; keep their op and path.
-impl From<CatalogError> for SecretsError {
-    fn from(e: CatalogError) -> Self {
+/// File helpers report [`StorageError`]; keep their op and path.
+impl From<StorageError> for SecretsError {
+    fn from(e: StorageError) -> Self {
         match e {
-            CatalogError::Io { op, path, source } => SecretsError::Io { op, path, source },
-            CatalogError::InvalidName(n) => SecretsError::InvalidSlug(n),
-            CatalogError::BadFile { path, source } => SecretsError::Corrupt {
+            StorageError::Io { op, path, source } => SecretsError::Io { op, path, source },
+            StorageError::TooLarge {
                 path,
-                reason: source.to_string(),
-            },
-            other => SecretsError::Corrupt {
-                path: PathBuf::new(),
-                reason: other.to_string(),
+                actual,
+                limit,
+            } => SecretsError::Corrupt {
+                path,
+                reason: too_large_reason(actual, limit),
             },
         }
     }

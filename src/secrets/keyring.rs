@@ -181,7 +181,7 @@ impl KeyRing {
                 SecretsError::KeyConfig(format!(
                     "cannot read {}: {}",
                     path.display(),
-                    crate::fsutil::read_error(path, &e)
+                    crate::storage::read_error(path, &e)
                 ))
             })?);
             warn_if_readable_by_others(path);

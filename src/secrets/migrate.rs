@@ -5,7 +5,7 @@
 use super::error::SecretsError;
 use super::seal::{open, seal, SecretsFile};
 use super::store::{SecretStore, MAX_FILE_BYTES};
-use crate::catalog::fsutil::read_limited;
+use crate::storage::files::read_limited;
 
 impl SecretStore {
     /// The contents of `users/<from>/secrets.enc` with every value sealed for slug `to` under
@@ -31,8 +31,8 @@ impl SecretStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::catalog::DataLayout;
     use crate::secrets::{KeyRing, SecretStore, SecretValue};
+    use crate::storage::DataLayout;
     use std::sync::Arc;
 
     #[test]

@@ -7,7 +7,6 @@
 mod error;
 mod keyring;
 mod migrate;
-mod name;
 mod rotate;
 mod seal;
 mod store;
@@ -15,7 +14,8 @@ mod value;
 
 pub use error::SecretsError;
 pub use keyring::{KeyId, KeyRing, MasterKey, KEY_LEN};
-pub use name::{check_secret_name, MAX_SECRET_NAME_LEN};
+// Secret names are declared in catalogs; validated there.
+pub use crate::catalog::{check_secret_name, MAX_SECRET_NAME_LEN};
 pub use rotate::{rotate, verify_keyring, RotateReport, VerifyReport};
 pub use seal::{SealedValue, SecretsFile, FILE_VERSION};
 pub use store::{SecretStore, MAX_SECRETS_PER_USER, MAX_VALUE_BYTES};

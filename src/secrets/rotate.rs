@@ -7,8 +7,8 @@ use super::error::SecretsError;
 use super::keyring::KeyRing;
 use super::seal::{open, seal, SecretsFile};
 use super::store::{SecretStore, MAX_FILE_BYTES};
-use crate::catalog::fsutil::{list_dir, read_limited, write_atomic};
-use crate::catalog::{validate_name, DataLayout, NameKind};
+use crate::storage::files::{list_dir, read_limited, write_atomic};
+use crate::storage::{validate_name, DataLayout, NameKind};
 
 /// What [`verify_keyring`] checked.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

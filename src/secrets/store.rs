@@ -13,11 +13,11 @@ use zeroize::Zeroizing;
 
 use super::error::SecretsError;
 use super::keyring::KeyRing;
-use super::name::check_secret_name;
 use super::seal::{open, seal, SecretsFile};
 use super::value::SecretValue;
-use crate::catalog::fsutil::{create_private_dir, read_limited, write_atomic};
-use crate::catalog::{DataLayout, UserFile};
+use crate::catalog::check_secret_name;
+use crate::storage::files::{create_private_dir, read_limited, write_atomic};
+use crate::storage::{DataLayout, UserFile};
 
 /// Largest accepted secret value.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;

@@ -46,7 +46,7 @@ impl ScrapeToken {
                     message: format!(
                         "cannot read {}: {}",
                         path.display(),
-                        crate::fsutil::read_error(path, &e)
+                        crate::storage::read_error(path, &e)
                     ),
                 })?;
                 (key, v)

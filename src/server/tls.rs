@@ -37,7 +37,7 @@ fn load_pair(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<Certi
     let read = |what, path: &Path| {
         std::fs::read(path)
             .map(zeroize::Zeroizing::new)
-            .map_err(|e| err(what, path, crate::fsutil::read_error(path, &e)))
+            .map_err(|e| err(what, path, crate::storage::read_error(path, &e)))
     };
     let cert_pem = read("certificate", cert)?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
@@ -142,7 +142,7 @@ pub fn generate_self_signed(
     let ck = rcgen::generate_simple_self_signed(hosts.to_vec())?;
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
-    crate::fsutil::write_atomic(&cert, ck.cert.pem().as_bytes(), 0o644)?;
-    crate::fsutil::write_atomic(&key, ck.signing_key.serialize_pem().as_bytes(), 0o600)?;
+    crate::storage::atomic::write_atomic(&cert, ck.cert.pem().as_bytes(), 0o644)?;
+    crate::storage::atomic::write_atomic(&key, ck.signing_key.serialize_pem().as_bytes(), 0o600)?;
     Ok((cert, key))
 }

@@ -98,14 +98,14 @@ impl Gateway {
         description = "Enabled MCP server names (catalog entries named by --servers), as a JSON array"
     )]
     async fn list_servers(&self) -> String {
-        serde_json::to_string(&self.loaded.servers).expect("strings serialize")
+        serde_json::Value::from(self.loaded.servers.clone()).to_string()
     }
 
     #[tool(
         description = "Secret names (<server>.<key>) from the --secrets files, as a JSON array; never values"
     )]
     async fn list_secret_names(&self) -> String {
-        serde_json::to_string(&self.loaded.secret_names).expect("strings serialize")
+        serde_json::Value::from(self.loaded.secret_names.clone()).to_string()
     }
 
     #[tool(description = "Returns its text argument")]

@@ -1,6 +1,9 @@
 //! Runs the real mcp-test-gateway binary on 127.0.0.1 with an OS-picked port (`--port 0`) and
 //! drives it with MCP JSON-RPC over plain HTTP/1.1: streamable HTTP (`/mcp`), the legacy SSE
 //! transport (`/sse` + `/message`), auth, Origin, `/health`.
+// Test code may unwrap (the lint's allow-*-in-tests in .clippy.toml covers #[test] functions
+// and #[cfg(test)] modules, not the helpers of an integration test crate).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};

@@ -1,6 +1,9 @@
 //! Runs the real binary in `stdio` mode, as docker/mcp-gateway runs a catalog server
 //! (`docker run --rm -i`: JSON-RPC lines on stdin/stdout, secrets as environment variables),
 //! and drives one MCP session through its pipes.
+// Test code may unwrap (the lint's allow-*-in-tests in .clippy.toml covers #[test] functions
+// and #[cfg(test)] modules, not the helpers of an integration test crate).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};

@@ -6,6 +6,9 @@
 //! and an [`engine::Engine`] guard that removes everything labelled with that instance, even
 //! when the test panics. Without a reachable engine (or image) a test prints why and passes;
 //! with `CI=true` it fails instead.
+// Test code may unwrap (the lint's allow-*-in-tests in .clippy.toml covers #[test] functions
+// and #[cfg(test)] modules, not the helpers of an integration test crate).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[allow(dead_code, unused_imports)]
 #[path = "../it/support/mod.rs"]

@@ -1,4 +1,7 @@
 //! Integration tests of the data plane: one binary (fast to build), one module per concern.
+// Test code may unwrap (the lint's allow-*-in-tests in .clippy.toml covers #[test] functions
+// and #[cfg(test)] modules, not the helpers of an integration test crate).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
 mod audit;

@@ -1,13 +1,13 @@
-//! Small file helpers shared by the catalog store, secrets and audit: private permissions,
-//! bounded reads and atomic replacement.
+//! Small file helpers shared by the catalog store, secrets, owners and audit: private
+//! permissions, bounded reads and atomic replacement.
 
 use std::fs::{self, DirBuilder, File};
 use std::io::{self, Read};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
-use super::error::{CatalogError, FileOp};
-use crate::fsutil::{parent_dir, Step};
+use super::atomic::{parent_dir, write_atomic_steps, Step};
+use super::error::{FileOp, StorageError};
 
 /// Mode of every directory the front door creates in the data dir.
 pub const DIR_MODE: u32 = 0o700;
@@ -15,7 +15,7 @@ pub const DIR_MODE: u32 = 0o700;
 pub const FILE_MODE: u32 = 0o600;
 
 /// Creates `dir` and missing parents with mode 0700; returns whether `dir` itself was new.
-pub fn create_private_dir(dir: &Path) -> Result<bool, CatalogError> {
+pub fn create_private_dir(dir: &Path) -> Result<bool, StorageError> {
     if dir.is_dir() {
         return Ok(false);
     }
@@ -23,72 +23,70 @@ pub fn create_private_dir(dir: &Path) -> Result<bool, CatalogError> {
         .recursive(true)
         .mode(DIR_MODE)
         .create(dir)
-        .map_err(|e| CatalogError::io(FileOp::CreateDir, dir, e))?;
+        .map_err(|e| StorageError::io(FileOp::CreateDir, dir, e))?;
     Ok(true)
 }
 
 /// Reads a whole file of at most `limit` bytes; `Ok(None)` when it does not exist.
-pub fn read_limited(path: &Path, limit: usize) -> Result<Option<Vec<u8>>, CatalogError> {
+pub fn read_limited(path: &Path, limit: usize) -> Result<Option<Vec<u8>>, StorageError> {
     match File::open(path) {
         Ok(f) => read_open_limited(f, path, limit).map(Some),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(CatalogError::io(FileOp::Read, path, e)),
+        Err(e) => Err(StorageError::io(FileOp::Read, path, e)),
     }
 }
 
 /// Reads an already opened file, refusing more than `limit` bytes without reading them all.
-pub fn read_open_limited(f: File, path: &Path, limit: usize) -> Result<Vec<u8>, CatalogError> {
+pub fn read_open_limited(f: File, path: &Path, limit: usize) -> Result<Vec<u8>, StorageError> {
     let mut buf = Vec::new();
     f.take(limit as u64 + 1)
         .read_to_end(&mut buf)
-        .map_err(|e| CatalogError::io(FileOp::Read, path, e))?;
+        .map_err(|e| StorageError::io(FileOp::Read, path, e))?;
     if buf.len() > limit {
-        return Err(CatalogError::TooLarge {
-            what: "stored file",
+        return Err(StorageError::TooLarge {
+            path: path.to_path_buf(),
             actual: buf.len(),
             limit,
-            unit: "bytes",
-        }
-        .in_file(path));
+        });
     }
     Ok(buf)
 }
 
 /// Replaces `path` atomically with `bytes` (mode 0600): a reader sees the old or the new
 /// content, never a mix, and the new content is on disk before this returns.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CatalogError> {
-    crate::fsutil::write_atomic_steps(path, bytes, FILE_MODE).map_err(|(step, e)| {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    write_atomic_steps(path, bytes, FILE_MODE).map_err(|(step, e)| {
         let op = match step {
             Step::Write | Step::SyncDir => FileOp::Write,
             Step::Rename => FileOp::Rename,
         };
-        CatalogError::io(op, path, e)
+        StorageError::io(op, path, e)
     })
 }
 
 /// Removes a file and syncs its directory; `Ok(false)` when it did not exist.
-pub fn remove_file(path: &Path) -> Result<bool, CatalogError> {
+pub fn remove_file(path: &Path) -> Result<bool, StorageError> {
     match fs::remove_file(path) {
         Ok(()) => {
             sync_dir(&parent_dir(path))?;
             Ok(true)
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(CatalogError::io(FileOp::Remove, path, e)),
+        Err(e) => Err(StorageError::io(FileOp::Remove, path, e)),
     }
 }
 
 /// Names of the entries of `dir` (empty when it does not exist), skipping dot files
 /// (temp files) and names that are not UTF-8.
-pub fn list_dir(dir: &Path) -> Result<Vec<(String, fs::FileType)>, CatalogError> {
+pub fn list_dir(dir: &Path) -> Result<Vec<(String, fs::FileType)>, StorageError> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(CatalogError::io(FileOp::List, dir, e)),
+        Err(e) => return Err(StorageError::io(FileOp::List, dir, e)),
     };
     let mut out = Vec::new();
     for entry in rd {
-        let entry = entry.map_err(|e| CatalogError::io(FileOp::List, dir, e))?;
+        let entry = entry.map_err(|e| StorageError::io(FileOp::List, dir, e))?;
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
@@ -97,17 +95,17 @@ pub fn list_dir(dir: &Path) -> Result<Vec<(String, fs::FileType)>, CatalogError>
         }
         let ft = entry
             .file_type()
-            .map_err(|e| CatalogError::io(FileOp::List, dir, e))?;
+            .map_err(|e| StorageError::io(FileOp::List, dir, e))?;
         out.push((name, ft));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
-fn sync_dir(dir: &Path) -> Result<(), CatalogError> {
+fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| CatalogError::io(FileOp::Write, dir, e))
+        .map_err(|e| StorageError::io(FileOp::Write, dir, e))
 }
 
 #[cfg(test)]
@@ -156,7 +154,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                CatalogError::Io {
+                StorageError::Io {
                     op: FileOp::Write,
                     ..
                 }
