@@ -6,6 +6,7 @@ pub mod drain;
 pub mod edge_metrics;
 pub mod scrape_auth;
 pub mod tls;
+pub mod workers;
 
 use crate::shutdown::Shutdown;
 use axum::Router;
@@ -32,6 +33,7 @@ pub struct ConnInfo {
 }
 
 /// How one listener serves.
+#[derive(Clone)]
 pub struct ListenerSpec {
     pub name: &'static str,
     pub tls: Option<TlsAcceptor>,
@@ -120,6 +122,18 @@ struct Shared {
 /// in-flight requests finish for the grace period, and cuts whatever is left.
 pub async fn serve(listener: TcpListener, spec: ListenerSpec, app: Router, shutdown: Shutdown) {
     let conns = Conns::new(spec.limits);
+    serve_with(listener, spec, app, shutdown, conns).await
+}
+
+/// [`serve`] with a connection table that other listeners may share (the per-core workers
+/// of one address share one, so the caps stay global).
+pub async fn serve_with(
+    listener: TcpListener,
+    spec: ListenerSpec,
+    app: Router,
+    shutdown: Shutdown,
+    conns: Arc<Conns>,
+) {
     let shared = Arc::new(Shared {
         name: spec.name,
         builder: http_builder(),
