@@ -1,5 +1,6 @@
 # mcp-frontdoor container image (for users with registry access; CI builds an equivalent image
-# from a local binary with scripts/build-frontdoor-image.sh, since nothing can be pulled there).
+# from a local binary with scripts/build-frontdoor-image.sh, since nothing can be pulled there;
+# so can a host without registry access: README, Deployment, "Without a registry").
 #   docker build -t mcp-frontdoor .
 FROM rust:1-bookworm AS build
 WORKDIR /src

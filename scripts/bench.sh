@@ -7,6 +7,11 @@
 #   scripts/bench.sh                      # everything, ~12 minutes on 2 cores
 #   ROUNDS=5 DUR=10 scripts/bench.sh      # longer
 #   QUICK=1 scripts/bench.sh              # smoke run (1 round, short phases, 1000 streams)
+#   ONLY=streams scripts/bench.sh         # only phase 3 (idle streams, memory after they close);
+#                                         # prints its table, leaves docs/BENCHMARKS.md alone
+#   FD_BEFORE=/path/to/mcp-frontdoor ONLY=streams scripts/bench.sh
+#                                         # phase 3 also runs that front door binary (labels
+#                                         # fd-*-before): before/after in one run
 #
 # Writes the section between `<!-- load:begin -->` and `<!-- load:end -->` in
 # docs/BENCHMARKS.md (creating the file or the markers when missing) and keeps the raw JSON
@@ -25,6 +30,7 @@ RATE_FRACTION="${RATE_FRACTION:-0.3}" # fixed rate = this x the slowest contende
 SSE_PRIO="${SSE_PRIO:-rt}"   # SSE phase priority: rt (SCHED_FIFO 10) or a nice level (see below)
 SSE_SAMPLES="${SSE_SAMPLES:-6}" # streams per SSE run (100 events, 10 ms apart, each)
 STREAMS="${STREAMS:-10000}"  # idle streams held open
+AFTER_CLOSE="${AFTER_CLOSE:-30}" # seconds after the streams close for the late RSS reading
 if [[ -n "${QUICK:-}" ]]; then
   ROUNDS=1 DUR=3 SSE_SAMPLES=2 STREAMS=1000
 fi
@@ -149,7 +155,7 @@ start_fd() { # start_fd NAME UPSTREAM_PORT tls|plain [RUST_LOG]
   port=$(free_port)
   cfg=$(fd_config "$1" "$port" "$2" "$3")
   [[ "$3" == tls ]] && scheme=https
-  start "fd-$1" "$work/fd-$1/log" env RUST_LOG="${4:-warn}" "$bin/mcp-frontdoor" serve --config "$cfg"
+  start "fd-$1" "$work/fd-$1/log" env RUST_LOG="${4:-warn}" "${FD_BIN:-$bin/mcp-frontdoor}" serve --config "$cfg"
   note_cmd "frontdoor-$3" "RUST_LOG=${4:-warn} mcp-frontdoor serve --config config.yaml   # with config.yaml:
 $(sed 's/^/#   /' "$cfg")"
   FD_PORT[$1]=$port
@@ -330,6 +336,7 @@ print(int(min(statistics.median(v) for v in by.values())))
 EOF
 }
 
+if [[ "${ONLY:-}" != streams ]]; then
 # --- 1. warm request path ---------------------------------------------------------------
 for w in get post rpc; do
   step "1. saturation ($w): wrk -t2 -c$CONNS -d${DUR}s, $ROUNDS rounds of ${SAT_CONTENDERS[*]}"
@@ -390,6 +397,7 @@ for r in $(seq "$ROUNDS"); do
 done
 set_prio normal
 emit "{\"kind\":\"sse-prio\",\"prio\":\"$SSE_PRIO\"}"
+fi # ONLY
 
 # --- 3. many idle streams ---------------------------------------------------------------
 # Every proxied stream costs the proxy two descriptors (client + upstream), and RLIMIT_NOFILE
@@ -408,20 +416,26 @@ streams_run() { # streams_run LABEL BASE PID
   sleep 1
   # warm-up: a few requests (token cache, upstream pool), so "before" is a steady state
   "$bin/fd-load" latency --base "$2" --ca "$CA" -H "$AUTH" --rate 200 --duration 0.5 --warmup 0 --conns 4 >/dev/null
-  note_cmd streams "fd-load streams --base <base> --ca cert.pem -H 'Authorization: Bearer <jwt>' --n $n_streams --pids <proxy pid>"
+  note_cmd streams "fd-load streams --base <base> --ca cert.pem -H 'Authorization: Bearer <jwt>' --n $n_streams --pids <proxy pid> --after-close $AFTER_CLOSE"
   local line
-  line=$("$bin/fd-load" streams --base "$2" --ca "$CA" -H "$AUTH" --label "$1" --n "$n_streams" --pids "$3")
+  line=$("$bin/fd-load" streams --base "$2" --ca "$CA" -H "$AUTH" --label "$1" --n "$n_streams" --pids "$3" --after-close "$AFTER_CLOSE")
   emit "$line"
-  printf '  %-12s held %s (failed %s) in %ss: RSS %s -> %s KiB = %s KiB/stream; after close %s KiB\n' "$1" \
+  printf '  %-16s held %s (failed %s) in %ss: RSS %s -> %s KiB = %s KiB/stream; after close %s KiB, %s s later %s KiB\n' "$1" \
     "$(jq .held <<<"$line")" "$(jq .failed <<<"$line")" "$(jq .open_s <<<"$line")" \
     "$(jq .before.rss_kib <<<"$line")" "$(jq .during.rss_kib <<<"$line")" \
-    "$(jq .per_stream_kib <<<"$line")" "$(jq .after_close.rss_kib <<<"$line")" >&2
+    "$(jq .per_stream_kib <<<"$line")" "$(jq .after_close.rss_kib <<<"$line")" \
+    "$AFTER_CLOSE" "$(jq .after_close_late.rss_kib <<<"$line")" >&2
 }
 streams_run hyper-bare "http://127.0.0.1:$P_BARE" "${PIDS[bare-streams]}"
 stop bare-streams
 for mode in tls plain; do
-  start_fd "streams-$mode" "$P_SSE" "$mode"
   scheme=http; [[ $mode == tls ]] && scheme=https
+  if [[ -n "${FD_BEFORE:-}" ]]; then
+    FD_BIN="$FD_BEFORE" start_fd "streams-$mode-before" "$P_SSE" "$mode"
+    streams_run "fd-$mode-before" "$scheme://127.0.0.1:${FD_PORT[streams-$mode-before]}" "${PIDS[fd-streams-$mode-before]}"
+    stop "fd-streams-$mode-before"
+  fi
+  start_fd "streams-$mode" "$P_SSE" "$mode"
   streams_run "fd-$mode" "$scheme://127.0.0.1:${FD_PORT[streams-$mode]}" "${PIDS[fd-streams-$mode]}"
   stop "fd-streams-$mode"
 done
@@ -434,6 +448,21 @@ done
 loadavg end
 
 # --- report -----------------------------------------------------------------------------
+if [[ "${ONLY:-}" == streams ]]; then
+  step "phase 3 only: docs/BENCHMARKS.md left alone; raw results: $results"
+  python3 - "$results" "$AFTER_CLOSE" <<'EOF'
+import json, sys
+print(f"| contender | RSS before | RSS with streams (peak) | per stream | RSS 2 s after close | RSS {sys.argv[2]} s after close |")
+print("|---|---|---|---|---|---|")
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r.get("kind") != "streams":
+        continue
+    mib = lambda k: f"{r[k]['rss_kib'] / 1024:.1f} MiB"
+    print(f"| {r['label']} | {mib('before')} | {mib('during')} | {r['per_stream_kib']:.1f} KiB | {mib('after_close')} | {mib('after_close_late')} |")
+EOF
+  exit 0
+fi
 step "writing docs/BENCHMARKS.md (load section)"
 {
   echo "nproc=$(nproc)"

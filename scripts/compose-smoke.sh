@@ -22,11 +22,15 @@ export FRONTDOOR_PUBLIC_URL="https://localhost:$FRONTDOOR_PORT"
 
 mkdir -p certs
 "$fd" certs generate --out certs --host localhost >/dev/null
-# The front door in its container runs as root without capabilities: it owns what it reads.
-chmod 0644 certs/key.pem
+# The front door in its container runs as uid 0 without capabilities, so it reads the 0600 key
+# only when uid 0 owns it (README, Deployment): true when this runs as root, as in CI.
+# Elsewhere the throwaway test key is opened to everyone instead of asking for sudo.
+[[ "$(id -u)" == 0 ]] || chmod 0644 certs/key.pem
 
 cleanup() {
-  "${compose[@]}" logs --no-color frontdoor > "${SMOKE_LOG:-/tmp/compose-smoke.log}" 2>&1 || true
+  if [[ -n "$("${compose[@]}" ps -q frontdoor 2>/dev/null)" ]]; then
+    "${compose[@]}" logs --no-color frontdoor > "${SMOKE_LOG:-/tmp/compose-smoke.log}" 2>&1 || true
+  fi
   "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
   ids="$(docker ps -aq --filter "label=mcp-frontdoor.instance=$instance")"
   [[ -n "$ids" ]] && docker rm -f $ids >/dev/null 2>&1 || true
@@ -39,6 +43,9 @@ cleanup() {
   [[ -n "$imgs" ]] && docker image rm -f $imgs >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+
+echo "compose-smoke: the build context leaves out secrets, keys, data and build output" >&2
+scripts/check-build-context.sh
 
 echo "compose-smoke: validating docker-compose.yml" >&2
 "${compose[@]}" config -q
@@ -62,4 +69,17 @@ echo "compose-smoke: MCP session through the deployed front door" >&2
   --token "$token" --cafile certs/cert.pem --progress 3 --interval-ms 50
 running="$(docker ps -q --filter "label=mcp-frontdoor.instance=$instance" | wc -l)"
 [[ "$running" -eq 1 ]] || { echo "compose-smoke: expected 1 gateway container, found $running" >&2; exit 1; }
+[[ -n "$(docker image ls -q --filter "label=mcp-frontdoor.instance=$instance")" ]] \
+  || { echo "compose-smoke: no derived gateway image of the instance" >&2; exit 1; }
+
+# The documented teardown: nothing of the instance may be left (config/compose.yaml sets
+# gateways.stop_on_shutdown, so the front door removes its gateways when compose stops it).
+echo "compose-smoke: docker-compose down -v leaves nothing behind" >&2
+"${compose[@]}" logs --no-color frontdoor > "${SMOKE_LOG:-/tmp/compose-smoke.log}" 2>&1 || true
+"${compose[@]}" down -v
+label="label=mcp-frontdoor.instance=$instance"
+left="$(docker ps -aq --filter "$label"; docker network ls -q --filter "$label"; \
+  docker image ls -q --filter "$label"; docker volume ls -q --filter "$label"; \
+  docker volume ls -q --filter "name=^${compose[2]}_")"
+[[ -z "$left" ]] || { echo "compose-smoke: left behind after down: $left" >&2; exit 1; }
 echo "compose-smoke: ok" >&2

@@ -4,7 +4,7 @@
   bare       `docker network create` + `docker run` of the real gateway image (host Docker
              socket, the catalog and secrets bind-mounted, `--servers=hashsrv --verbose=false`),
              poll `/health` every 5 ms, then the first MCP response (initialize).
-  frontdoor  the front door (TLS, JWT, `engine_for_gateways: host`, same image, same catalog
+  frontdoor  the front door (TLS, JWT, `engine_for_gateways: policed`, same image, same catalog
              server) receives a user's first MCP request (initialize) and answers it: network,
              container, init delivery, the gateway's own init, health probe, proxy.
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the tests need besides Rust and Docker, installed once and skipped when present:
-# rustfmt/clippy, the musl target (static test images), and the Python venv at .venv with
-# tests/requirements.txt (schemathesis, the official MCP Python SDK). scripts/test.sh runs it
+# rustfmt/clippy, the musl target (static test images), promtool (Debian's `prometheus`
+# package: checks /metrics and the alert rules), and the Python venv at .venv with
+# tests/requirements.txt (schemathesis, the official MCP Python SDK, openapi-spec-validator). scripts/test.sh runs it
 # first, so the test command works on a fresh machine; .ci/run does the same through test.sh.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,6 +14,22 @@ rustup component add rustfmt clippy >&2
 if ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
   log "rustup target add x86_64-unknown-linux-musl"
   rustup target add x86_64-unknown-linux-musl >&2
+fi
+
+# promtool: from apt when we may use it (root, apt-get present); else say why and go on (the
+# promtool tests then skip outside CI and fail under CI=true).
+if ! command -v promtool >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    log "apt-get install prometheus (for promtool)"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2
+    # Only the tool is wanted: on a host with systemd the package also starts a server on :9090.
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+      systemctl disable --now prometheus >&2 || true
+    fi
+  else
+    log "promtool missing and apt-get not usable here (not root?): install Debian's prometheus package (or promtool from prometheus.io) to run the promtool tests"
+  fi
 fi
 
 # The venv is current when it was made from this exact requirements file.

@@ -29,9 +29,10 @@ pub struct AppState {
     pub regenerate: crate::api::admin::SharedJob,
 }
 
-/// Filled in by the API's `Caller` extractor so the request log line can name the user.
+/// Filled in by the API's `Caller` extractor so the request log line can name the user, and
+/// their teams can be recorded once the request succeeded.
 #[derive(Clone, Default)]
-pub struct CallerSlot(pub Arc<std::sync::OnceLock<String>>);
+pub struct CallerSlot(pub Arc<std::sync::OnceLock<Arc<crate::auth::Principal>>>);
 
 /// One log line and the request metrics for the front door's own routes (the proxy path
 /// records its own, when its response body ends).
@@ -50,16 +51,44 @@ async fn observe(
     let slot = CallerSlot::default();
     req.extensions_mut().insert(slot.clone());
     let resp = next.run(req).await;
+    if let (RouteClass::Api, Some(caller)) = (route, slot.0.get()) {
+        if resp.status().is_success() {
+            note_teams(&state, caller).await;
+        }
+    }
     let status = resp.status().as_u16();
     state
         .proxy
         .metrics
         .record_request(route, status, started.elapsed());
     tracing::info!(
-        %method, ?route, user = slot.0.get().map_or("-", String::as_str), status,
+        %method, ?route, user = slot.0.get().map_or("-", |p| p.slug.as_str()), status,
         duration_ms = started.elapsed().as_millis() as u64, "request"
     );
     resp
+}
+
+/// Records the teams of a caller's token as theirs (`catalog::regen::note_teams`) after a
+/// request of theirs succeeded: the front door learns a user's teams only from their tokens,
+/// and an admin acting on the user later needs them. A refused request records nothing; a
+/// failure here only leaves the record as it was.
+async fn note_teams(state: &AppState, caller: &Arc<crate::auth::Principal>) {
+    let (services, caller) = (state.services.clone(), caller.clone());
+    let noted = tokio::task::spawn_blocking(move || {
+        crate::catalog::regen::note_teams(
+            &services.catalogs,
+            &services.cache,
+            &caller.slug,
+            &caller.teams,
+        )
+        .map_err(|e| (caller.slug.clone(), e))
+    })
+    .await;
+    match noted {
+        Ok(Ok(_)) => {}
+        Ok(Err((user, e))) => tracing::debug!(%user, error = %e, "teams not recorded"),
+        Err(e) => tracing::warn!(error = %e, "recording teams failed"),
+    }
 }
 
 /// The public listener's routes: the front door's own (observed here), then the proxy.
@@ -77,6 +106,7 @@ pub fn public_router(state: AppState) -> Router {
         )
         .route("/.well-known/{*other}", get(not_found))
         .nest("/api/v1", crate::api::router())
+        .route_layer(axum::middleware::from_fn(crate::error::json_error_bodies))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .fallback({
             // The proxy path needs only the proxy: cloning the whole state per request showed
@@ -109,6 +139,7 @@ pub fn metrics_router(state: AppState, scrape: Option<ScrapeToken>) -> Router {
         .merge(metrics_route)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route_layer(axum::middleware::from_fn(crate::error::json_error_bodies))
         .fallback(not_found)
         .with_state(state)
 }
@@ -155,13 +186,19 @@ async fn not_found() -> Response {
     json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus text 0.0.4 unless the scrape asks for OpenMetrics (see `metrics::Format`).
+async fn metrics(State(state): State<AppState>, headers: http::HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = crate::metrics::Format::negotiate(accept);
     (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-        )],
-        state.proxy.metrics.encode(),
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            ),
+            (header::VARY, HeaderValue::from_static("accept")),
+        ],
+        state.proxy.metrics.encode(format),
     )
         .into_response()
 }

@@ -257,6 +257,54 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// Middleware (as a `route_layer` on the front door's own routes) that gives the answers axum
+/// makes by itself the JSON error body every other error has: the bodiless 405 of a path asked
+/// with another method (`Allow` stays), and the plain-text 4xx of an extractor that refused a
+/// query string or path (its text names the parameter, never anything stored).
+pub async fn json_error_bodies(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let content_type = resp.headers().get(header::CONTENT_TYPE);
+    let plain = content_type.is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !status.is_client_error() || !plain {
+        return resp;
+    }
+    let mut out = if status == StatusCode::METHOD_NOT_ALLOWED {
+        // axum adds `Allow` outside this layer, to whatever response comes back.
+        json_error(
+            status,
+            "method_not_allowed",
+            "this path does not take that method; the Allow header lists the ones it does",
+        )
+    } else {
+        let (parts, body) = resp.into_parts();
+        let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+        let code = match status {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            StatusCode::NOT_FOUND => "not_found",
+            _ => "bad_request",
+        };
+        let text = String::from_utf8_lossy(&text);
+        let message = match text.trim() {
+            "" => status.canonical_reason().unwrap_or("refused"),
+            t => t,
+        };
+        let mut out = json_error(status, code, message);
+        if let Some(a) = parts.headers.get(header::ALLOW) {
+            out.headers_mut().insert(header::ALLOW, a.clone());
+        }
+        return out;
+    };
+    if let Some(a) = resp.headers().get(header::ALLOW) {
+        out.headers_mut().insert(header::ALLOW, a.clone());
+    }
+    out
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code, retry_after) = self.parts();

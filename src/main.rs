@@ -9,6 +9,8 @@ use mcp_frontdoor::{dev, run, Listeners};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod malloc_trim;
+
 #[derive(Parser)]
 #[command(
     name = "mcp-frontdoor",
@@ -36,6 +38,10 @@ enum Command {
         /// Self-signed certificate, generated JWT secret and master key; prints a token.
         #[arg(long)]
         dev: bool,
+        /// Data directory (overrides `data_dir` and FRONTDOOR_DATA_DIR). With --dev and none
+        /// named: $XDG_STATE_HOME/mcp-frontdoor (~/.local/state/mcp-frontdoor).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
         /// Log format (RUST_LOG sets the filter).
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
@@ -66,6 +72,10 @@ enum Command {
         /// Mint for a `serve --dev` front door (its generated secret, issuer and audience).
         #[arg(long)]
         dev: bool,
+        /// Data directory (overrides `data_dir` and FRONTDOOR_DATA_DIR). With --dev and none
+        /// named: $XDG_STATE_HOME/mcp-frontdoor (~/.local/state/mcp-frontdoor).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Development certificates.
     Certs {
@@ -92,6 +102,23 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Gateway container tools.
+    Gateways {
+        #[command(subcommand)]
+        command: GatewaysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum GatewaysCommand {
+    /// Stop and remove every gateway, MCP server container, network and derived gateway image
+    /// of this instance (`gateways.docker.instance`). Run it while the front door is stopped:
+    /// a running one starts a new gateway at a user's next request.
+    StopAll {
+        /// Config file (default: config/frontdoor.yaml when it exists).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -104,6 +131,10 @@ enum AuditCommand {
         /// The data dir of a `serve --dev` front door (defaults, not config/frontdoor.yaml).
         #[arg(long)]
         dev: bool,
+        /// Data directory (overrides `data_dir` and FRONTDOOR_DATA_DIR). With --dev and none
+        /// named: $XDG_STATE_HOME/mcp-frontdoor (~/.local/state/mcp-frontdoor).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
         /// A head printed by an earlier run: fail unless a retained line still hashes to it.
         #[arg(long)]
         head: Option<String>,
@@ -148,6 +179,14 @@ enum SecretsCommand {
         /// Config file (default: config/frontdoor.yaml when it exists).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// The data dir and master key of a `serve --dev` front door (defaults, not
+        /// config/frontdoor.yaml).
+        #[arg(long)]
+        dev: bool,
+        /// Data directory (overrides `data_dir` and FRONTDOOR_DATA_DIR). With --dev and none
+        /// named: $XDG_STATE_HOME/mcp-frontdoor (~/.local/state/mcp-frontdoor).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -169,6 +208,24 @@ fn config_path(explicit: Option<PathBuf>) -> Option<PathBuf> {
         let p = Path::new(config::DEFAULT_PATH);
         p.is_file().then(|| p.to_path_buf())
     })
+}
+
+/// The raw config of a command: with `dev`, from defaults (or the `--config` given) and the dev
+/// data dir, found the same way by every `--dev` command; else the config file.
+fn raw_config(
+    config: Option<PathBuf>,
+    dev: bool,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<config::RawConfig> {
+    let path = if dev { config } else { config_path(config) };
+    let mut raw = Config::load_raw(path.as_deref(), std::env::vars())?;
+    if dev {
+        let named = Config::names_data_dir(path.as_deref(), std::env::vars())?;
+        dev::locate_data_dir(&mut raw, data_dir, named)?;
+    } else if let Some(d) = data_dir {
+        raw.data_dir = d;
+    }
+    Ok(raw)
 }
 
 fn init_logs(format: LogFormat) {
@@ -196,20 +253,22 @@ fn main() -> anyhow::Result<()> {
         Command::Serve {
             config,
             dev,
+            data_dir,
             log_format,
         } => {
             init_logs(log_format);
+            // Dev mode starts from defaults: the shipped config/frontdoor.yaml names
+            // production key sources and certificate paths a newcomer does not have.
+            let raw = raw_config(config, dev, data_dir)?;
             let cfg = if dev {
-                // Dev mode starts from defaults: the shipped config/frontdoor.yaml names
-                // production key sources and certificate paths a newcomer does not have.
-                let raw = Config::load_raw(config.as_deref(), std::env::vars())?;
                 let setup = dev::prepare(raw)?;
                 // A closed stdout (piped to `head`, a supervisor) must not stop the server.
                 let _ = writeln!(std::io::stdout(), "{}", setup.banner);
                 setup.config
             } else {
-                Config::load(config_path(config).as_deref(), std::env::vars())?
+                Config::from_raw(raw)?
             };
+            malloc_trim::spawn();
             rt.block_on(async move {
                 let listeners = Listeners::bind(&cfg).await?;
                 let shutdown = Shutdown::new();
@@ -222,8 +281,15 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Command::CheckConfig { config } => {
+            // Warnings (placeholder secrets, hand-made keys) show here as at a start.
+            init_logs(LogFormat::Text);
             let path = config_path(config);
             let cfg = Config::load(path.as_deref(), std::env::vars())?;
+            mcp_frontdoor::secrets::KeyRing::load(
+                cfg.secrets.master_key_env.as_deref(),
+                cfg.secrets.master_key_file.as_deref(),
+            )
+            .context("secrets master key")?;
             rt.block_on(async {
                 let stop = tokio_util::sync::CancellationToken::new();
                 mcp_frontdoor::auth::Authenticator::from_config(
@@ -253,11 +319,11 @@ fn main() -> anyhow::Result<()> {
             ttl,
             config,
             dev,
+            data_dir,
         } => {
-            let path = if dev { config } else { config_path(config) };
-            let mut raw = Config::load_raw(path.as_deref(), std::env::vars())?;
+            let mut raw = raw_config(config, dev, data_dir)?;
             if dev {
-                dev::apply_dev_auth(&mut raw)?;
+                dev::apply_dev_auth(&mut raw, dev::Keys::Existing)?;
             }
             let secret = dev::dev_secret(&raw)?;
             let auth = raw.auth.clone();
@@ -292,12 +358,20 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Secrets {
-            command: SecretsCommand::Rotate { config },
+            command:
+                SecretsCommand::Rotate {
+                    config,
+                    dev,
+                    data_dir,
+                },
         } => {
             use mcp_frontdoor::audit::{
                 Action, Actor, AuditEntry, AuditLog, Outcome, RotationPolicy, Target,
             };
-            let raw = Config::load_raw(config_path(config).as_deref(), std::env::vars())?;
+            let mut raw = raw_config(config, dev, data_dir)?;
+            if dev {
+                dev::apply_dev_master_key(&mut raw)?;
+            }
             let ring = mcp_frontdoor::secrets::KeyRing::load(
                 raw.secrets.master_key_env.as_deref(),
                 raw.secrets.master_key_file.as_deref(),
@@ -325,11 +399,16 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit {
-            command: AuditCommand::Verify { config, dev, head },
+            command:
+                AuditCommand::Verify {
+                    config,
+                    dev,
+                    data_dir,
+                    head,
+                },
         } => {
             // Like `serve --dev`, dev mode starts from defaults, not config/frontdoor.yaml.
-            let path = if dev { config } else { config_path(config) };
-            let raw = Config::load_raw(path.as_deref(), std::env::vars())?;
+            let raw = raw_config(config, dev, data_dir)?;
             let log = mcp_frontdoor::catalog::DataLayout::new(&raw.data_dir).audit_log();
             // A break is an error: printed on stderr, exit status 1.
             let report = mcp_frontdoor::audit::verify_with_head(&log, head.as_deref())?;
@@ -356,6 +435,28 @@ fn main() -> anyhow::Result<()> {
                 Claimed::Created | Claimed::Absent => "created for this id".to_string(),
             };
             println!("users/{}: {what}", claim.slug);
+            Ok(())
+        }
+        Command::Gateways {
+            command: GatewaysCommand::StopAll { config },
+        } => {
+            use mcp_frontdoor::gateways::{
+                docker_runtime, remove_instance, GatewayMetrics, Naming,
+            };
+            use mcp_frontdoor::runtime::Runtime;
+            let raw = Config::load_raw(config_path(config).as_deref(), std::env::vars())?;
+            let engine = docker_runtime(&raw.gateways.docker, &GatewayMetrics::default());
+            let naming = Naming {
+                instance: raw.gateways.docker.instance.clone(),
+            };
+            let done = rt.block_on(async {
+                engine.ping().await.context("the Docker engine")?;
+                remove_instance(&engine, &naming)
+                    .await
+                    .context("listing the instance's objects")
+            })?;
+            println!("instance `{}`: {done}", naming.instance);
+            anyhow::ensure!(done.failed.is_empty(), "some objects were not removed");
             Ok(())
         }
         Command::Certs {

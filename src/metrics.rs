@@ -1,5 +1,11 @@
 //! Prometheus metrics: one typed registry, `mcp_frontdoor_` prefix, bounded label values only
-//! (route classes, status codes, fixed reasons; never a user id or a path).
+//! (route classes, status codes, fixed reasons; never a user id or a path), plus the standard
+//! `process_*` metrics. `/metrics` answers Prometheus text 0.0.4 or OpenMetrics by `Accept`.
+
+mod exposition;
+mod process;
+
+pub use exposition::Format;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -61,6 +67,14 @@ pub struct ReasonLabels {
     pub reason: &'static str,
 }
 
+/// `mcp_frontdoor_build_info` labels.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    /// `release` or `debug`.
+    profile: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -88,7 +102,26 @@ pub struct Metrics {
 impl Metrics {
     /// Builds the registry; `extra` registers metrics owned by other modules (catalog, gateways).
     pub fn new(extra: impl FnOnce(&mut Registry)) -> Self {
-        let mut registry = Registry::with_prefix("mcp_frontdoor");
+        // `process_*` are the standard unprefixed names; everything of ours is prefixed.
+        let mut root = Registry::default();
+        root.register_collector(Box::new(process::ProcessCollector));
+        let registry = root.sub_registry_with_prefix("mcp_frontdoor");
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                profile: if cfg!(debug_assertions) {
+                    "debug"
+                } else {
+                    "release"
+                },
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "Always 1; the labels say which build of mcp-frontdoor is running",
+            build_info,
+        );
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "requests",
@@ -126,9 +159,9 @@ impl Metrics {
             "MCP session ids bound to a user",
             bound_sessions.clone(),
         );
-        extra(&mut registry);
+        extra(registry);
         Self {
-            registry,
+            registry: root,
             requests,
             request_duration,
             open_streams,
@@ -148,11 +181,14 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Prometheus text exposition of everything registered.
-    pub fn encode(&self) -> String {
+    /// Everything registered, in `format`.
+    pub fn encode(&self, format: Format) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        match format {
+            Format::OpenMetrics => out,
+            Format::Prometheus => exposition::to_prometheus(&out),
+        }
     }
 }

@@ -224,22 +224,27 @@ if sn:
     w(f"`fd-load streams`: one client process (tokio) opens {sn['n']} connections, each a `GET /idle`")
     w("event stream whose head and first comment (`: open`) have arrived, holds them idle, and")
     w("reads VmRSS from `/proc/<pid>/status` of a *fresh* proxy process (nginx: master + workers)")
-    w("after a small warm-up, with the streams open, and 2 s after closing them.")
+    w("after a small warm-up, with the streams open, 2 s after closing them, and once more")
+    w("later (whether the process gives the memory back).")
     if sn["n"] < sn["requested"]:
         w(f"{sn['requested']} were asked for: a proxied stream holds two descriptors (client and")
         w(f"upstream side) and this machine's hard `RLIMIT_NOFILE` is {sn['nofile_hard']} and cannot")
         w(f"be raised here (even as root), so N = {sn['n']}. The per-stream figure is a slope, so")
         w("it carries over.")
     w("")
-w("| contender | streams held (failed) | open time | RSS before | RSS with streams | **per stream** | RSS after close |")
-w("|---|---|---|---|---|---|---|")
+late_s = next((r.get("after_close_late_s") for r in rows if r["kind"] == "streams"), None)
+w("| contender | streams held (failed) | open time | RSS before | RSS with streams | **per stream** | RSS 2 s after close | RSS "
+  + (f"{late_s:g} s" if late_s else "later") + " after close |")
+w("|---|---|---|---|---|---|---|---|")
 streams = {}
 for r in rows:
     if r["kind"] != "streams":
         continue
     streams[r["label"]] = r
+    late = f"{r['after_close_late']['rss_kib'] / 1024:.1f} MiB" if "after_close_late" in r else "-"
     w(f"| {r['label']} | {r['held']} ({r['failed']}) | {r['open_s']} s | {r['before']['rss_kib'] / 1024:.1f} MiB"
-      f" | {r['during']['rss_kib'] / 1024:.1f} MiB | **{r['per_stream_kib']:.1f} KiB** | {r['after_close']['rss_kib'] / 1024:.1f} MiB |")
+      f" | {r['during']['rss_kib'] / 1024:.1f} MiB | **{r['per_stream_kib']:.1f} KiB** | {r['after_close']['rss_kib'] / 1024:.1f} MiB"
+      f" | {late} |")
 w("")
 
 # --- targets

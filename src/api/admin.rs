@@ -63,7 +63,7 @@ fn now() -> String {
 }
 
 /// Start regenerating every user's merged catalog (a running job is not started twice).
-#[utoipa::path(post, path = "/admin/catalogs/regenerate", tag = "admin",
+#[utoipa::path(post, path = "/admin/catalogs/regenerate", operation_id = "start_regenerate", tag = "admin",
     responses((status = 202, body = RegenerateStatus), (status = 401), (status = 403), (status = 429)),
     security(("bearer" = [])))]
 pub async fn start(
@@ -127,7 +127,7 @@ pub async fn start(
 }
 
 /// Status of the last regeneration job.
-#[utoipa::path(get, path = "/admin/catalogs/regenerate/status", tag = "admin",
+#[utoipa::path(get, path = "/admin/catalogs/regenerate/status", operation_id = "regenerate_status", tag = "admin",
     responses((status = 200, body = RegenerateStatus), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn status(

@@ -23,7 +23,7 @@ impl FromRequestParts<AppState> for Caller {
             Ok(p) => {
                 crate::server::mark_authenticated(&parts.extensions);
                 if let Some(slot) = parts.extensions.get::<crate::app::CallerSlot>() {
-                    let _ = slot.0.set(p.slug.clone());
+                    let _ = slot.0.set(p.clone());
                 }
                 Ok(Caller(p, state.services.owners.clone()))
             }

@@ -3,6 +3,7 @@
 use super::audit::admit;
 use super::body::{blocking, format_of, read_capped, DocBody};
 use super::caller::Caller;
+use super::page::{paginate, PageQuery};
 use crate::app::AppState;
 use crate::audit::{Action, Target};
 use crate::catalog::{parse_validated, Catalog, Format};
@@ -20,6 +21,30 @@ use utoipa::{IntoParams, ToSchema};
 pub struct BaseCatalogInfo {
     pub name: String,
     pub priority: i64,
+}
+
+/// One page of base catalogs, by name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BaseCatalogPage {
+    pub items: Vec<BaseCatalogInfo>,
+    /// Pass as `?cursor=` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One page of team catalog names.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamPage {
+    pub items: Vec<String>,
+    /// Pass as `?cursor=` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A team catalog as stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamCatalogInfo {
+    pub team: String,
+    /// The servers it offers.
+    pub servers: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -46,29 +71,32 @@ pub fn catalog_response(
     }
 }
 
-/// List base catalogs.
-#[utoipa::path(get, path = "/catalogs/base", tag = "catalogs",
-    responses((status = 200, body = [BaseCatalogInfo]), (status = 401), (status = 403)),
+/// List base catalogs, by name, a page at a time.
+#[utoipa::path(get, path = "/catalogs/base", tag = "catalogs", operation_id = "list_base_catalogs",
+    params(PageQuery),
+    responses((status = 200, body = BaseCatalogPage), (status = 400), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn list_base(
     State(s): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<BaseCatalogInfo>>, Error> {
+    Query(page): Query<PageQuery>,
+) -> Result<Json<BaseCatalogPage>, Error> {
     caller.require_admin()?;
     let store = s.services.catalogs.clone();
     let list = blocking(move || Ok(store.list_base()?)).await?;
-    Ok(Json(
-        list.into_iter()
-            .map(|b| BaseCatalogInfo {
-                name: b.name,
-                priority: b.priority,
-            })
-            .collect(),
-    ))
+    let all = list
+        .into_iter()
+        .map(|b| BaseCatalogInfo {
+            name: b.name,
+            priority: b.priority,
+        })
+        .collect();
+    let (items, next_cursor) = paginate(all, |b| &b.name, &page)?;
+    Ok(Json(BaseCatalogPage { items, next_cursor }))
 }
 
 /// One base catalog (priority in the `X-Catalog-Priority` header).
-#[utoipa::path(get, path = "/catalogs/base/{name}", tag = "catalogs",
+#[utoipa::path(get, path = "/catalogs/base/{name}", operation_id = "get_base_catalog", tag = "catalogs",
     params(("name" = String, Path, description = "catalog name")),
     responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
@@ -101,8 +129,9 @@ async fn put_base_inner(
     .await
 }
 
-/// Create or replace a base catalog (body: the catalog, YAML or JSON).
-#[utoipa::path(put, path = "/catalogs/base/{name}", tag = "catalogs",
+/// Create or replace a base catalog (body: the catalog, YAML or JSON). Like every `PUT` of
+/// this API it answers 200 with what is now stored, whether it created or replaced.
+#[utoipa::path(put, path = "/catalogs/base/{name}", tag = "catalogs", operation_id = "put_base_catalog",
     params(("name" = String, Path, description = "catalog name"), PriorityQuery),
     request_body(content = Object, content_type = "application/json", description = "a docker/mcp-gateway catalog (application/yaml also accepted)"),
     responses((status = 200, body = BaseCatalogInfo), (status = 400), (status = 401), (status = 403), (status = 429), (status = 413), (status = 415)),
@@ -129,36 +158,52 @@ pub async fn put_base(
 }
 
 /// Create a base catalog from the seed portal's multipart form (`name`, `file`, `priority`)
-/// or from a YAML/JSON body (`?name=` or the catalog's own `name`).
-#[utoipa::path(post, path = "/catalogs/base", tag = "catalogs",
+/// or from a YAML/JSON body (`?name=` or the catalog's own `name`). A name that exists is a
+/// 409 (`PUT /catalogs/base/{name}` replaces); 201 names the new catalog in `Location`.
+#[utoipa::path(post, path = "/catalogs/base", tag = "catalogs", operation_id = "create_base_catalog",
     params(PriorityQuery),
     request_body(content = Object, content_type = "application/json", description = "a catalog (application/yaml and multipart/form-data with name, file, priority also accepted)"),
-    responses((status = 201, body = BaseCatalogInfo), (status = 400), (status = 401), (status = 403), (status = 429), (status = 413), (status = 415)),
+    responses((status = 201, body = BaseCatalogInfo, headers(("Location" = String, description = "the new catalog's URL"))), (status = 400), (status = 401), (status = 403), (status = 409), (status = 429), (status = 413), (status = 415)),
     security(("bearer" = [])))]
 pub async fn post_base(
     State(s): State<AppState>,
     caller: Caller,
     Query(q): Query<PriorityQuery>,
     req: Request,
-) -> Result<(StatusCode, Json<BaseCatalogInfo>), Error> {
+) -> Result<Response, Error> {
     let permit = admit(&s, &caller)?;
     let mut target_name = q.name.clone().unwrap_or_default();
     let result = async {
         caller.require_admin()?;
         let (name, catalog, priority) = parse_post(&s, q, req).await?;
         target_name = name.clone();
-        put_base_inner(&s, name, catalog, priority).await
+        let store = s.services.catalogs.clone();
+        blocking(
+            move || match store.create_base(&name, &catalog, priority)? {
+                Some(priority) => Ok(BaseCatalogInfo { name, priority }),
+                None => Err(Error::Conflict(format!(
+                    "base catalog `{name}` exists; PUT /catalogs/base/{name} replaces it"
+                ))),
+            },
+        )
+        .await
     }
     .await;
-    permit
+    let info = permit
         .record(
             &s,
             Action::BaseCatalogPut,
             Target::base_catalog(&target_name),
             result,
         )
-        .await
-        .map(|info| (StatusCode::CREATED, Json(info)))
+        .await?;
+    // Names are validated ([a-z0-9_.-]), so the path needs no escaping.
+    let location = format!("/api/v1/catalogs/base/{}", info.name);
+    let mut resp = (StatusCode::CREATED, Json(info)).into_response();
+    if let Ok(v) = http::HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(http::header::LOCATION, v);
+    }
+    Ok(resp)
 }
 
 async fn parse_post(
@@ -228,7 +273,7 @@ async fn parse_post(
 }
 
 /// Delete a base catalog.
-#[utoipa::path(delete, path = "/catalogs/base/{name}", tag = "catalogs",
+#[utoipa::path(delete, path = "/catalogs/base/{name}", operation_id = "delete_base_catalog", tag = "catalogs",
     params(("name" = String, Path, description = "catalog name")),
     responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 429), (status = 404)),
     security(("bearer" = [])))]
@@ -251,21 +296,25 @@ pub async fn delete_base(
         .map(|_| StatusCode::NO_CONTENT)
 }
 
-/// List team catalogs.
-#[utoipa::path(get, path = "/catalogs/teams", tag = "catalogs",
-    responses((status = 200, body = [String]), (status = 401), (status = 403)),
+/// List team catalogs, by name, a page at a time.
+#[utoipa::path(get, path = "/catalogs/teams", tag = "catalogs", operation_id = "list_team_catalogs",
+    params(PageQuery),
+    responses((status = 200, body = TeamPage), (status = 400), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn list_teams(
     State(s): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<String>>, Error> {
+    Query(page): Query<PageQuery>,
+) -> Result<Json<TeamPage>, Error> {
     caller.require_admin()?;
     let store = s.services.catalogs.clone();
-    Ok(Json(blocking(move || Ok(store.list_teams()?)).await?))
+    let all = blocking(move || Ok(store.list_teams()?)).await?;
+    let (items, next_cursor) = paginate(all, |t| t, &page)?;
+    Ok(Json(TeamPage { items, next_cursor }))
 }
 
 /// One team catalog (admins, and members of the team).
-#[utoipa::path(get, path = "/catalogs/teams/{team}", tag = "catalogs",
+#[utoipa::path(get, path = "/catalogs/teams/{team}", operation_id = "get_team_catalog", tag = "catalogs",
     params(("team" = String, Path, description = "team name")),
     responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
@@ -283,35 +332,40 @@ pub async fn get_team(
     catalog_response(&catalog, headers.get(http::header::ACCEPT))
 }
 
-/// Create or replace a team catalog.
-#[utoipa::path(put, path = "/catalogs/teams/{team}", tag = "catalogs",
+/// Create or replace a team catalog; 200 with what is now stored, like every `PUT`.
+#[utoipa::path(put, path = "/catalogs/teams/{team}", tag = "catalogs", operation_id = "put_team_catalog",
     params(("team" = String, Path, description = "team name")),
     request_body(content = Object, content_type = "application/json", description = "a catalog (application/yaml also accepted)"),
-    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 429), (status = 413), (status = 415)),
+    responses((status = 200, body = TeamCatalogInfo), (status = 400), (status = 401), (status = 403), (status = 429), (status = 413), (status = 415)),
     security(("bearer" = [])))]
 pub async fn put_team(
     State(s): State<AppState>,
     caller: Caller,
     Path(team): Path<String>,
     body: DocBody,
-) -> Result<StatusCode, Error> {
+) -> Result<Json<TeamCatalogInfo>, Error> {
     let permit = admit(&s, &caller)?;
     let target = Target::team_catalog(&team);
     let result = async {
         caller.require_admin()?;
         let catalog = parse_validated(&body.bytes, body.format)?;
         let store = s.services.catalogs.clone();
-        blocking(move || Ok(store.put_team(&team, &catalog)?)).await
+        blocking(move || {
+            store.put_team(&team, &catalog)?;
+            let servers = catalog.server_names().map(str::to_string).collect();
+            Ok(TeamCatalogInfo { team, servers })
+        })
+        .await
     }
     .await;
     permit
         .record(&s, Action::TeamCatalogPut, target, result)
         .await
-        .map(|_| StatusCode::NO_CONTENT)
+        .map(Json)
 }
 
 /// Delete a team catalog.
-#[utoipa::path(delete, path = "/catalogs/teams/{team}", tag = "catalogs",
+#[utoipa::path(delete, path = "/catalogs/teams/{team}", operation_id = "delete_team_catalog", tag = "catalogs",
     params(("team" = String, Path, description = "team name")),
     responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 429), (status = 404)),
     security(("bearer" = [])))]

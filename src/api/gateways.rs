@@ -2,21 +2,22 @@
 
 use super::audit::admit;
 use super::caller::Caller;
+use super::page::{paginate, PageQuery};
 use crate::app::AppState;
 use crate::audit::{Action, Target};
 use crate::auth::Principal;
 use crate::catalog::regen::read_merged_header;
 use crate::catalog::UserFile;
 use crate::error::Error;
-use crate::gateways::{GatewayControl, GatewayStatus, ImagePull};
+use crate::gateways::{GatewayControl, GatewayStatus, ImagePull, PullOutcome};
 use crate::owners::Access;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 fn control(s: &AppState) -> Result<Arc<dyn GatewayControl>, Error> {
     s.control.clone().ok_or_else(|| {
@@ -54,7 +55,7 @@ async fn principal_for(s: &AppState, caller: &Caller, path_user: &str) -> Result
 }
 
 /// Start a user's gateway now (as their first request would) and wait until it is ready.
-#[utoipa::path(post, path = "/users/{user}/gateway", tag = "gateways",
+#[utoipa::path(post, path = "/users/{user}/gateway", operation_id = "start_gateway", tag = "gateways",
     params(("user" = String, Path, description = "user id, slug, or `me`")),
     responses((status = 200, body = GatewayStatus), (status = 401), (status = 403), (status = 409), (status = 429), (status = 503)),
     security(("bearer" = [])))]
@@ -77,7 +78,7 @@ pub async fn start(
 }
 
 /// A user's gateway state.
-#[utoipa::path(get, path = "/users/{user}/gateway", tag = "gateways",
+#[utoipa::path(get, path = "/users/{user}/gateway", operation_id = "gateway_status", tag = "gateways",
     params(("user" = String, Path, description = "user id, slug, or `me`")),
     responses((status = 200, body = GatewayStatus), (status = 401), (status = 403), (status = 409)),
     security(("bearer" = [])))]
@@ -91,7 +92,7 @@ pub async fn status(
 }
 
 /// Stop and remove a user's gateway.
-#[utoipa::path(delete, path = "/users/{user}/gateway", tag = "gateways",
+#[utoipa::path(delete, path = "/users/{user}/gateway", operation_id = "stop_gateway", tag = "gateways",
     params(("user" = String, Path, description = "user id, slug, or `me`")),
     responses((status = 204), (status = 401), (status = 403), (status = 429), (status = 404), (status = 409)),
     security(("bearer" = [])))]
@@ -123,8 +124,9 @@ pub struct TailQuery {
     pub tail: Option<usize>,
 }
 
-/// The last lines of a user's gateway log.
-#[utoipa::path(get, path = "/users/{user}/gateway/logs", tag = "gateways",
+/// The last lines of a user's gateway log, each starting with the time the engine received
+/// it (RFC 3339, UTC). 404 when the user has no gateway container, like `DELETE`.
+#[utoipa::path(get, path = "/users/{user}/gateway/logs", operation_id = "gateway_logs", tag = "gateways",
     params(("user" = String, Path, description = "user id, slug, or `me`"), TailQuery),
     responses((status = 200, body = String, content_type = "text/plain"), (status = 401), (status = 403), (status = 404), (status = 409)),
     security(("bearer" = [])))]
@@ -136,7 +138,10 @@ pub async fn logs(
 ) -> Result<Response, Error> {
     let user = caller.user(&user, Access::Read).await?;
     let tail = q.tail.unwrap_or(100).min(10_000);
-    let text = control(&s)?.logs(&user.slug, tail).await?;
+    let text = control(&s)?
+        .logs(&user.slug, tail)
+        .await?
+        .ok_or_else(|| Error::NotFound("this user has no gateway; nothing has logged".into()))?;
     Ok((
         [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         text,
@@ -144,27 +149,93 @@ pub async fn logs(
         .into_response())
 }
 
-/// Every gateway this front door manages.
-#[utoipa::path(get, path = "/gateways", tag = "gateways",
-    responses((status = 200, body = [GatewayStatus]), (status = 401), (status = 403), (status = 409)),
+/// One page of gateways, by user slug.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GatewayPage {
+    pub items: Vec<GatewayStatus>,
+    /// Pass as `?cursor=` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Every gateway this front door manages, by user slug, a page at a time.
+#[utoipa::path(get, path = "/gateways", tag = "gateways", operation_id = "list_gateways",
+    params(PageQuery),
+    responses((status = 200, body = GatewayPage), (status = 400), (status = 401), (status = 403), (status = 409)),
     security(("bearer" = [])))]
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<GatewayStatus>>, Error> {
+    Query(page): Query<PageQuery>,
+) -> Result<Json<GatewayPage>, Error> {
     caller.require_admin()?;
-    Ok(Json(control(&s)?.list().await?))
+    let all = control(&s)?.list().await?;
+    let (items, next_cursor) = paginate(all, |g| &g.user, &page)?;
+    Ok(Json(GatewayPage { items, next_cursor }))
+}
+
+/// What a pre-pull did, image by image.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PullReport {
+    /// Only when every image failed (502): `pull_failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Only when every image failed (502).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub present: usize,
+    pub pulled: usize,
+    pub failed: usize,
+    pub images: Vec<ImagePull>,
+}
+
+impl PullReport {
+    fn new(images: Vec<ImagePull>) -> Self {
+        let count = |o| images.iter().filter(|i| i.outcome == o).count();
+        let (present, pulled, failed) = (
+            count(PullOutcome::Present),
+            count(PullOutcome::Pulled),
+            count(PullOutcome::Failed),
+        );
+        Self {
+            error: None,
+            message: None,
+            present,
+            pulled,
+            failed,
+            images,
+        }
+    }
+
+    /// 200 when nothing failed, 207 when some images failed, 502 when all of them did.
+    fn into_response(mut self) -> Response {
+        let status = if self.failed == 0 {
+            StatusCode::OK
+        } else if self.failed < self.images.len() {
+            StatusCode::MULTI_STATUS
+        } else {
+            self.error = Some("pull_failed".into());
+            self.message = Some(format!(
+                "none of the {} images could be pulled; `images` has each reason",
+                self.failed
+            ));
+            StatusCode::BAD_GATEWAY
+        };
+        (status, Json(self)).into_response()
+    }
 }
 
 /// Pull ahead of time every image the catalogs name (base and team catalogs) plus the gateway
-/// image, so no user's first request waits for a pull. Answers when every pull has finished.
-#[utoipa::path(post, path = "/admin/images/pull", tag = "admin",
-    responses((status = 200, body = [ImagePull]), (status = 401), (status = 403), (status = 409)),
+/// image, so no user's first request waits for a pull. Answers when every pull has finished:
+/// 200 when every image is there, 207 when some failed, 502 when all failed; the body lists
+/// each image's outcome and, for a failure, the reason.
+#[utoipa::path(post, path = "/admin/images/pull", tag = "admin", operation_id = "pull_images",
+    responses(
+        (status = 200, description = "Every image is present or was pulled", body = PullReport),
+        (status = 207, description = "Some images failed; `images` has each reason", body = PullReport),
+        (status = 502, description = "Every image failed (`error` is `pull_failed`); `images` has each reason", body = PullReport),
+        (status = 401), (status = 403), (status = 409), (status = 503)),
     security(("bearer" = [])))]
-pub async fn pull_images(
-    State(s): State<AppState>,
-    caller: Caller,
-) -> Result<Json<Vec<ImagePull>>, Error> {
+pub async fn pull_images(State(s): State<AppState>, caller: Caller) -> Result<Response, Error> {
     caller.require_admin()?;
     let control = control(&s)?;
     let store = s.services.catalogs.clone();
@@ -191,5 +262,32 @@ pub async fn pull_images(
         Ok(images.into_iter().collect::<Vec<_>>())
     })
     .await?;
-    Ok(Json(control.pull_images(&images).await?))
+    Ok(PullReport::new(control.pull_images(&images).await?).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pull(outcome: PullOutcome) -> ImagePull {
+        ImagePull {
+            image: "x".into(),
+            outcome,
+            reason: (outcome == PullOutcome::Failed).then(|| "why".into()),
+        }
+    }
+
+    #[test]
+    fn the_status_of_a_pre_pull_says_how_much_failed() {
+        use PullOutcome::*;
+        for (outcomes, status) in [
+            (vec![], 200),
+            (vec![Present, Pulled], 200),
+            (vec![Present, Failed, Failed], 207),
+            (vec![Failed, Failed], 502),
+        ] {
+            let resp = PullReport::new(outcomes.into_iter().map(pull).collect()).into_response();
+            assert_eq!(resp.status().as_u16(), status);
+        }
+    }
 }

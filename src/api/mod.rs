@@ -7,6 +7,8 @@ mod body;
 mod caller;
 mod catalogs;
 mod gateways;
+mod openapi;
+mod page;
 mod users;
 
 use crate::app::AppState;
@@ -16,12 +18,13 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use http::StatusCode;
 use std::sync::Arc;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use caller::Caller;
+use openapi::Conventions;
+pub use openapi::ErrorBody;
 
 /// Largest API request body (a catalog is at most 5 MB; multipart adds a little).
 pub const MAX_BODY: usize = 6 * 1024 * 1024;
@@ -30,27 +33,9 @@ pub const MAX_BODY: usize = 6 * 1024 * 1024;
 #[openapi(
     info(title = "mcp-frontdoor API", description = "Catalogs, secrets and gateways of mcp-frontdoor. Errors are `{error, message}`."),
     servers((url = "/api/v1")),
-    modifiers(&BearerAuth),
     tags((name = "catalogs"), (name = "users"), (name = "secrets"), (name = "gateways"), (name = "admin"))
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -82,13 +67,20 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI 3 document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().into_openapi()
+    finish(api_routes().into_openapi())
+}
+
+/// Conventions run on the whole document: modifiers in `#[openapi]` would run before the
+/// routes' paths are added.
+fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    utoipa::Modify::modify(&Conventions, &mut doc);
+    doc
 }
 
 /// Routes mounted at `/api/v1`.
 pub fn router() -> Router<AppState> {
     let (router, doc) = api_routes().split_for_parts();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(finish(doc));
     router
         .route(
             "/openapi.json",

@@ -4,6 +4,7 @@
 use super::audit::admit;
 use super::body::{blocking, DocBody};
 use super::caller::{Caller, UserRef};
+use super::page::{paginate, PageQuery};
 use crate::app::AppState;
 use crate::audit::{Action, Target};
 use crate::catalog::regen::read_merged_header;
@@ -83,7 +84,7 @@ fn to_value<T: Serialize>(v: &T) -> Result<Value, Error> {
 }
 
 /// A user's catalogs. Reading never writes: the merge is computed, not stored.
-#[utoipa::path(get, path = "/users/{user}/catalogs", tag = "users",
+#[utoipa::path(get, path = "/users/{user}/catalogs", operation_id = "get_user_catalogs", tag = "users",
     params(("user" = String, Path, description = "user id, slug, or `me`"), IncludeQuery),
     responses((status = 200, body = UserCatalogs), (status = 400), (status = 401), (status = 403)),
     security(("bearer" = [])))]
@@ -155,7 +156,7 @@ pub async fn get_catalogs(
 
 /// Replace a user's custom catalog and/or overrides (`{custom, overrides}`; an absent key
 /// leaves that part alone). The merged catalog is regenerated and the gateway told.
-#[utoipa::path(put, path = "/users/{user}/catalogs", tag = "users",
+#[utoipa::path(put, path = "/users/{user}/catalogs", operation_id = "put_user_catalogs", tag = "users",
     params(("user" = String, Path, description = "user id, slug, or `me`")),
     request_body(content = Object, content_type = "application/json", description = "{custom: <catalog>, overrides: {<server>: false | {...}}} (application/yaml also accepted)"),
     responses((status = 200, body = MergedSummary), (status = 400), (status = 401), (status = 403), (status = 429), (status = 413), (status = 415)),
@@ -202,35 +203,39 @@ pub async fn put_catalogs(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SecretNames {
     pub user: String,
-    /// `<server>.<key>` names.
+    /// `<server>.<key>` names, sorted.
     pub names: Vec<String>,
+    /// `GET`: pass as `?cursor=` for the next page; `null` on the last page (a `PUT` lists
+    /// every name).
+    pub next_cursor: Option<String>,
 }
 
-/// List a user's secret names.
-#[utoipa::path(get, path = "/users/{user}/secrets", tag = "secrets",
-    params(("user" = String, Path, description = "user id, slug, or `me`")),
+/// List a user's secret names, sorted, a page at a time.
+#[utoipa::path(get, path = "/users/{user}/secrets", operation_id = "list_secrets", tag = "secrets",
+    params(("user" = String, Path, description = "user id, slug, or `me`"), PageQuery),
     responses((status = 200, body = SecretNames), (status = 400), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn list_secrets(
     State(s): State<AppState>,
     caller: Caller,
     Path(user): Path<String>,
+    Query(page): Query<PageQuery>,
 ) -> Result<Json<SecretNames>, Error> {
     let user = caller.user(&user, Access::Read).await?;
     let secrets = s.services.secrets.clone();
-    blocking(move || {
-        let names = secrets.list_names(&user.slug)?;
-        Ok(Json(SecretNames {
-            user: user.slug,
-            names,
-        }))
-    })
-    .await
+    let slug = user.slug.clone();
+    let all = blocking(move || Ok(secrets.list_names(&slug)?)).await?;
+    let (names, next_cursor) = paginate(all, |n| n, &page)?;
+    Ok(Json(SecretNames {
+        user: user.slug,
+        names,
+        next_cursor,
+    }))
 }
 
 /// Store secrets: a map `{"<server>.<key>": "<value>"}`. All or nothing; one audit line
 /// (names only, at most 20 listed, and their count).
-#[utoipa::path(put, path = "/users/{user}/secrets", tag = "secrets",
+#[utoipa::path(put, path = "/users/{user}/secrets", operation_id = "put_secrets", tag = "secrets",
     params(("user" = String, Path, description = "user id, slug, or `me`")),
     request_body(content = HashMap<String, String>, content_type = "application/json", description = "secret values by name (application/yaml also accepted)"),
     responses((status = 200, body = SecretNames), (status = 400), (status = 401), (status = 403), (status = 429), (status = 413), (status = 415)),
@@ -271,12 +276,15 @@ pub async fn put_secrets(
             let items: Vec<(&str, &SecretValue)> =
                 sealed.iter().map(|(k, v)| (k.as_str(), v)).collect();
             secrets.put_many(&slug, &items)?;
-            Ok(secrets.list_names(&slug)?)
+            let mut names = secrets.list_names(&slug)?;
+            names.sort();
+            Ok(names)
         })
         .await?;
         Ok(SecretNames {
             user: user.slug,
             names: listed,
+            next_cursor: None,
         })
     }
     .await;
@@ -300,7 +308,7 @@ pub struct SecretQuery {
 }
 
 /// Delete one secret by name.
-#[utoipa::path(delete, path = "/users/{user}/secrets", tag = "secrets",
+#[utoipa::path(delete, path = "/users/{user}/secrets", operation_id = "delete_secret", tag = "secrets",
     params(("user" = String, Path, description = "user id, slug, or `me`"), SecretQuery),
     responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 429), (status = 404)),
     security(("bearer" = [])))]

@@ -82,7 +82,7 @@ pub fn hs256(secret: &[u8], source_name: &str) -> Result<VerifyKey, KeyError> {
     })
 }
 
-/// A secret copied from an example (`change-me...` in `.env.example`) or with so few distinct
+/// A secret copied from an example (`change-me...`, as `.env.example` once had) or with so few distinct
 /// bytes (`aaaa...`, `0123012301...`) that it is no secret.
 fn looks_like_placeholder(secret: &[u8]) -> bool {
     let lower = String::from_utf8_lossy(secret).to_ascii_lowercase();

@@ -96,7 +96,7 @@ impl Authenticator {
             let name = path.display().to_string();
             let secret = std::fs::read_to_string(path).map_err(|e| KeyError::Invalid {
                 source_name: name.clone(),
-                message: format!("cannot read: {e}"),
+                message: format!("cannot read: {}", crate::fsutil::read_error(path, &e)),
             })?;
             static_keys.push(keys::hs256(secret.trim().as_bytes(), &name)?);
         }

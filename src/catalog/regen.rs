@@ -134,6 +134,29 @@ pub fn regenerate_user(
     })
 }
 
+/// Keeps the record of a user's teams current: `teams` are the ones their token lists now,
+/// and when they differ from those in `merged.yaml`'s header the catalog is merged again for
+/// them (as their next gateway start would). So an admin's view of the user, an admin-started
+/// gateway and [`regenerate_all`] use the teams the user was last seen with. A user without a
+/// directory is left alone (a read creates nothing). True when it merged.
+pub fn note_teams(
+    store: &CatalogStore,
+    cache: &CatalogCache,
+    slug: &str,
+    teams: &[String],
+) -> Result<bool, CatalogError> {
+    if !store.layout().user_dir(slug)?.is_dir() {
+        return Ok(false);
+    }
+    let path = store.layout().user_file(slug, UserFile::Merged)?;
+    let recorded = store.track(read_merged_header(&path))?.map(|(_, t)| t);
+    if recorded.as_deref() == Some(normalize_teams(teams).as_slice()) {
+        return Ok(false);
+    }
+    regenerate_user(store, cache, slug, teams)?;
+    Ok(true)
+}
+
 /// Regenerates every user under `users/` with the teams recorded in their `merged.yaml`
 /// (none if they have no merged file yet). `progress(done, total)` is called after each user,
 /// for the HTTP layer's job status. One user's failure does not stop the others.

@@ -73,6 +73,8 @@ pub struct CatalogStore {
     catalogs: FileCache<Digested<Catalog>>,
     overrides: FileCache<Digested<Overrides>>,
     metas: FileCache<Meta>,
+    /// Held by [`Self::create_base`] so two creates of one name cannot both succeed.
+    creating: parking_lot::Mutex<()>,
 }
 
 impl CatalogStore {
@@ -105,6 +107,7 @@ impl CatalogStore {
             catalogs: FileCache::new(),
             overrides: FileCache::new(),
             metas: FileCache::new(),
+            creating: parking_lot::Mutex::new(()),
         }
     }
 
@@ -211,6 +214,21 @@ impl CatalogStore {
             priority: self.priority_of(name)?,
         };
         Ok((info, c.value().clone()))
+    }
+
+    /// Creates a base catalog that does not exist yet; `Ok(None)` (nothing written) when one
+    /// of that name does. Returns the priority in force.
+    pub fn create_base(
+        &self,
+        name: &str,
+        catalog: &Catalog,
+        priority: Option<i64>,
+    ) -> Result<Option<i64>, CatalogError> {
+        let _one_at_a_time = self.creating.lock();
+        if self.layout.base_catalog(name)?.exists() {
+            return Ok(None);
+        }
+        self.put_base(name, catalog, priority).map(Some)
     }
 
     /// Creates or replaces a base catalog. `priority: None` keeps the current priority (0 for

@@ -80,6 +80,24 @@ impl Config {
         deserialize(tree)
     }
 
+    /// Whether the file at `path` or the environment (`FRONTDOOR_DATA_DIR`) names `data_dir`;
+    /// dev commands use their own default data dir otherwise.
+    pub fn names_data_dir(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<bool, ConfigError> {
+        if env.into_iter().any(|(k, _)| k == "FRONTDOOR_DATA_DIR") {
+            return Ok(true);
+        }
+        let Some(p) = path else { return Ok(false) };
+        let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+            path: p.to_path_buf(),
+            source,
+        })?;
+        let tree = parse_tree(&text, &p.display().to_string())?;
+        Ok(tree.get("data_dir").is_some())
+    }
+
     /// Parses and validates a YAML document (tests and `--dev` build configs this way).
     pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
         Self::from_tree(parse_tree(text, "<inline>")?)

@@ -273,6 +273,10 @@ pub struct GatewaysConfig {
     pub connect_timeout: HumanDuration,
     /// Longest wait for a gateway's response headers (bodies may stream for hours).
     pub response_timeout: HumanDuration,
+    /// At shutdown, remove every gateway, server container, network and derived image of this
+    /// instance (as `gateways stop-all` does) instead of leaving them for the next front door
+    /// to adopt.
+    pub stop_on_shutdown: bool,
     pub docker: DockerConfig,
 }
 
@@ -288,6 +292,7 @@ impl Default for GatewaysConfig {
             upstream_token_env: None,
             connect_timeout: HumanDuration::secs(5),
             response_timeout: HumanDuration::secs(300),
+            stop_on_shutdown: false,
             docker: DockerConfig::default(),
         }
     }
@@ -313,9 +318,42 @@ pub const HOME_TEMPLATE: &str = "{home}";
 pub enum GatewayEngine {
     /// None: for gateways that run no containers (the test gateway, `--static` servers).
     None,
+    /// An endpoint of its own, served by the front door on a unix socket only that gateway
+    /// sees, which checks and rewrites every call (`crate::dockerapi`). The default.
+    Policed,
     /// The front door's own engine socket, mounted into every gateway: every tenant, and every
-    /// MCP server that escapes into its gateway, is root on the host. Logged loudly at start.
+    /// MCP server that escapes into its gateway, is root on the host. Needs
+    /// `allow_host_engine: true`; logged loudly at start.
     Host,
+}
+
+/// Limits and admin policy for the MCP server containers a gateway creates through its
+/// policed Docker API.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerContainersConfig {
+    /// Memory cap of each server container (a larger or missing request is lowered to it).
+    pub memory: String,
+    /// CPU cap of each server container.
+    pub cpus: f64,
+    /// Process cap of each server container.
+    pub pids: i64,
+    /// Capabilities a server container may add back (all are dropped); empty: none.
+    pub cap_add: Vec<String>,
+    /// Bind sources (host paths or volume names) a server container may mount; empty: none.
+    pub binds: Vec<String>,
+}
+
+impl Default for ServerContainersConfig {
+    fn default() -> Self {
+        Self {
+            memory: "1g".into(),
+            cpus: 1.0,
+            pids: 256,
+            cap_add: Vec::new(),
+            binds: Vec::new(),
+        }
+    }
 }
 
 /// The Docker runtime: image, arguments, isolation and limits of each gateway container.
@@ -347,9 +385,19 @@ pub struct DockerConfig {
     pub extra_env: BTreeMap<String, String>,
     /// Extra bind mounts, `source:target[:ro]`.
     pub mounts: Vec<String>,
-    /// The Docker API each gateway gets: `none` or `host` (see [`GatewayEngine`]); unset is
-    /// `none`, except under `serve --dev`, which picks `host`.
+    /// The Docker API each gateway gets: `policed` (the default), `none`, or `host` (only
+    /// with [`Self::allow_host_engine`]); see [`GatewayEngine`].
     pub engine_for_gateways: Option<GatewayEngine>,
+    /// Lets `engine_for_gateways: host` and `mounts` hand gateways the engine's socket.
+    pub allow_host_engine: bool,
+    /// Directory of the policed endpoints' sockets, one subdirectory per gateway (mounted into
+    /// it); `{data_dir}/gateway-api` when unset.
+    pub api_socket_dir: Option<PathBuf>,
+    /// The same directory as the engine's host sees it, when the front door runs in a
+    /// container that mounts it elsewhere; `api_socket_dir` when unset.
+    pub api_socket_host_dir: Option<PathBuf>,
+    /// What the policed API lets a gateway's server containers have.
+    pub servers: ServerContainersConfig,
     /// Where the merged catalog is put inside the container (`{catalog}`); docker/mcp-gateway
     /// reads local catalogs only under `$HOME/.docker/mcp/catalogs/`. `{home}` is the
     /// gateway's `HOME`: `extra_env.HOME` when set, else `/root` for a root gateway and
@@ -374,7 +422,7 @@ pub struct DockerConfig {
 impl DockerConfig {
     /// [`Self::engine_for_gateways`] with its default applied.
     pub fn gateway_engine(&self) -> GatewayEngine {
-        self.engine_for_gateways.unwrap_or(GatewayEngine::None)
+        self.engine_for_gateways.unwrap_or(GatewayEngine::Policed)
     }
 }
 
@@ -410,6 +458,10 @@ impl Default for DockerConfig {
             extra_env: BTreeMap::new(),
             mounts: Vec::new(),
             engine_for_gateways: None,
+            allow_host_engine: false,
+            api_socket_dir: None,
+            api_socket_host_dir: None,
+            servers: ServerContainersConfig::default(),
             catalog_path: "{home}/.docker/mcp/catalogs/frontdoor.yaml".into(),
             secrets_path: "{home}/.docker/mcp/secrets.env".into(),
             api_timeout: HumanDuration::secs(10),

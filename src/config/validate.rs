@@ -232,13 +232,7 @@ fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
     if g.idle_timeout.0.is_zero() || g.spawn_timeout.0.is_zero() {
         errs.push("gateways.idle_timeout and spawn_timeout must be positive".into());
     }
-    if d.gateway_engine() == GatewayEngine::Host {
-        if let Some(h) = d.host.as_deref().filter(|h| !h.starts_with("unix://")) {
-            errs.push(format!(
-                "gateways.docker.engine_for_gateways: host mounts the engine's unix socket into gateways, but gateways.docker.host is `{h}`"
-            ));
-        }
-    }
+    check_gateway_engine(d, errs);
     for m in &d.mounts {
         let parts: Vec<&str> = m.split(':').collect();
         let ok = matches!(parts.len(), 2 | 3)
@@ -251,6 +245,83 @@ fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
             ));
         }
     }
+}
+
+/// The Docker API gateways get: the host's socket only when asked for in so many words, the
+/// policed one only on an engine address it can forward to.
+fn check_gateway_engine(d: &super::DockerConfig, errs: &mut Vec<String>) {
+    match d.gateway_engine() {
+        GatewayEngine::Host => {
+            if !d.allow_host_engine {
+                errs.push(
+                    "gateways.docker.engine_for_gateways: host hands every tenant root on this host; \
+                     use `policed` (the default), or also set allow_host_engine: true"
+                        .into(),
+                );
+            }
+            if let Some(h) = d.host.as_deref().filter(|h| !h.starts_with("unix://")) {
+                errs.push(format!(
+                    "gateways.docker.engine_for_gateways: host mounts the engine's unix socket into gateways, but gateways.docker.host is `{h}`"
+                ));
+            }
+        }
+        GatewayEngine::Policed => {
+            if let Some(h) = d.host.as_deref().filter(|h| {
+                !["unix://", "tcp://", "http://"]
+                    .iter()
+                    .any(|p| h.starts_with(p))
+            }) {
+                errs.push(format!(
+                    "gateways.docker.engine_for_gateways: policed forwards to unix://, tcp:// or http:// engines, but gateways.docker.host is `{h}`"
+                ));
+            }
+        }
+        GatewayEngine::None => {}
+    }
+    if !d.allow_host_engine {
+        for m in &d.mounts {
+            let engine = d.host.as_deref().and_then(|h| h.strip_prefix("unix://"));
+            if carries_engine_socket(m.split(':').next().unwrap_or(""), engine) {
+                errs.push(format!(
+                    "gateways.docker.mounts: `{m}` hands gateways the engine's socket (root on this host); \
+                     the policed API (engine_for_gateways: policed) is the safe way, or set allow_host_engine: true"
+                ));
+            }
+        }
+    }
+    let s = &d.servers;
+    if parse_bytes(&s.memory).is_err() {
+        errs.push(format!(
+            "gateways.docker.servers.memory: `{}` is not a size such as 512m or 2g",
+            s.memory
+        ));
+    }
+    if !(s.cpus > 0.0 && s.cpus.is_finite()) || s.pids <= 0 {
+        errs.push("gateways.docker.servers.cpus and pids must be positive".into());
+    }
+    for c in &s.cap_add {
+        let name = c.trim_start_matches("CAP_");
+        if name.is_empty()
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || name.eq_ignore_ascii_case("ALL")
+        {
+            errs.push(format!(
+                "gateways.docker.servers.cap_add: `{c}` must name one capability, such as NET_BIND_SERVICE"
+            ));
+        }
+    }
+}
+
+/// Whether a mount source is (or is a directory holding) the engine's socket: any
+/// `docker.sock`, the configured engine socket `engine`, and the directories they live in.
+pub(crate) fn carries_engine_socket(source: &str, engine: Option<&str>) -> bool {
+    let s = source.trim_end_matches('/');
+    let holds = |sock: &str| sock == s || sock.starts_with(&format!("{s}/"));
+    engine.is_some_and(holds)
+        || s.contains("docker.sock")
+        || s.contains("containerd.sock")
+        || s.ends_with("/docker")
+        || matches!(s, "" | "/" | "/var" | "/var/run" | "/run" | "/var/lib")
 }
 
 fn check_catalogs(raw: &RawConfig, errs: &mut Vec<String>) {
@@ -355,6 +426,63 @@ mod tests {
         assert!(err.contains("auth.jwks_allow_http"), "{err}");
         raw.auth.jwks_allow_http = true;
         assert!(validate(&raw).is_ok());
+    }
+
+    fn with_key() -> RawConfig {
+        let mut raw = RawConfig::default();
+        raw.auth.jwks_url = Some("https://idp.example.com/jwks".into());
+        raw
+    }
+
+    #[test]
+    fn the_hosts_engine_reaches_gateways_only_when_allowed_in_so_many_words() {
+        let mut raw = with_key();
+        assert_eq!(
+            raw.gateways.docker.gateway_engine(),
+            GatewayEngine::Policed,
+            "policed is the default"
+        );
+        raw.gateways.docker.engine_for_gateways = Some(GatewayEngine::Host);
+        let err = validate(&raw).unwrap_err().to_string();
+        assert!(err.contains("allow_host_engine"), "{err}");
+        raw.gateways.docker.allow_host_engine = true;
+        assert!(validate(&raw).is_ok());
+
+        let mut raw = with_key();
+        for m in [
+            "/var/run/docker.sock:/var/run/docker.sock",
+            "/run:/r:ro",
+            "/var/run/:/x",
+            "/:/host",
+            "/srv/podman/docker.sock.d:/s",
+        ] {
+            raw.gateways.docker.mounts = vec![m.into()];
+            let err = validate(&raw).unwrap_err().to_string();
+            assert!(err.contains("gateways.docker.mounts"), "{m}: {err}");
+        }
+        raw.gateways.docker.host = Some("unix:///srv/engine/api.sock".into());
+        raw.gateways.docker.mounts = vec!["/srv/engine:/e".into()];
+        assert!(
+            validate(&raw).is_err(),
+            "the configured engine socket's directory"
+        );
+        raw.gateways.docker.mounts = vec!["/srv/data:/data:ro".into()];
+        assert!(validate(&raw).is_ok());
+        raw.gateways.docker.mounts = vec!["/var/run/docker.sock:/s".into()];
+        raw.gateways.docker.allow_host_engine = true;
+        assert!(validate(&raw).is_ok());
+    }
+
+    #[test]
+    fn server_caps_are_checked() {
+        let mut raw = with_key();
+        raw.gateways.docker.servers.memory = "lots".into();
+        raw.gateways.docker.servers.pids = 0;
+        raw.gateways.docker.servers.cap_add = vec!["ALL".into()];
+        let err = validate(&raw).unwrap_err().to_string();
+        assert!(err.contains("servers.memory"), "{err}");
+        assert!(err.contains("cpus and pids"), "{err}");
+        assert!(err.contains("servers.cap_add"), "{err}");
     }
 
     #[test]

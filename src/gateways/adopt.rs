@@ -101,6 +101,7 @@ impl Inner {
                 self.begin_stop(&slot, StopReason::Crashed, false);
             }
         }
+        self.remove_orphan_servers().await;
         for n in networks {
             let in_flux = n
                 .labels
@@ -127,6 +128,40 @@ impl Inner {
             }
         }
         Ok(())
+    }
+
+    /// Server containers (policed API, by label) of users whose gateway is not starting,
+    /// running or stopping: what a crash or a killed front door left behind.
+    async fn remove_orphan_servers(&self) {
+        use crate::dockerapi::scope::{LABEL_ROLE, ROLE_SERVER};
+        let filter = vec![
+            (
+                super::names::LABEL_INSTANCE.to_string(),
+                self.naming.instance.clone(),
+            ),
+            (LABEL_ROLE.to_string(), ROLE_SERVER.to_string()),
+        ];
+        let Ok(servers) = self.rt.list_containers(&filter).await else {
+            return;
+        };
+        for c in servers {
+            let live = c
+                .labels
+                .get(LABEL_USER)
+                .and_then(|slug| self.registry.get(slug))
+                .is_some_and(|s| {
+                    s.with_phase(|p| {
+                        matches!(
+                            p,
+                            Phase::Starting { .. } | Phase::Ready(_) | Phase::Stopping { .. }
+                        )
+                    })
+                });
+            if !live {
+                tracing::info!(container = %c.name, "removing orphan MCP server container");
+                let _ = self.rt.remove_container(&c.id, Duration::ZERO).await;
+            }
+        }
     }
 
     /// Adopts a running container: the slot is `starting` while its health is checked, so
@@ -164,6 +199,7 @@ impl Inner {
                 None => {
                     tracing::info!(user = %slot.slug, container = %c.name, "gateway not adoptable; removing it");
                     inner.remove_leftovers(&c.name, None).await;
+                    inner.remove_user_servers(&slot.slug).await;
                     if let Some(s) = subnet {
                         inner.subnets.release(s);
                     }
@@ -208,6 +244,23 @@ impl Inner {
             }
         };
         let base: http::uri::Authority = addr.parse().ok()?;
+        if let Some(apis) = &self.apis {
+            // Its endpoint again, in the same directory its mount shows, for the images of
+            // the catalog it was started with (the teams its merged.yaml records).
+            let merged = crate::catalog::layout::UserFile::Merged;
+            let path = self.catalogs.layout().user_file(slug, merged).ok()?;
+            let teams = crate::catalog::regen::read_merged_header(&path)
+                .ok()
+                .flatten()
+                .map(|(_, teams)| teams)
+                .unwrap_or_default();
+            let images = self.catalog_images(slug, teams).await?;
+            let scope = crate::dockerapi::Scope::new(slug, &self.naming.instance, &c.name, images);
+            if let Err(e) = apis.open(scope) {
+                tracing::warn!(user = %slug, error = %e, "serving the adopted gateway's Docker API failed");
+                return None;
+            }
+        }
         let deadline = Instant::now() + ADOPT_PROBE;
         while !self.prober.healthy(&base, token).await {
             if Instant::now() > deadline {

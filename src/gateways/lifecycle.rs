@@ -11,7 +11,9 @@ use super::probe::Prober;
 use super::slot::{now_ms, Lease, Phase, Registry, Running, Slot};
 use super::state_file::StateFile;
 use super::subnets::SubnetPool;
-use super::{GatewayControl, GatewayError, GatewayResolver, GatewayStatus, ImagePull, Upstream};
+use super::{
+    GatewayControl, GatewayError, GatewayResolver, GatewayStatus, ImagePull, PullOutcome, Upstream,
+};
 use crate::auth::Principal;
 use crate::catalog::{CatalogCache, CatalogStore};
 use crate::config::{units::parse_bytes, Config, GatewaysConfig};
@@ -41,6 +43,9 @@ pub(super) const QUICK_PING: Duration = Duration::from_secs(2);
 pub(super) const FAILED_KEPT: Duration = Duration::from_secs(600);
 /// SIGTERM grace of a stopping gateway before SIGKILL.
 pub(super) const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How long a shutdown with `stop_on_shutdown` waits for starts and stops under way to finish
+/// before it removes everything (a start finishing later would leave a gateway behind).
+const SHUTDOWN_SETTLE: Duration = Duration::from_secs(10);
 
 /// Waits for one image pull: `None` while it runs, then its outcome.
 pub(super) type PullWaiter = watch::Receiver<Option<Result<(), String>>>;
@@ -82,6 +87,8 @@ pub(super) struct Inner {
     pub pulls: Mutex<HashMap<String, PullWaiter>>,
     /// The gateway image with the init added (see `init.rs`).
     pub init_image: super::init::InitImage,
+    /// The policed Docker API endpoints, when gateways get one (`engine_for_gateways: policed`).
+    pub apis: Option<crate::dockerapi::GatewayApis>,
     pub stop: CancellationToken,
 }
 
@@ -99,25 +106,19 @@ impl DockerGateways {
         let d = &config.gateways.docker;
         if d.gateway_engine() == crate::config::GatewayEngine::Host {
             tracing::warn!(
-                "gateways.docker.engine_for_gateways is `host`: every gateway, and every MCP server \
-                 it runs, gets this engine's socket, which is root on this host for every tenant. \
-                 Run this only on a host dedicated to MCP gateways of users you trust with it."
+                "gateways.docker.engine_for_gateways is `host` (allow_host_engine: true): every \
+                 gateway, and every MCP server it runs, gets this engine's socket, which is root on \
+                 this host for every tenant. Run this only on a host dedicated to MCP gateways of \
+                 users you trust with it; `policed` is the safe way."
             );
         }
-        let own_container = match d.frontdoor_container.as_str() {
-            "auto" => OwnContainer::Auto,
-            "none" => OwnContainer::None,
-            other => OwnContainer::Named(other.to_string()),
-        };
-        let rt = DockerRuntime::new(
-            DockerSettings {
-                host: d.host.clone(),
-                api_timeout: d.api_timeout.0,
-                pull_timeout: d.pull_timeout.0,
-                own_container,
-            },
-            metrics.runtime.clone(),
-        );
+        if d.allow_host_engine && d.gateway_engine() != crate::config::GatewayEngine::Host {
+            tracing::warn!(
+                "gateways.docker.allow_host_engine is true: gateways.docker.mounts may hand \
+                 gateways the engine's socket, which is root on this host for every tenant"
+            );
+        }
+        let rt = docker_runtime(d, &metrics);
         Self::with_runtime(config, services, Arc::new(rt), metrics)
     }
 
@@ -133,6 +134,26 @@ impl DockerGateways {
         let subnets = SubnetPool::new(&g.docker.subnet_pool, g.docker.subnet_prefix)
             .ok_or_else(|| anyhow::anyhow!("gateways.docker.subnet_pool is not usable"))?;
         let state_file = StateFile::new(&config.data_dir);
+        let apis = match g.docker.gateway_engine() {
+            crate::config::GatewayEngine::Policed => {
+                let d = &g.docker;
+                let settings = crate::dockerapi::ApiSettings {
+                    engine_host: d.host.clone(),
+                    lookup_timeout: d.api_timeout.0,
+                    dir: d
+                        .api_socket_dir
+                        .clone()
+                        .unwrap_or_else(|| config.data_dir.join("gateway-api")),
+                    host_dir: d.api_socket_host_dir.clone(),
+                    policy: crate::dockerapi::ServerPolicy::from_config(&d.servers)?,
+                };
+                Some(crate::dockerapi::GatewayApis::new(
+                    settings,
+                    metrics.api.clone(),
+                )?)
+            }
+            _ => None,
+        };
         let saved = state_file.load().last_active_ms;
         let inner = Arc::new(Inner {
             naming: Naming {
@@ -157,6 +178,7 @@ impl DockerGateways {
             init_image: super::init::InitImage::new(Naming {
                 instance: config.gateways.docker.instance.clone(),
             }),
+            apis,
             stop: CancellationToken::new(),
         });
         inner.spawn_background();
@@ -168,10 +190,39 @@ impl DockerGateways {
         &self.inner.metrics
     }
 
-    /// Stops the background tasks and saves the activity state. Gateways keep running: the
-    /// next front door adopts them.
+    /// Stops the background tasks and saves the activity state. Gateways keep running for the
+    /// next front door to adopt, unless `gateways.stop_on_shutdown` is set: then every object
+    /// of the instance is removed ([`super::teardown`], the code of `gateways stop-all`).
     pub async fn shutdown(&self) {
         self.inner.stop.cancel();
+        if self.inner.cfg.stop_on_shutdown {
+            self.inner.settle(SHUTDOWN_SETTLE).await;
+            match super::teardown::remove_instance(self.inner.rt.as_ref(), &self.inner.naming).await
+            {
+                Ok(t) if t.failed.is_empty() => {}
+                Ok(t) => tracing::warn!("gateways.stop_on_shutdown left objects behind: {t}"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "gateways.stop_on_shutdown: the engine could not be listed; gateways stay")
+                }
+            }
+            // Nothing is left to adopt, nor to serve a policed API to.
+            self.inner.saved_activity.lock().clear();
+            if let Some(apis) = &self.inner.apis {
+                for slot in self.inner.registry.all() {
+                    apis.close(&slot.slug);
+                }
+            }
+            for slot in self.inner.registry.all() {
+                slot.transition_if(
+                    &self.inner.metrics,
+                    |p| matches!(p, Phase::Ready(_)),
+                    || Phase::Stopped,
+                );
+            }
+        }
+        if let Some(apis) = &self.inner.apis {
+            apis.shutdown();
+        }
         let inner = self.inner.clone();
         let _ = tokio::task::spawn_blocking(move || inner.save_state(true)).await;
     }
@@ -180,6 +231,24 @@ impl DockerGateways {
     pub fn runtime(&self) -> Arc<dyn Runtime> {
         self.inner.rt.clone()
     }
+}
+
+/// The Docker runtime `gateways.docker` names (the lifecycle's, and `gateways stop-all`'s).
+pub fn docker_runtime(d: &crate::config::DockerConfig, metrics: &GatewayMetrics) -> DockerRuntime {
+    let own_container = match d.frontdoor_container.as_str() {
+        "auto" => OwnContainer::Auto,
+        "none" => OwnContainer::None,
+        other => OwnContainer::Named(other.to_string()),
+    };
+    DockerRuntime::new(
+        DockerSettings {
+            host: d.host.clone(),
+            api_timeout: d.api_timeout.0,
+            pull_timeout: d.pull_timeout.0,
+            own_container,
+        },
+        metrics.runtime.clone(),
+    )
 }
 
 pub(super) fn unavailable(message: impl Into<String>) -> GatewayError {
@@ -198,6 +267,25 @@ enum Wait {
 }
 
 impl Inner {
+    /// Waits (at most `limit`) until no slot is starting or stopping.
+    async fn settle(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self
+            .registry
+            .all()
+            .iter()
+            .any(|s| s.with_phase(|p| matches!(p, Phase::Starting { .. } | Phase::Stopping { .. })))
+        {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    "starts or stops still under way at shutdown; removing everything anyway"
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// True when the engine answered lately.
     pub fn is_reachable(&self) -> bool {
         self.reachable.load(Ordering::Acquire)
@@ -206,8 +294,12 @@ impl Inner {
     /// Records what the last engine call said about reachability.
     pub fn note_engine(&self, result: &Result<(), &RuntimeError>) {
         match result {
-            Ok(()) => self.reachable.store(true, Ordering::Release),
+            Ok(()) => {
+                self.reachable.store(true, Ordering::Release);
+                self.metrics.engine_reachable.set(1);
+            }
             Err(e) if e.is_unreachable() => {
+                self.metrics.engine_reachable.set(0);
                 if self.reachable.swap(false, Ordering::AcqRel) {
                     tracing::warn!(error = %e, "container engine unreachable");
                 }
@@ -541,11 +633,11 @@ impl GatewayControl for DockerGateways {
         }
     }
 
-    async fn logs(&self, slug: &str, tail: usize) -> Result<String, GatewayError> {
+    async fn logs(&self, slug: &str, tail: usize) -> Result<Option<String>, GatewayError> {
         let name = self.inner.naming.object_name(slug);
         match self.inner.rt.logs(&name, tail).await {
-            Ok(text) => Ok(self.inner.redacted(slug, &text).await),
-            Err(e) if e.kind == crate::runtime::RuntimeErrorKind::NotFound => Ok(String::new()),
+            Ok(text) => Ok(Some(self.inner.redacted(slug, &text).await)),
+            Err(e) if e.kind == crate::runtime::RuntimeErrorKind::NotFound => Ok(None),
             Err(e) => {
                 tracing::warn!(user = slug, error = %e, "reading gateway logs failed");
                 Err(unavailable("the gateway logs could not be read"))
@@ -556,20 +648,20 @@ impl GatewayControl for DockerGateways {
     async fn pull_images(&self, images: &[String]) -> Result<Vec<ImagePull>, GatewayError> {
         let rt = &self.inner.rt;
         let pulls = images.iter().map(|image| async move {
-            let (outcome, message) = match rt.image(image).await {
-                Ok(Some(_)) => ("present", None),
+            let (outcome, reason) = match rt.image(image).await {
+                Ok(Some(_)) => (PullOutcome::Present, None),
                 _ => match rt.pull(image).await {
-                    Ok(()) => ("pulled", None),
+                    Ok(()) => (PullOutcome::Pulled, None),
                     Err(e) => {
                         tracing::warn!(%image, error = %e, "pre-pull failed");
-                        ("failed", Some(format!("`{image}` could not be pulled")))
+                        (PullOutcome::Failed, Some(pull_failure_reason(&e)))
                     }
                 },
             };
             ImagePull {
                 image: image.clone(),
-                outcome: outcome.into(),
-                message,
+                outcome,
+                reason,
             }
         });
         Ok(futures_util::future::join_all(pulls).await)
@@ -587,5 +679,27 @@ impl GatewayControl for DockerGateways {
             futures_util::future::join_all(slots.iter().map(|s| self.inner.status_of(s))).await;
         out.sort_by(|a, b| a.user.cmp(&b.user));
         Ok(out)
+    }
+}
+
+/// Why a pull failed, for the admin who asked for it: our words for the engine being away or
+/// slow, else the engine's own (one line, bounded), which names the registry's refusal
+/// ("repository does not exist or may require 'docker login'", "manifest unknown", DNS).
+fn pull_failure_reason(e: &crate::runtime::RuntimeError) -> String {
+    use crate::runtime::RuntimeErrorKind as K;
+    match e.kind {
+        K::Unreachable => "the container engine could not be reached".into(),
+        K::Timeout => "the pull did not finish within gateways.docker.pull_timeout".into(),
+        _ => {
+            let one_line: String = e
+                .message
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .chars()
+                .take(300)
+                .collect();
+            format!("the engine could not pull it: {one_line}")
+        }
     }
 }

@@ -90,7 +90,11 @@ pub struct GatewayMetrics {
     pub evictions: Counter,
     /// MCP server containers the running gateways have started (see `servers.rs`).
     pub server_containers: Gauge,
+    /// 1 while the container engine answers, 0 once a call found it unreachable.
+    pub engine_reachable: Gauge,
     pub runtime: RuntimeMetrics,
+    /// The policed Docker API of gateways (`crate::dockerapi`).
+    pub api: crate::dockerapi::ApiMetrics,
 }
 
 impl Default for GatewayMetrics {
@@ -104,7 +108,9 @@ impl Default for GatewayMetrics {
             crashes: Counter::default(),
             evictions: Counter::default(),
             server_containers: Gauge::default(),
+            engine_reachable: Gauge::default(),
             runtime: RuntimeMetrics::default(),
+            api: crate::dockerapi::ApiMetrics::default(),
         }
     }
 }
@@ -152,7 +158,13 @@ impl GatewayMetrics {
             "MCP server containers that running gateways have started",
             self.server_containers.clone(),
         );
+        r.register(
+            "engine_reachable",
+            "1 while the container engine answers, 0 when the last call could not reach it",
+            self.engine_reachable.clone(),
+        );
         self.runtime.register(r);
+        self.api.register(r);
     }
 
     /// Moves one gateway between states (`None` is stopped).

@@ -21,10 +21,13 @@ mod start;
 mod state_file;
 mod stop;
 pub mod subnets;
+mod teardown;
 
 pub use fixed::FixedUpstream;
-pub use lifecycle::DockerGateways;
+pub use lifecycle::{docker_runtime, DockerGateways};
 pub use metrics::GatewayMetrics;
+pub use names::Naming;
+pub use teardown::{remove_instance, Teardown};
 
 use crate::auth::Principal;
 use async_trait::async_trait;
@@ -133,8 +136,9 @@ pub trait GatewayControl: Send + Sync + 'static {
     async fn status(&self, slug: &str) -> Result<GatewayStatus, GatewayError>;
     /// Stops and removes it; true when there was one.
     async fn stop(&self, slug: &str) -> Result<bool, GatewayError>;
-    /// The last `tail` lines of its log.
-    async fn logs(&self, slug: &str, tail: usize) -> Result<String, GatewayError>;
+    /// The last `tail` lines of its log, each starting with the engine's RFC 3339 time;
+    /// `None` when the user has no gateway container.
+    async fn logs(&self, slug: &str, tail: usize) -> Result<Option<String>, GatewayError>;
     /// Every gateway this front door manages.
     async fn list(&self) -> Result<Vec<GatewayStatus>, GatewayError>;
     /// Makes sure each image is present on the engine, pulling the missing ones (so a first
@@ -146,8 +150,20 @@ pub trait GatewayControl: Send + Sync + 'static {
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ImagePull {
     pub image: String,
-    /// `present` (nothing to do), `pulled`, or `failed`.
-    pub outcome: String,
-    /// Why it failed.
-    pub message: Option<String>,
+    pub outcome: PullOutcome,
+    /// Why it failed (only when it did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What happened to one image of a pre-pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PullOutcome {
+    /// Already on the engine; nothing to do.
+    Present,
+    /// Pulled now.
+    Pulled,
+    /// Could not be had (`reason` says why).
+    Failed,
 }

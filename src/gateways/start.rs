@@ -149,6 +149,7 @@ impl Inner {
                 // Waiters get their answer now; the slot stays `starting` until clean.
                 let _ = done.send(Some(Err(error.clone())));
                 self.remove_leftovers(&name, made.joined.as_deref()).await;
+                self.remove_user_servers(&slot.slug).await;
                 if let Some(s) = made.subnet {
                     self.subnets.release(s);
                 }
@@ -255,6 +256,18 @@ impl Inner {
             stale: AtomicBool::new(false),
             unavailable,
         })
+    }
+
+    /// The images a user's catalog names (what their gateway's policed API lets it run).
+    pub(super) async fn catalog_images(
+        &self,
+        slug: &str,
+        teams: Vec<String>,
+    ) -> Option<crate::dockerapi::images::AllowedImages> {
+        let prepared = self.prepare(slug, teams).await.ok()?;
+        Some(crate::dockerapi::images::AllowedImages::new(
+            prepared.images.iter().map(|(_, i)| i.as_str()),
+        ))
     }
 
     /// Merges the user's catalog (writing `merged.yaml`) and renders their secrets file.
@@ -401,7 +414,28 @@ impl Inner {
             );
         }
         let (entrypoint, args) = init::wrap(d.port, self.cfg.spawn_timeout.0, &argv);
-        let (binds, group_add) = gateway_binds(d, user);
+        let (mut binds, group_add) = gateway_binds(d, user);
+        if let Some(apis) = &self.apis {
+            // Served before the gateway starts: docker/mcp-gateway asks for its network first.
+            let images = crate::dockerapi::images::AllowedImages::new(
+                prepared.images.iter().map(|(_, i)| i.as_str()),
+            );
+            let scope =
+                crate::dockerapi::Scope::new(&slot.slug, &self.naming.instance, name, images);
+            apis.open(scope).map_err(|e| {
+                RuntimeError::new(
+                    "gateway_api",
+                    RuntimeErrorKind::Api,
+                    format!("serving the gateway's Docker API: {e}"),
+                )
+            })?;
+            let (bind, docker_host) = apis.mount_for(&slot.slug);
+            binds.push(bind);
+            // Last but the token, so extra_env cannot point it elsewhere.
+            let token_env = env.pop();
+            env.push(docker_host);
+            env.extend(token_env);
+        }
         let spec = ContainerSpec {
             name: name.to_string(),
             // By id: see `init.rs` for why never by tag.

@@ -30,6 +30,7 @@ impl Inner {
         if let Some(own) = &running.joined {
             let _ = self.rt.disconnect_network(&running.network, own).await;
         }
+        self.remove_user_servers(&slot.slug).await;
         if let Err(e) = self.remove_network_with_servers(&running.network).await {
             tracing::warn!(user = %slot.slug, error = %e, "removing gateway network failed");
         }

@@ -279,7 +279,7 @@ pub trait Runtime: Send + Sync + 'static {
         &self,
         labels: &LabelFilter,
     ) -> Result<BoxStream<'static, Result<RuntimeEvent, RuntimeError>>, RuntimeError>;
-    /// The last `tail` lines of stdout and stderr.
+    /// The last `tail` lines of stdout and stderr, each prefixed with its RFC 3339 time.
     async fn logs(&self, container: &str, tail: usize) -> Result<String, RuntimeError>;
     /// Current memory use in bytes, if the engine reports it.
     async fn memory_usage(&self, container: &str) -> Result<Option<u64>, RuntimeError>;

@@ -148,6 +148,14 @@ impl KeyRing {
                     raw.len()
                 ))
             })?;
+            if looks_hand_made(&bytes) {
+                // A typed or example key opens every stored secret for whoever guesses it.
+                tracing::warn!(
+                    source,
+                    key = n,
+                    "the secrets master key has too little variety to be random (a placeholder or a hand-made key?); anyone who guesses it opens every stored secret: make one with `openssl rand -base64 32`, put it first and run `mcp-frontdoor secrets rotate`"
+                );
+            }
             keys.push(MasterKey::from_bytes(bytes));
         }
         if keys.is_empty() {
@@ -170,7 +178,11 @@ impl KeyRing {
         }
         if let Some(path) = file {
             let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                SecretsError::KeyConfig(format!("cannot read {}: {e}", path.display()))
+                SecretsError::KeyConfig(format!(
+                    "cannot read {}: {}",
+                    path.display(),
+                    crate::fsutil::read_error(path, &e)
+                ))
             })?);
             warn_if_readable_by_others(path);
             return Self::parse(&text, &path.display().to_string());
@@ -199,6 +211,15 @@ impl KeyRing {
     }
 }
 
+/// True for a key no random source made: few distinct bytes (32 random bytes have about 30;
+/// fewer than 16 happens with probability below 1e-9) or an arithmetic run (`0, 1, 2, ...`).
+fn looks_hand_made(key: &[u8; KEY_LEN]) -> bool {
+    let distinct = key.iter().collect::<std::collections::BTreeSet<_>>().len();
+    let step = key[1].wrapping_sub(key[0]);
+    let run = key.windows(2).all(|w| w[1].wrapping_sub(w[0]) == step);
+    distinct < 16 || run
+}
+
 fn warn_if_readable_by_others(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(m) = std::fs::metadata(path) {
@@ -211,6 +232,17 @@ fn warn_if_readable_by_others(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hand_made_keys_are_told_from_random_ones() {
+        assert!(looks_hand_made(&[0u8; KEY_LEN]));
+        assert!(looks_hand_made(&std::array::from_fn(|i| i as u8)));
+        assert!(looks_hand_made(&std::array::from_fn(|i| b"abcd"[i % 4])));
+        for _ in 0..1000 {
+            let k = MasterKey::generate().unwrap();
+            assert!(!looks_hand_made(k.bytes()), "a random key flagged");
+        }
+    }
 
     #[test]
     fn parses_newest_first_with_comments_and_commas() {

@@ -43,7 +43,11 @@ impl ScrapeToken {
                 let key = "metrics.bearer_token_file";
                 let v = std::fs::read_to_string(path).map_err(|e| ScrapeTokenError {
                     key,
-                    message: format!("cannot read {}: {e}", path.display()),
+                    message: format!(
+                        "cannot read {}: {}",
+                        path.display(),
+                        crate::fsutil::read_error(path, &e)
+                    ),
                 })?;
                 (key, v)
             }

@@ -33,14 +33,22 @@ fn load_pair(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<Certi
         path: path.to_path_buf(),
         message,
     };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| err("certificate", cert, e.to_string()))?
+    // Read first, so an unreadable file gets the message that says what to run.
+    let read = |what, path: &Path| {
+        std::fs::read(path)
+            .map(zeroize::Zeroizing::new)
+            .map_err(|e| err(what, path, crate::fsutil::read_error(path, &e)))
+    };
+    let cert_pem = read("certificate", cert)?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| err("certificate", cert, e.to_string()))?;
     if chain.is_empty() {
         return Err(err("certificate", cert, "no CERTIFICATE block".into()));
     }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| err("key", key, e.to_string()))?;
+    let key_pem = read("key", key)?;
+    let key_der =
+        PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| err("key", key, e.to_string()))?;
     let signing = provider
         .key_provider
         .load_private_key(key_der)

@@ -87,12 +87,16 @@ impl Engine {
     }
 
     /// The `gateways.docker` line for this instance, plus `extra` keys (`key: value, ...`).
+    /// The test gateway runs no containers, so it gets no Docker API unless `extra` says.
     pub fn docker_line(&self, extra: &str) -> String {
-        let extra = if extra.is_empty() {
+        let mut extra = if extra.is_empty() {
             String::new()
         } else {
             format!(", {extra}")
         };
+        if !extra.contains("engine_for_gateways") {
+            extra.push_str(", engine_for_gateways: none");
+        }
         format!(
             "docker: {{ instance: {}, image: \"{}\", memory: 64m, cpus: 0.5, pids: 64{extra} }}",
             self.instance, self.image

@@ -49,7 +49,8 @@ async fn first_request_starts_a_gateway_and_succeeds() {
         .unwrap()
         .logs("alice", 50)
         .await
-        .unwrap();
+        .unwrap()
+        .expect("a running gateway has logs");
     assert!(!logs.is_empty(), "docker logs tail");
 
     let text = fd.metrics_text().await;

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "mcp-frontdoor"
+# FRONTDOOR_BIN picks another build (the measurement scripts use a release binary).
+BIN = Path(os.environ.get("FRONTDOOR_BIN")
+           or Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "mcp-frontdoor")
 IMAGE = os.environ.get("E2E_GATEWAY_IMAGE", "mcp-test-gateway:dev")
 
 
@@ -50,7 +52,8 @@ class FrontDoor:
                  spawn_timeout: str = "60s", docker: dict[str, str] | None = None):
         """`docker`: extra `gateways.docker` keys; the default runs the test gateway non-root."""
         if docker is None:
-            docker = {"user": '"65532:65532"'}
+            # The test gateway runs no containers: no Docker API.
+            docker = {"user": '"65532:65532"', "engine_for_gateways": "none"}
         self.tmp = tmp
         self.port, self.mport = free_port(), free_port()
         self.instance = f"e2e-{os.getpid()}-{self.port}"
@@ -83,7 +86,7 @@ gateways:
         self.log = open(tmp / "frontdoor.log", "wb")
         self.proc = subprocess.Popen([BIN, "serve", "--config", self.config],
                                      stdout=self.log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "RUST_LOG": "info"})
+                                     env={**os.environ, "RUST_LOG": os.environ.get("E2E_RUST_LOG", "info")})
         deadline = time.time() + 30
         while time.time() < deadline:
             try:

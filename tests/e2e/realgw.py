@@ -22,8 +22,9 @@ from conftest import ROOT, docker_available, unavailable
 REAL_GATEWAY_DIR = Path(os.environ.get("REAL_GATEWAY_DIR", ROOT.parent / "shared" / "real-gateway"))
 STDIO_IMAGE = os.environ.get("E2E_STDIO_IMAGE", "mcp-test-stdio:dev")
 # The `gateways.docker` keys a front door needs for the real gateway (beyond the image): the
-# gateway runs its MCP servers through a Docker API, here the host's (issue 9).
-ENGINE = {"engine_for_gateways": "host"}
+# gateway runs its MCP servers through a Docker API, its own policed one (issue 11; the
+# default, spelled out here).
+ENGINE = {"engine_for_gateways": "policed"}
 # The real gateway's dynamic management tools (an empty --servers= turns them on).
 DYNAMIC_TOOLS = {"mcp-add", "mcp-find", "mcp-remove", "mcp-exec", "mcp-config-set", "code-mode",
                  "mcp-activate-profile", "mcp-create-profile"}
@@ -73,7 +74,7 @@ def install_catalog(fd, servers: dict) -> None:
     """Replaces the seeded example catalogs with one base catalog of `servers`, so a run
     depends only on images it has."""
     admin = fd.token("rg-admin", admin=True)
-    for c in fd.api("GET", "/catalogs/base", admin):
+    for c in fd.api("GET", "/catalogs/base?limit=1000", admin)["items"]:
         fd.api("DELETE", f"/catalogs/base/{c['name']}", admin)
     fd.api("PUT", "/catalogs/base/realgw", admin,
            {"name": "realgw", "displayName": "real gateway e2e", "registry": servers})

@@ -1,6 +1,7 @@
-"""End to end against the real docker/mcp-gateway (issue 9): the front door binary with
-`gateways.docker.image` = the image `../shared/real-gateway/make-image.sh` builds and
-`engine_for_gateways: host`, a base catalog naming the stdio MCP server image built from this
+"""End to end against the real docker/mcp-gateway (issues 9 and 11): the front door binary with
+`gateways.docker.image` = the image `../shared/real-gateway/make-image.sh` builds, each gateway
+running its MCP servers through its own policed Docker API (`engine_for_gateways: policed`,
+never the host's socket), a base catalog naming the stdio MCP server image built from this
 repository (`mcp-test-stdio:dev`, `test-gateway/build-image.sh`), and the official MCP Python SDK.
 
 Secrets are random per test and never printed: servers report a SHA-256 of the value they got
@@ -178,6 +179,17 @@ def test_two_users_at_once_each_server_sees_its_own_users_secret(realgw):
     status = {u: fd.api("GET", "/users/me/gateway", tokens[u]) for u in users}
     assert all(st["state"] == "ready" for st in status.values()), status
     assert status["rg-ann"]["container"] != status["rg-bob"]["container"], status
+    for u in users:
+        # Its own socket directory at /var/run, never the host's engine socket.
+        mounts = subprocess.run(["docker", "inspect", "-f",
+                                 "{{range .Mounts}}{{.Source}}->{{.Destination}} {{end}}",
+                                 status[u]["container"]], capture_output=True, text=True).stdout
+        assert f"gateway-api/{u}->/var/run" in mounts and "docker.sock" not in mounts, (u, mounts)
+    # The servers ran through the policed API: labelled as their user's by the front door.
+    users_of_servers = docker_ids("ps", "-a", "--filter", f"label=mcp-frontdoor.instance={fd.instance}",
+                                  "--filter", "label=mcp-frontdoor.role=server",
+                                  "--format", '{{.Label "mcp-frontdoor.user"}}')
+    assert set(users_of_servers) <= set(users), users_of_servers
 
 
 def test_a_user_with_no_servers_sees_no_tools(realgw):

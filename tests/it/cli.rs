@@ -104,27 +104,46 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts `serve --dev`, returns the child and the token it printed.
-fn start_dev(data: &std::path::Path, port: u16, mport: u16) -> (std::process::Child, String) {
-    let mut child = bin()
+/// A command as a developer runs it: in `cwd`, with `state` as their XDG state directory
+/// (where `--dev` keeps its data when none is named).
+fn dev_cmd(state: &std::path::Path, cwd: &std::path::Path) -> Command {
+    let mut c = bin();
+    c.current_dir(cwd)
+        .env("XDG_STATE_HOME", state)
+        .env("HOME", state);
+    c
+}
+
+/// Starts `serve --dev` in `cwd`, returns the child and the token it printed.
+fn start_dev(
+    state: &std::path::Path,
+    cwd: &std::path::Path,
+    port: u16,
+    mport: u16,
+) -> (std::process::Child, String) {
+    let data = state.join("mcp-frontdoor");
+    let mut child = dev_cmd(state, cwd)
         .args(["serve", "--dev"])
-        .env("FRONTDOOR_DATA_DIR", data)
         .env("FRONTDOOR_SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .env("FRONTDOOR_METRICS__LISTEN", format!("127.0.0.1:{mport}"))
         // The default runtime is Docker; a dead socket keeps this test off the real engine.
         .env(
             "FRONTDOOR_GATEWAYS__DOCKER__HOST",
-            format!("unix://{}/no-docker.sock", data.display()),
+            format!("unix://{}/no-docker.sock", state.display()),
         )
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(data.join("stderr.log")).unwrap())
+        .stderr(std::fs::File::create(state.join("stderr.log")).unwrap())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut token = None;
     let mut saw_snippet = false;
+    let mut saw_data = false;
     while let Some(Ok(line)) = lines.next() {
+        if line.starts_with("Data:") {
+            saw_data = line.ends_with(&data.display().to_string());
+        }
         if line.starts_with("Token") {
             token = lines.next().and_then(Result::ok);
         }
@@ -138,15 +157,18 @@ fn start_dev(data: &std::path::Path, port: u16, mport: u16) -> (std::process::Ch
     // Keep draining so the child never writes into a closed pipe.
     std::thread::spawn(move || for _ in lines {});
     assert!(saw_snippet, "client config snippet printed");
+    assert!(saw_data, "the data dir printed: {}", data.display());
     (child, token.expect("dev token printed"))
 }
 
 #[tokio::test]
 async fn serve_dev_prints_a_working_token_and_keeps_its_keys_across_restarts() {
-    let data = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let (here, elsewhere) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (port, mport) = (free_port(), free_port());
-    let (child, token) = start_dev(data.path(), port, mport);
-    let ca = std::fs::read(data.path().join("dev/tls/cert.pem")).unwrap();
+    let (child, token) = start_dev(state.path(), here.path(), port, mport);
+    let data = state.path().join("mcp-frontdoor");
+    let ca = std::fs::read(data.join("dev/tls/cert.pem")).unwrap();
     let c = Client::new(&format!("https://localhost:{port}"), Some(&ca), Proto::H2);
     let mut last = None;
     for _ in 0..100 {
@@ -166,24 +188,60 @@ async fn serve_dev_prints_a_working_token_and_keeps_its_keys_across_restarts() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let log = std::fs::read_to_string(data.path().join("stderr.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(state.path().join("stderr.log")).unwrap_or_default();
     assert!(
         matches!(last, Some(Ok(s)) if s == 200),
         "dev server came up: {last:?}\n{log}"
     );
-    let authed = c
-        .send(
-            c.req("POST", "/mcp")
-                .header("authorization", format!("Bearer {token}")),
-        )
-        .await;
-    // Authenticated: the request got as far as starting a gateway, whose image cannot be had.
-    assert_eq!(authed.status(), 503);
-    let body = body_json(authed).await;
-    assert_eq!(
-        crate::support::reason(&body),
-        "gateway_unavailable",
-        "{body}"
+    // `token --dev` in another directory mints with the running server's secret.
+    let out = dev_cmd(state.path(), elsewhere.path())
+        .args(["token", "--dev", "--sub", "bob"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let minted = String::from_utf8(out.stdout).unwrap();
+    for token in [token.as_str(), minted.trim()] {
+        let authed = c
+            .send(
+                c.req("POST", "/mcp")
+                    .header("authorization", format!("Bearer {token}")),
+            )
+            .await;
+        // Authenticated: the request got as far as starting a gateway, whose image cannot be had.
+        assert_eq!(authed.status(), 503);
+        let body = body_json(authed).await;
+        assert_eq!(
+            crate::support::reason(&body),
+            "gateway_unavailable",
+            "{body}"
+        );
+    }
+    assert!(
+        !elsewhere.path().join("data").exists(),
+        "nothing made where the command ran"
+    );
+    // The other dev commands find the same data from anywhere too.
+    let rotate = dev_cmd(state.path(), elsewhere.path())
+        .args(["secrets", "rotate", "--dev"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&rotate.stdout).starts_with("rotated: "),
+        "{}",
+        String::from_utf8_lossy(&rotate.stderr)
+    );
+    let verify = dev_cmd(state.path(), elsewhere.path())
+        .args(["audit", "verify", "--dev"])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "the rotation's audit line is in the server's log: {}",
+        String::from_utf8_lossy(&verify.stderr)
     );
     let t_kill = std::time::Instant::now();
     let status = terminate(child).await;
@@ -195,7 +253,7 @@ async fn serve_dev_prints_a_working_token_and_keeps_its_keys_across_restarts() {
         t_kill.elapsed()
     );
 
-    let (child, _) = start_dev(data.path(), port, mport);
+    let (child, _) = start_dev(state.path(), here.path(), port, mport);
     let c = Client::new(&format!("https://localhost:{port}"), Some(&ca), Proto::H1);
     let mut status = None;
     for _ in 0..100 {
@@ -211,7 +269,7 @@ async fn serve_dev_prints_a_working_token_and_keeps_its_keys_across_restarts() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let log = std::fs::read_to_string(data.path().join("stderr.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(state.path().join("stderr.log")).unwrap_or_default();
     assert_eq!(
         status,
         Some(http::StatusCode::SERVICE_UNAVAILABLE),
@@ -292,4 +350,157 @@ fn users_claim_confirms_the_owner_of_an_old_directory_the_server_refuses() {
     let out = claim(user);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to another user id"));
+}
+
+#[test]
+fn dev_commands_without_a_dev_server_refuse_and_make_nothing() {
+    let state = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let expected = state.path().join("mcp-frontdoor/dev");
+    for args in [
+        &["token", "--dev", "--sub", "alice"][..],
+        &["secrets", "rotate", "--dev"][..],
+    ] {
+        let out = dev_cmd(state.path(), cwd.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} refused");
+        assert!(out.stdout.is_empty(), "{args:?} printed nothing");
+        assert!(
+            err.contains(&expected.display().to_string()) && err.contains("serve --dev"),
+            "{args:?} names where it looked and what makes the key: {err}"
+        );
+    }
+    assert!(
+        !state.path().join("mcp-frontdoor").exists(),
+        "no secret made"
+    );
+    assert!(std::fs::read_dir(cwd.path()).unwrap().next().is_none());
+    // --data-dir names another place, relative to where the command runs.
+    let out = dev_cmd(state.path(), cwd.path())
+        .args(["token", "--dev", "--data-dir", "mine", "--sub", "alice"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let mine = cwd.path().join("mine/dev/jwt.secret");
+    assert!(err.contains(&mine.display().to_string()), "{err}");
+}
+
+#[test]
+fn check_config_warns_about_placeholder_and_hand_made_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir: {}\nauth: {{ issuer: i, audience: [a], hs256_secret_env: FRONTDOOR_JWT_SECRET }}\n\
+             secrets: {{ master_key_env: FRONTDOOR_MASTER_KEY }}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let run = |jwt: &str, master: &str| {
+        bin()
+            .args(["check-config", "--config"])
+            .arg(&cfg)
+            .env("FRONTDOOR_JWT_SECRET", jwt)
+            .env("FRONTDOOR_MASTER_KEY", master)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    // What .env.example once held, and a master key typed by hand (32 zero bytes).
+    let out = run(
+        "change-me-to-a-long-random-string-of-at-least-32-bytes",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "warnings, not errors: {err}");
+    assert!(
+        err.contains("HS256 secret looks like a placeholder"),
+        "{err}"
+    );
+    assert!(err.contains("master key has too little variety"), "{err}");
+    assert!(
+        !err.contains("AAAAAAAA"),
+        "the key itself is never logged: {err}"
+    );
+    let out = run(
+        "Vb3kq9Zx7LmN2pR5tW8yB1cF4hJ6gD0sQeUaXiOo",
+        "q3kB7xZ9vL2mN5pR8tW1yC4fH6jG0sDeUaXiOoPlKzM=",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        !err.contains("WARN"),
+        "random-looking secrets pass quietly: {err}"
+    );
+}
+
+#[test]
+fn an_unreadable_key_is_named_with_its_mode_owner_and_the_command_to_run() {
+    use std::os::unix::fs::PermissionsExt;
+    // What the compose deployment meets: key.pem 0600, owned by another uid than the one the
+    // front door runs as. As root (CI), run the command as nobody; elsewhere take the read bit.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let certs = dir.path().join("certs");
+    let out = bin()
+        .args(["certs", "generate", "--out"])
+        .arg(&certs)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (cert, key) = (certs.join("cert.pem"), certs.join("key.pem"));
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "server: {{ tls: {{ cert: {}, key: {} }} }}\n\
+             auth: {{ issuer: i, audience: [a], hs256_secret_env: FRONTDOOR_JWT_SECRET }}\n\
+             secrets: {{ master_key_env: FRONTDOOR_MASTER_KEY }}\n",
+            cert.display(),
+            key.display(),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_mcp-frontdoor"));
+        c
+    } else {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o000)).unwrap();
+        bin()
+    };
+    let out = cmd
+        .args(["check-config", "--config"])
+        .arg(&cfg)
+        .env(
+            "FRONTDOOR_MASTER_KEY",
+            crate::support::frontdoor::MASTER_KEY,
+        )
+        .env("FRONTDOOR_JWT_SECRET", tokens::HS_SECRET)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    let (mode, me) = if root {
+        (
+            "mode 0600 and belongs to uid 0, gid 0",
+            "runs as uid 65534, gid 65534",
+        )
+    } else {
+        ("mode 0000", "runs as uid")
+    };
+    assert!(err.contains(&format!("TLS key {}", key.display())), "{err}");
+    assert!(err.contains(mode) && err.contains(me), "{err}");
+    assert!(err.contains("chown "), "says what to run: {err}");
 }

@@ -1,7 +1,8 @@
 //! Many idle event streams: open N connections, each with one `GET /idle` whose response
 //! head and first comment have arrived, hold them, and report the RSS (VmRSS from
 //! /proc/<pid>/status, summed over the given pids and their children) before, with the
-//! streams open, and after closing them.
+//! streams open, after closing them (`settle` later) and once more `after_close` seconds after
+//! closing them (does the process give the memory back?).
 
 use crate::net::Endpoint;
 use crate::Target;
@@ -30,6 +31,9 @@ pub struct Args {
     settle: f64,
     #[arg(long, default_value = "/idle")]
     path: String,
+    /// Seconds after the streams close for the late RSS reading (`after_close_late`).
+    #[arg(long, default_value_t = 30.0)]
+    after_close: f64,
 }
 
 /// (VmRSS, RssAnon) in KiB of one process.
@@ -144,8 +148,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let during = measure(&args.pids);
     let held = open.len();
     drop(open);
+    let closed = Instant::now();
     tokio::time::sleep(settle).await;
     let after = measure(&args.pids);
+    let late = Duration::from_secs_f64(args.after_close).saturating_sub(closed.elapsed());
+    tokio::time::sleep(late).await;
+    let after_late = measure(&args.pids);
 
     let grow = during["rss_kib"].as_u64().unwrap_or(0) as f64
         - before["rss_kib"].as_u64().unwrap_or(0) as f64;
@@ -163,6 +171,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "before": before,
             "during": during,
             "after_close": after,
+            "after_close_late": after_late,
+            "after_close_late_s": args.after_close,
             "per_stream_kib": (per * 100.0).round() / 100.0,
         })
     );

@@ -720,6 +720,9 @@ impl Runtime for DockerRuntime {
         let opts = LogsOptionsBuilder::new()
             .stdout(true)
             .stderr(true)
+            // Each line starts with the engine's receive time, RFC 3339 in UTC: gateways
+            // log without times (docker/mcp-gateway) or in their own format.
+            .timestamps(true)
             .tail(&tail.to_string())
             .build();
         self.call("logs", |d| async move {
