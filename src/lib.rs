@@ -48,8 +48,9 @@ pub struct Listeners {
 impl Listeners {
     /// Binds the addresses in `config`.
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
-        let public = TcpListener::bind(config.server.listen)
-            .await
+        // SO_REUSEPORT, so each serving worker can bind its own socket beside this one.
+        let public = server::workers::bind_reuseport(config.server.listen)
+            .and_then(TcpListener::from_std)
             .with_context(|| format!("binding server.listen {}", config.server.listen))?;
         let metrics = TcpListener::bind(config.metrics.listen)
             .await
@@ -193,12 +194,14 @@ pub async fn serve(
     spawn_session_sweeper(sessions.clone(), metrics.clone(), background.child_token());
     let keepalive = config.server.sse_keepalive.0;
     let owners = lifecycle.as_ref().map(|_| services.owners.clone());
+    let workers = server::workers::count(config.server.workers);
     let proxy = Arc::new(Proxy {
         auth: Arc::new(auth),
         resolver: gateways.resolver,
         client: UpstreamClient::new(
             config.gateways.connect_timeout.0,
             config.gateways.response_timeout.0,
+            workers,
         ),
         sessions,
         owners,
@@ -225,19 +228,31 @@ pub async fn serve(
         metrics = %listeners.metrics.local_addr()?,
         tls = tls.is_some(),
         url = %public_url,
+        workers,
         "mcp-frontdoor listening"
     );
-    let public = tokio::spawn(server::serve(
-        listeners.public,
-        ListenerSpec {
-            name: "public",
-            tls,
-            limits: server::conns::Limits::from_config(&config.server),
-            metrics: edge_metrics.clone(),
-        },
-        app::public_router(state.clone()),
-        shutdown.clone(),
-    ));
+    let spec = ListenerSpec {
+        name: "public",
+        tls,
+        limits: server::conns::Limits::from_config(&config.server),
+        metrics: edge_metrics.clone(),
+    };
+    let public_app = app::public_router(state.clone());
+    let public_shutdown = shutdown.clone();
+    let public = if workers == 0 {
+        tokio::spawn(async move {
+            server::serve(listeners.public, spec, public_app, public_shutdown).await;
+            anyhow::Ok(())
+        })
+    } else {
+        tokio::spawn(server::workers::serve(
+            listeners.public,
+            workers,
+            spec,
+            public_app,
+            public_shutdown,
+        ))
+    };
     let metrics_listener = tokio::spawn(server::serve(
         listeners.metrics,
         ListenerSpec {
@@ -253,7 +268,8 @@ pub async fn serve(
     if let Some(l) = lifecycle {
         l.shutdown().await;
     }
-    a.context("public listener task")?;
+    a.context("public listener task")?
+        .context("public listener")?;
     b.context("metrics listener task")?;
     tracing::info!("mcp-frontdoor stopped");
     Ok(())

@@ -89,7 +89,7 @@ pub async fn start(
     }
     let services = s.services.clone();
     let job2 = job.clone();
-    tokio::spawn(async move {
+    crate::server::workers::spawn_background(async move {
         let progress_job = job2.clone();
         let result = blocking(move || {
             Ok(regenerate_all(

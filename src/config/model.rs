@@ -72,6 +72,52 @@ pub struct ServerConfig {
     /// Open connections from one client address at most; 0 = no limit (clients behind one
     /// NAT or proxy share an address).
     pub max_connections_per_address: usize,
+    /// Threads serving client connections, each with its own event loop, listening socket
+    /// (`SO_REUSEPORT`) and gateway connections: `auto` (one per CPU), a number, or `0` to
+    /// serve on the process's shared runtime instead.
+    pub workers: Workers,
+}
+
+/// `server.workers`: `auto` or a number of threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Workers {
+    /// One per CPU.
+    #[default]
+    Auto,
+    Count(usize),
+}
+
+/// The most serving threads a config may ask for (far above any useful number).
+pub const MAX_WORKERS: usize = 1024;
+
+impl<'de> Deserialize<'de> for Workers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Count(usize),
+            Word(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Count(n) if n <= MAX_WORKERS => Ok(Self::Count(n)),
+            Raw::Count(n) => Err(serde::de::Error::custom(format!(
+                "workers: {n} is more than {MAX_WORKERS}"
+            ))),
+            Raw::Word(w) if w == "auto" => Ok(Self::Auto),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "workers: `{w}` is neither `auto` nor a number"
+            ))),
+        }
+    }
+}
+
+impl Serialize for Workers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Auto => s.serialize_str("auto"),
+            Self::Count(n) => s.serialize_u64(*n as u64),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -91,6 +137,7 @@ impl Default for ServerConfig {
             reserved_connections: 1024,
             reserve_first_request_timeout: HumanDuration::secs(2),
             max_connections_per_address: 0,
+            workers: Workers::Auto,
         }
     }
 }

@@ -187,7 +187,7 @@ impl GatewayApis {
         if let Some(old) = self.open.lock().insert(slug.clone(), cancel.clone()) {
             old.cancel();
         }
-        tokio::spawn(accept_loop(
+        crate::server::workers::spawn_background(accept_loop(
             listener,
             self.shared.clone(),
             Arc::new(scope),

@@ -167,7 +167,7 @@ impl Inner {
         }
         let inner = self.clone();
         let slot = slot.clone();
-        tokio::spawn(async move {
+        crate::server::workers::spawn_background(async move {
             let began = Instant::now();
             let adopted = inner.adopt(&c, subnet).await;
             match adopted {

@@ -187,7 +187,7 @@ impl Inner {
         }
         let inner = self.clone();
         let slot = slot.clone();
-        tokio::spawn(async move {
+        crate::server::workers::spawn_background(async move {
             let (store, cache) = (inner.catalogs.clone(), inner.cache.clone());
             let slug = slot.slug.clone();
             let teams = slot.teams.lock().clone();

@@ -408,7 +408,11 @@ impl Inner {
         let began = slot.transition_if(&self.metrics, startable, || Phase::Starting { done: rx });
         if began {
             self.metrics.starts.inc();
-            tokio::spawn(self.clone().run_start(slot.clone(), tx, evicted));
+            crate::server::workers::spawn_background(self.clone().run_start(
+                slot.clone(),
+                tx,
+                evicted,
+            ));
         }
         Ok(())
     }
@@ -472,10 +476,13 @@ impl Inner {
             };
             Some(r)
         })?;
-        tokio::spawn(
-            self.clone()
-                .run_stop(slot.clone(), running, reason, tx, restart),
-        );
+        crate::server::workers::spawn_background(self.clone().run_stop(
+            slot.clone(),
+            running,
+            reason,
+            tx,
+            restart,
+        ));
         Some(rx)
     }
 

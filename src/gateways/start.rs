@@ -363,7 +363,7 @@ impl Inner {
                     let (tx, rx) = watch::channel(None);
                     let rt = self.rt.clone();
                     let img = image.to_string();
-                    tokio::spawn(async move {
+                    crate::server::workers::spawn_background(async move {
                         let r = rt.pull(&img).await.map_err(|e| e.to_string());
                         let _ = tx.send(Some(r));
                     });

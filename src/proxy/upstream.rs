@@ -4,6 +4,7 @@ use axum::body::Body;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a gateway could not answer. The client sees only our wording (see `error.rs`).
@@ -28,28 +29,38 @@ impl UpstreamError {
     }
 }
 
-/// One client for all gateways: connections are pooled per gateway address.
+/// The client to gateways: connections are pooled per gateway address, one pool per serving
+/// worker (`server::workers`), so a request only uses connections whose task runs on its
+/// own thread; pool 0 serves everything off the workers.
 #[derive(Clone)]
 pub struct UpstreamClient {
-    client: Client<HttpConnector, Body>,
+    pools: Arc<[Client<HttpConnector, Body>]>,
     response_timeout: Duration,
 }
 
 impl UpstreamClient {
-    /// `connect_timeout` bounds TCP connect; `response_timeout` bounds the wait for headers.
-    pub fn new(connect_timeout: Duration, response_timeout: Duration) -> Self {
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(connect_timeout));
-        http.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
-            .build(http);
+    /// `connect_timeout` bounds TCP connect; `response_timeout` bounds the wait for headers;
+    /// `workers` is the number of serving workers (0: none, one shared pool).
+    pub fn new(connect_timeout: Duration, response_timeout: Duration, workers: usize) -> Self {
+        let pool = || {
+            let mut http = HttpConnector::new();
+            http.set_connect_timeout(Some(connect_timeout));
+            http.set_nodelay(true);
+            Client::builder(TokioExecutor::new())
+                .pool_timer(TokioTimer::new())
+                .pool_idle_timeout(Duration::from_secs(60))
+                .pool_max_idle_per_host(256)
+                .build(http)
+        };
         Self {
-            client,
+            pools: (0..=workers).map(|_| pool()).collect(),
             response_timeout,
         }
+    }
+
+    fn client(&self) -> &Client<HttpConnector, Body> {
+        let i = crate::server::workers::current();
+        self.pools.get(i).unwrap_or(&self.pools[0])
     }
 
     /// Sends the request; the body streams as the client sends it.
@@ -57,7 +68,7 @@ impl UpstreamClient {
         &self,
         req: http::Request<Body>,
     ) -> Result<http::Response<Incoming>, UpstreamError> {
-        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
+        match tokio::time::timeout(self.response_timeout, self.client().request(req)).await {
             Err(_) => Err(UpstreamError::Timeout),
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => {

@@ -90,7 +90,6 @@ pub struct ConnState {
     /// Milliseconds after `accepted` when the last request finished.
     idle_since_ms: AtomicU64,
     authenticated: AtomicBool,
-    changed: Notify,
     /// Cancelled when the table evicts this connection.
     pub(super) evict: CancellationToken,
 }
@@ -99,9 +98,8 @@ impl ConnState {
     /// A request head arrived; it is in flight until the returned guard drops (with the
     /// response body).
     pub fn request_started(self: &Arc<Self>) -> InFlight {
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Release);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.changed.notify_waiters();
         InFlight(self.clone())
     }
 
@@ -119,33 +117,39 @@ impl ConnState {
 
     /// Resolves when the connection has been without a request for its deadline: the first
     /// request's (from accept) or the idle one (from the end of the last request).
+    ///
+    /// Requests do not wake the connection: the timer is checked when it fires and set again
+    /// for the deadline as it is then (a request in flight is looked at again after `idle`).
+    /// So a request costs two atomic updates, not two wake-ups and a timer per request.
     pub async fn expired(&self) -> CloseReason {
         loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.in_flight.load(Ordering::Acquire) > 0 {
-                notified.await;
-                continue;
-            }
-            let (deadline, reason) = if self.requests.load(Ordering::Relaxed) == 0 {
-                (
-                    self.accepted + self.first_request,
-                    CloseReason::FirstRequestTimeout,
-                )
-            } else {
-                let since = Duration::from_millis(self.idle_since_ms.load(Ordering::Relaxed));
-                (self.accepted + since + self.idle, CloseReason::IdleTimeout)
+            let deadline = match self.deadline() {
+                Ok(d) => d,
+                Err(reason) => return reason,
             };
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => {
-                    // A request may have started as the timer fired.
-                    if self.in_flight.load(Ordering::Acquire) == 0 {
-                        return reason;
-                    }
-                }
-                _ = &mut notified => {}
-            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+
+    /// The deadline as it stands now, or why it has passed.
+    fn deadline(&self) -> Result<Instant, CloseReason> {
+        let now = Instant::now();
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return Ok(now + self.idle);
+        }
+        let (deadline, reason) = if self.requests.load(Ordering::Acquire) == 0 {
+            (
+                self.accepted + self.first_request,
+                CloseReason::FirstRequestTimeout,
+            )
+        } else {
+            let since = Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire));
+            (self.accepted + since + self.idle, CloseReason::IdleTimeout)
+        };
+        if deadline <= now {
+            Err(reason)
+        } else {
+            Ok(deadline)
         }
     }
 }
@@ -157,9 +161,8 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         let c = &self.0;
         let ms = c.accepted.elapsed().as_millis() as u64;
-        c.idle_since_ms.store(ms, Ordering::Relaxed);
+        c.idle_since_ms.store(ms, Ordering::Release);
         c.in_flight.fetch_sub(1, Ordering::AcqRel);
-        c.changed.notify_waiters();
     }
 }
 
@@ -321,7 +324,6 @@ impl Conns {
             requests: AtomicU64::new(0),
             idle_since_ms: AtomicU64::new(0),
             authenticated: AtomicBool::new(false),
-            changed: Notify::new(),
             evict: CancellationToken::new(),
         });
         t.open.insert(id, state.clone());

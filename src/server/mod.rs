@@ -6,6 +6,7 @@ pub mod drain;
 pub mod edge_metrics;
 pub mod scrape_auth;
 pub mod tls;
+pub mod workers;
 
 use crate::shutdown::Shutdown;
 use axum::Router;
@@ -32,6 +33,7 @@ pub struct ConnInfo {
 }
 
 /// How one listener serves.
+#[derive(Clone)]
 pub struct ListenerSpec {
     pub name: &'static str,
     pub tls: Option<TlsAcceptor>,
@@ -102,10 +104,48 @@ impl AcceptErrors {
     }
 }
 
+/// Which HTTP a connection speaks, as far as it is known before its first read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Version {
+    H1,
+    H2,
+    /// Read the first bytes to tell (hyper-util's detection).
+    Unknown,
+}
+
+/// HTTP/2 with prior knowledge starts with this.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The version of a plain connection from its first bytes, without consuming them. Known
+/// up front, the connection is served without hyper-util's detection, whose first read hands
+/// hyper the 24 detected bytes alone: hyper then grows its read buffer to 16 KiB for the rest
+/// of the request head and keeps it as long as the connection lives (idle streams included).
+async fn sniff(tcp: &TcpStream) -> Version {
+    let mut buf = [0u8; 24];
+    match tcp.peek(&mut buf).await {
+        Ok(n) if n > 0 && buf[..n] != H2_PREFACE[..n] => Version::H1,
+        Ok(24) => Version::H2,
+        // Closed, broken, or a preface still arriving.
+        _ => Version::Unknown,
+    }
+}
+
+/// The version a TLS connection agreed on by ALPN.
+fn negotiated(alpn: Option<&[u8]>) -> Version {
+    match alpn {
+        Some(b"h2") => Version::H2,
+        Some(b"http/1.1") => Version::H1,
+        _ => Version::Unknown,
+    }
+}
+
 /// What every connection task of a listener shares.
 struct Shared {
     name: &'static str,
+    /// Detects the version; `h1` and `h2` serve a version known up front.
     builder: auto::Builder<TokioExecutor>,
+    h1: auto::Builder<TokioExecutor>,
+    h2: auto::Builder<TokioExecutor>,
     app: Router,
     tls: Option<TlsAcceptor>,
     limits: Limits,
@@ -120,9 +160,23 @@ struct Shared {
 /// in-flight requests finish for the grace period, and cuts whatever is left.
 pub async fn serve(listener: TcpListener, spec: ListenerSpec, app: Router, shutdown: Shutdown) {
     let conns = Conns::new(spec.limits);
+    serve_with(listener, spec, app, shutdown, conns).await
+}
+
+/// [`serve`] with a connection table that other listeners may share (the per-core workers
+/// of one address share one, so the caps stay global).
+pub async fn serve_with(
+    listener: TcpListener,
+    spec: ListenerSpec,
+    app: Router,
+    shutdown: Shutdown,
+    conns: Arc<Conns>,
+) {
     let shared = Arc::new(Shared {
         name: spec.name,
         builder: http_builder(),
+        h1: http_builder().http1_only(),
+        h2: http_builder().http2_only(),
         app,
         tls: spec.tls,
         limits: spec.limits,
@@ -213,10 +267,24 @@ async fn serve_conn(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slot:
                 _ = shared.drain.cancelled() => None,
             };
             if let Some(s) = stream {
-                http(&shared, s, info, &state).await;
+                let version = negotiated(s.get_ref().1.alpn_protocol());
+                http(&shared, s, info, &state, version).await;
             }
         }
-        None => http(&shared, tcp, info, &state).await,
+        None => {
+            let version = tokio::select! {
+                v = sniff(&tcp) => Some(v),
+                reason = state.expired() => {
+                    shared.metrics.closed(shared.name, reason);
+                    None
+                }
+                _ = state.evict.cancelled() => None,
+                _ = shared.drain.cancelled() => None,
+            };
+            if let Some(v) = version {
+                http(&shared, tcp, info, &state, v).await;
+            }
+        }
     }
     shared.metrics.opened(shared.name, -1);
     drop(slot);
@@ -224,8 +292,13 @@ async fn serve_conn(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slot:
 
 /// HTTP on an established connection until it ends, is closed for its deadline, evicted,
 /// drained at shutdown, or cut at the end of the grace period.
-async fn http<I>(shared: &Arc<Shared>, io: I, info: ConnInfo, state: &Arc<ConnState>)
-where
+async fn http<I>(
+    shared: &Arc<Shared>,
+    io: I,
+    info: ConnInfo,
+    state: &Arc<ConnState>,
+    version: Version,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let app = shared.app.clone();
@@ -252,9 +325,14 @@ where
             )
         }
     });
-    let conn = shared
-        .builder
-        .serve_connection_with_upgrades(TokioIo::new(io), svc);
+    let builder = match version {
+        Version::H1 => &shared.h1,
+        Version::H2 => &shared.h2,
+        Version::Unknown => &shared.builder,
+    };
+    // Without upgrades: the proxy strips `Upgrade`, and only this form skips the detection
+    // for a version known up front.
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     let mut asked = false;
     // Set when the connection was asked to close for its deadline or an eviction (a drain at
@@ -289,5 +367,39 @@ async fn until(sleep: Option<&mut std::pin::Pin<Box<tokio::time::Sleep>>>) {
     match sleep {
         Some(s) => s.as_mut().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    async fn sniffed(first: &[u8]) -> Version {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        c.write_all(first).await.unwrap();
+        let (s, _) = l.accept().await.unwrap();
+        let v = sniff(&s).await;
+        let mut left = vec![0u8; first.len()];
+        assert_eq!(
+            s.peek(&mut left).await.unwrap(),
+            first.len(),
+            "nothing consumed"
+        );
+        v
+    }
+
+    #[tokio::test]
+    async fn the_version_is_known_before_the_first_read() {
+        assert_eq!(
+            sniffed(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await,
+            Version::H1
+        );
+        assert_eq!(sniffed(H2_PREFACE).await, Version::H2);
+        assert_eq!(sniffed(&H2_PREFACE[..10]).await, Version::Unknown);
+        assert_eq!(negotiated(Some(b"h2")), Version::H2);
+        assert_eq!(negotiated(Some(b"http/1.1")), Version::H1);
+        assert_eq!(negotiated(None), Version::Unknown);
     }
 }

@@ -98,12 +98,14 @@ async fn auth_failures_on_mcp_are_jsonrpc_errors_with_the_request_id_and_the_cha
         .map(|e| e["id"].clone())
         .collect();
     assert_eq!(ids, vec![json!(1), json!(2)]);
-    // A body over the bound is not read for its id (and not waited for).
+    // A body over the bound is not read for its id (and not waited for). Over HTTP/2: over
+    // HTTP/1.1 the connection closes after the answer, and a client still writing the rest
+    // (the server runs on threads of its own) may see the reset before the answer.
     let big = format!(
         r#"{{"jsonrpc":"2.0","id":9,"method":"m","params":{{"x":"{}"}}}}"#,
         "y".repeat(100_000)
     );
-    let (status, _, v) = post_mcp(&fd, Proto::H1, None, &big).await;
+    let (status, _, v) = post_mcp(&fd, Proto::H2, None, &big).await;
     assert_eq!(status, 401);
     assert_eq!(v["id"], Value::Null);
     // The legacy SSE endpoint: the same text.

@@ -255,7 +255,10 @@ impl FrontdoorBuilder {
             }
             (None, None) => Arc::new(mcp_frontdoor::gateways::NoRuntime),
         };
-        let public = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // As `Listeners::bind` does: the serving workers bind beside it (SO_REUSEPORT).
+        let public = mcp_frontdoor::server::workers::bind_reuseport("127.0.0.1:0".parse().unwrap())
+            .and_then(TcpListener::from_std)
+            .unwrap();
         let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = public.local_addr().unwrap();
         let metrics_addr = metrics.local_addr().unwrap();
