@@ -135,6 +135,9 @@ server:
   listen: 127.0.0.1:$2
 $tls
   sse_keepalive: 0s
+  # The idle-stream phase holds STREAMS connections: above the default cap (8192) the oldest
+  # would be turned away and the per-stream figures would undercount.
+  max_connections: $((STREAMS + 2048))
 auth:
   issuer: bench
   audience: [bench]
