@@ -8,6 +8,9 @@ cd "$root"
 venv="${VENV:-$root/.venv}"
 compose=(docker-compose -p "mcpfd-smoke-$$" -f docker-compose.yml -f docker-compose.ci.yml)
 instance=compose-ci
+# docker-compose.yml names the policed API's host directory after the instance
+# (/run/mcp-frontdoor/<instance>): this run's own, never a real deployment's `default`.
+export FRONTDOOR_INSTANCE="$instance"
 
 test-gateway/build-image.sh >/dev/null
 scripts/build-frontdoor-image.sh >/dev/null
@@ -32,6 +35,8 @@ cleanup() {
     "${compose[@]}" logs --no-color frontdoor > "${SMOKE_LOG:-/tmp/compose-smoke.log}" 2>&1 || true
   fi
   "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
+  # The (empty, once the gateways are gone) socket directory the engine made for the bind.
+  rmdir "/run/mcp-frontdoor/$instance" 2>/dev/null || true
   ids="$(docker ps -aq --filter "label=mcp-frontdoor.instance=$instance")"
   [[ -n "$ids" ]] && docker rm -f $ids >/dev/null 2>&1 || true
   nets="$(docker network ls -q --filter "label=mcp-frontdoor.instance=$instance")"
