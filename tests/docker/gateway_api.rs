@@ -304,16 +304,20 @@ async fn a_hostile_gateway_is_refused_everything_but_running_its_catalog_servers
     );
 
     // The legitimate call, in the same gateway: the catalog's server answers on stdio.
-    let request = r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#;
-    let (ok, out, err) = in_gateway(
-        &alice,
-        &["run", "--rm", "-i", "--pull", "never", STDIO],
-        &format!("{request}\n"),
-    );
-    assert!(
-        out.contains(r#""id":7"#),
-        "legit docker run failed: ok={ok} out={out} err={err}"
-    );
+    // `docker run --rm -i` of the catalog's image answers tools/list over stdio.
+    let legit_run = |when: &str| {
+        let request = r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#;
+        let (ok, out, err) = in_gateway(
+            &alice,
+            &["run", "--rm", "-i", "--pull", "never", STDIO],
+            &format!("{request}\n"),
+        );
+        assert!(
+            out.contains(r#""id":7"#),
+            "{when}: legit docker run failed: ok={ok} out={out} err={err}"
+        );
+    };
+    legit_run("first front door");
 
     // Stopping bob's gateway removes his server container with it (by label).
     use mcp_frontdoor::gateways::GatewayControl;
@@ -335,15 +339,7 @@ async fn a_hostile_gateway_is_refused_everything_but_running_its_catalog_servers
     drop(fd);
     let fd = frontdoor().await;
     crate::engine::wait_state(&fd, "alice", "ready", std::time::Duration::from_secs(30)).await;
-    let (ok, out, err) = in_gateway(
-        &alice,
-        &["run", "--rm", "-i", "--pull", "never", STDIO],
-        &format!("{request}\n"),
-    );
-    assert!(
-        out.contains(r#""id":7"#),
-        "after adoption: ok={ok} out={out} err={err}"
-    );
+    legit_run("after adoption");
     let (_, _, err) = in_gateway(
         &alice,
         &["run", "--rm", "--pull", "never", "--privileged", STDIO],

@@ -132,15 +132,7 @@ async fn auth_failures_on_mcp_are_jsonrpc_errors_with_the_request_id_and_the_cha
 async fn gateway_failures_on_mcp_echo_the_id_with_their_status() {
     // Nothing listens on this port: the gateway refuses the connection (502), after the
     // body was forwarded, so the id comes from the read-ahead of the small body.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let fd = Frontdoor::builder()
-        .upstream(&format!("http://127.0.0.1:{port}"))
-        .start()
-        .await;
+    let fd = crate::support::frontdoor_with_dead_upstream().await;
     let token = tokens::user("alice");
     let (status, _, v) = post_mcp(&fd, Proto::H2, Some(&token), TOOLS_LIST).await;
     assert_eq!(status, 502);

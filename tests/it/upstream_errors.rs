@@ -4,16 +4,7 @@ use crate::support::{body_json, Frontdoor, Proto};
 
 #[tokio::test]
 async fn refused_connection_is_a_502() {
-    // Bind and drop to get a port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let fd = Frontdoor::builder()
-        .upstream(&format!("http://127.0.0.1:{port}"))
-        .start()
-        .await;
+    let fd = crate::support::frontdoor_with_dead_upstream().await;
     let c = fd.client(Proto::H1);
     let resp = c.get_as("alice", "/mcp").await;
     assert_eq!(resp.status(), 502);

@@ -67,3 +67,17 @@ pub fn message(body: &serde_json::Value) -> serde_json::Value {
         _ => body["message"].clone(),
     }
 }
+
+/// A front door whose one upstream refuses every connection (a port bound and dropped, so
+/// nothing listens on it): the gateway-unreachable path.
+pub async fn frontdoor_with_dead_upstream() -> Frontdoor {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    Frontdoor::builder()
+        .upstream(&format!("http://127.0.0.1:{port}"))
+        .start()
+        .await
+}
