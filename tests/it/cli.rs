@@ -46,20 +46,14 @@ async fn token_command_mints_what_the_front_door_accepts() {
         ),
     )
     .unwrap();
-    let out = bin()
-        .args([
-            "token", "--sub", "alice", "--role", "admin", "--team", "ml", "--ttl", "10m",
-            "--config",
-        ])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let token = stdout_of(
+        bin()
+            .args([
+                "token", "--sub", "alice", "--role", "admin", "--team", "ml", "--ttl", "10m",
+                "--config",
+            ])
+            .arg(&cfg),
     );
-    let token = String::from_utf8(out.stdout).unwrap();
     let config = mcp_frontdoor::config::Config::load(Some(&cfg), Vec::new()).unwrap();
     let auth = mcp_frontdoor::auth::Authenticator::from_config(
         &config.auth,
@@ -94,6 +88,17 @@ fn certs_generate_writes_a_usable_pair() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&tls.key).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "private key readable by others");
+}
+
+/// Runs a CLI command that must succeed (its stderr shown when it does not); its stdout.
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 fn free_port() -> u16 {
@@ -194,16 +199,8 @@ async fn serve_dev_prints_a_working_token_and_keeps_its_keys_across_restarts() {
         "dev server came up: {last:?}\n{log}"
     );
     // `token --dev` in another directory mints with the running server's secret.
-    let out = dev_cmd(state.path(), elsewhere.path())
-        .args(["token", "--dev", "--sub", "bob"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let minted = String::from_utf8(out.stdout).unwrap();
+    let minted =
+        stdout_of(dev_cmd(state.path(), elsewhere.path()).args(["token", "--dev", "--sub", "bob"]));
     for token in [token.as_str(), minted.trim()] {
         let authed = c
             .send(
