@@ -351,3 +351,60 @@ async fn an_admins_merged_view_of_a_user_has_the_teams_of_the_users_last_token()
     assert_eq!(status, 200);
     assert!(!fd.dir.path().join("data/users/nobody-yet").exists());
 }
+
+/// Pagination is no way around authorization: another user's list is refused whatever cursor
+/// or limit comes with it (one taken from the victim's own first page included), and a
+/// non-admin cannot page through admin lists.
+#[tokio::test]
+async fn a_cursor_never_reaches_another_users_list() {
+    let fd = Frontdoor::builder().start().await;
+    let c = fd.client(Proto::H2);
+    let alice = bearer("alice", false, &[]);
+    let bob = bearer("bob", false, &[]);
+    let secrets: serde_json::Map<String, Value> = (0..4)
+        .map(|i| (format!("srv{i}.key"), json!("v")))
+        .collect();
+    let put = call(
+        &c,
+        "PUT",
+        "/api/v1/users/me/secrets",
+        &alice,
+        Some(Value::Object(secrets)),
+    )
+    .await;
+    assert_eq!(put.0, 200);
+    let (status, _, page) = call(
+        &c,
+        "GET",
+        "/api/v1/users/alice/secrets?limit=2",
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_string();
+    for path in [
+        format!("/api/v1/users/alice/secrets?limit=2&cursor={cursor}"),
+        "/api/v1/users/alice/secrets?limit=1000".to_string(),
+        format!("/api/v1/gateways?cursor={cursor}"),
+        "/api/v1/catalogs/teams?limit=1".to_string(),
+    ] {
+        let (status, _, body) = call(&c, "GET", &path, &bob, None).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(!body.to_string().contains("srv"), "{path}: {body}");
+    }
+    // Bob's own list, with alice's cursor, lists only bob's (none).
+    let (status, _, own) = call(
+        &c,
+        "GET",
+        &format!("/api/v1/users/me/secrets?cursor={cursor}"),
+        &bob,
+        None,
+    )
+    .await;
+    assert!(status == 200 || status == 400, "{status}: {own}");
+    assert!(!own.to_string().contains("srv"), "{own}");
+}
