@@ -7,7 +7,7 @@
 
 use super::body::blocking;
 use super::caller::Caller;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::audit::{Action, Actor, AuditEntry, Outcome, Target};
 use crate::error::Error;
 use http::StatusCode;

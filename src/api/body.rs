@@ -1,7 +1,7 @@
 //! Request bodies: YAML or JSON by `Content-Type`, read with a size cap so an oversized body
 //! is refused without being held in memory.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::catalog::Format;
 use crate::error::Error;
 use axum::extract::{FromRequest, Request};

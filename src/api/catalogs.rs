@@ -4,7 +4,7 @@ use super::audit::admit;
 use super::body::{blocking, format_of, read_capped, DocBody};
 use super::caller::Caller;
 use super::page::{paginate, PageQuery};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::audit::{Action, Target};
 use crate::catalog::{parse_validated, Catalog, Format};
 use crate::error::Error;

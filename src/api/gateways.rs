@@ -3,7 +3,7 @@
 use super::audit::admit;
 use super::caller::Caller;
 use super::page::{paginate, PageQuery};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::audit::{Action, Target};
 use crate::auth::Principal;
 use crate::catalog::regen::read_merged_header;

@@ -7,12 +7,13 @@ mod body;
 mod caller;
 mod catalogs;
 mod gateways;
+pub mod job;
 mod openapi;
 mod page;
 mod users;
 
-use crate::app::AppState;
-use crate::error::{json_error, Error};
+use crate::state::AppState;
+use crate::error::json_error;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -95,10 +96,13 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn unknown_route(State(state): State<AppState>, req: Request) -> Response {
-    let auth = &state.proxy.auth;
-    if let Err(reason) = auth.authenticate(req.headers(), req.uri()).await {
-        return Error::unauthorized(reason, auth.challenge(), req.headers()).into_response();
+    // Unknown routes answer 404 only to a caller the API would answer at all.
+    if let Err(e) = state
+        .gate
+        .check(req.headers(), req.uri(), req.extensions())
+        .await
+    {
+        return e.into_response();
     }
-    crate::server::mark_authenticated(req.extensions());
     json_error(StatusCode::NOT_FOUND, "not_found", "no such API route")
 }

@@ -5,7 +5,7 @@ use super::audit::admit;
 use super::body::{blocking, DocBody};
 use super::caller::{Caller, UserRef};
 use super::page::{paginate, PageQuery};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::audit::{Action, Target};
 use crate::catalog::regen::read_merged_header;
 use crate::catalog::{regenerate_user, Format, UserCatalogUpdate, UserFile};

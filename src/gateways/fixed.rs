@@ -1,6 +1,6 @@
 //! One gateway for everybody (`gateways.upstream_url`), e.g. a shared docker/mcp-gateway.
 
-use super::{GatewayError, GatewayResolver, Upstream};
+use super::{GatewayError, GatewayResolver, Retry, Upstream};
 use crate::auth::Principal;
 use async_trait::async_trait;
 
@@ -38,6 +38,7 @@ impl GatewayResolver for FixedUpstream {
             base: self.base.clone(),
             authorization: self.authorization.clone(),
             lease: None,
+            retry: Retry::Never,
         })
     }
 }

@@ -12,7 +12,8 @@ use super::slot::{now_ms, Lease, Phase, Registry, Running, Slot};
 use super::state_file::StateFile;
 use super::subnets::SubnetPool;
 use super::{
-    GatewayControl, GatewayError, GatewayResolver, GatewayStatus, ImagePull, PullOutcome, Upstream,
+    GatewayControl, GatewayError, GatewayResolver, GatewayStatus, GoneCheck, ImagePull, PullOutcome,
+    Retry, Upstream,
 };
 use crate::auth::Principal;
 use crate::catalog::{CatalogCache, CatalogStore};
@@ -568,19 +569,19 @@ impl GatewayResolver for DockerGateways {
             base: running.base.clone(),
             authorization: running.authorization.clone(),
             lease: Some(Box::new(lease)),
+            retry: Retry::IfGone(self.inner.clone()),
         })
-    }
-
-    fn replaces_unreachable(&self) -> bool {
-        true
-    }
-
-    async fn unreachable(&self, principal: &Principal) -> bool {
-        self.inner.check_gone(&principal.slug).await
     }
 
     async fn ready(&self) -> bool {
         self.inner.is_reachable()
+    }
+}
+
+#[async_trait]
+impl GoneCheck for Inner {
+    async fn gone(self: Arc<Self>, principal: &Principal) -> bool {
+        self.check_gone(&principal.slug).await
     }
 }
 
