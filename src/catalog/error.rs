@@ -3,9 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 
-use super::model::Format;
-use super::policy::PolicyError;
-use super::validate::ValidationError;
+use super::format::Format;
+use super::issues::{PolicyError, ValidationError};
 use crate::storage::{FileOp, NameError, NameKind, StorageError};
 
 /// What the HTTP layer should make of an error; one variant per status family.

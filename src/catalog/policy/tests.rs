@@ -1,7 +1,7 @@
 use super::*;
 use crate::catalog::digest::Digested;
+use crate::catalog::format::Format;
 use crate::catalog::merge::{BaseLayer, TeamLayer};
-use crate::catalog::model::Format;
 
 fn cat(yaml: &str) -> Catalog {
     Catalog::parse(yaml.as_bytes(), Format::Yaml).unwrap()
