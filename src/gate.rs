@@ -38,11 +38,7 @@ impl AuthGate {
                         reason: reason.label(),
                     })
                     .inc();
-                Err(Error::unauthorized(
-                    reason,
-                    self.auth.challenge(),
-                    headers,
-                ))
+                Err(Error::unauthorized(reason, self.auth.challenge(), headers))
             }
         }
     }

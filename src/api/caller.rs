@@ -2,11 +2,11 @@
 //! resources (`me`, their user id or their slug), everyone else 403. The user directory a
 //! route touches is claimed for its id first (`crate::owners`).
 
-use crate::state::AppState;
 use crate::auth::principal::is_hashed_slug;
 use crate::auth::{slug, Principal};
 use crate::error::Error;
 use crate::owners::{Access, Owners};
+use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use http::request::Parts;
 use std::sync::Arc;

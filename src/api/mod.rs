@@ -12,8 +12,8 @@ mod openapi;
 mod page;
 mod users;
 
-use crate::state::AppState;
 use crate::error::json_error;
+use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};

@@ -12,8 +12,8 @@ use super::slot::{now_ms, Lease, Phase, Registry, Running, Slot};
 use super::state_file::StateFile;
 use super::subnets::SubnetPool;
 use super::{
-    GatewayControl, GatewayError, GatewayResolver, GatewayStatus, GoneCheck, ImagePull, PullOutcome,
-    Retry, Upstream,
+    GatewayControl, GatewayError, GatewayResolver, GatewayStatus, GoneCheck, ImagePull,
+    PullOutcome, Retry, Upstream,
 };
 use crate::auth::Principal;
 use crate::catalog::{CatalogCache, CatalogStore};

@@ -455,7 +455,7 @@ impl Runtime for DockerRuntime {
             })
             .await
         {
-            Err(e) if e.message.contains("already exists") => Ok(()),
+            Err(e) if e.kind == RuntimeErrorKind::AlreadyDone => Ok(()),
             other => other,
         }
     }
@@ -472,7 +472,10 @@ impl Runtime for DockerRuntime {
             .await
         {
             Err(e)
-                if e.kind == RuntimeErrorKind::NotFound || e.message.contains("not connected") =>
+                if matches!(
+                    e.kind,
+                    RuntimeErrorKind::NotFound | RuntimeErrorKind::AlreadyDone
+                ) =>
             {
                 Ok(())
             }
@@ -597,9 +600,7 @@ impl Runtime for DockerRuntime {
             Ok(()) => Ok(()),
             Err(e) if e.kind == RuntimeErrorKind::NotFound => Ok(()),
             // A removal already under way finishes by itself.
-            Err(e) if e.kind == RuntimeErrorKind::Conflict && e.message.contains("in progress") => {
-                Ok(())
-            }
+            Err(e) if e.kind == RuntimeErrorKind::AlreadyDone => Ok(()),
             Err(e) => Err(e),
         }
     }
