@@ -1,7 +1,9 @@
 //! The config file's shape. Every key has a default here, and `config/frontdoor.yaml`
 //! documents each one; unknown keys are refused by `deny_unknown_fields`.
 
+use super::subnet::Subnet;
 use super::units::{HumanBytes, HumanDuration};
+use super::upstream_url::UpstreamUrl;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -266,7 +268,7 @@ pub struct GatewaysConfig {
     pub restart_on_catalog_change: RestartPolicy,
     /// Send every user to this one gateway instead of starting per-user containers
     /// (a shared gateway, or development without Docker).
-    pub upstream_url: Option<String>,
+    pub upstream_url: Option<UpstreamUrl>,
     /// Token sent to `upstream_url` (name of an environment variable holding it).
     pub upstream_token_env: Option<String>,
     /// TCP connect timeout to a gateway.
@@ -333,7 +335,7 @@ pub enum GatewayEngine {
 #[serde(deny_unknown_fields, default)]
 pub struct ServerContainersConfig {
     /// Memory cap of each server container (a larger or missing request is lowered to it).
-    pub memory: String,
+    pub memory: HumanBytes,
     /// CPU cap of each server container.
     pub cpus: f64,
     /// Process cap of each server container.
@@ -347,7 +349,7 @@ pub struct ServerContainersConfig {
 impl Default for ServerContainersConfig {
     fn default() -> Self {
         Self {
-            memory: "1g".into(),
+            memory: HumanBytes(1 << 30),
             cpus: 1.0,
             pids: 256,
             cap_add: Vec::new(),
@@ -372,13 +374,13 @@ pub struct DockerConfig {
     pub port: u16,
     pub health_path: String,
     /// Pool carved into one small subnet per user network.
-    pub subnet_pool: String,
+    pub subnet_pool: Subnet,
     /// Prefix length of each user's subnet (28 = 16 addresses).
     pub subnet_prefix: u8,
     pub reach: Reach,
     /// `uid:gid` the gateway runs as.
     pub user: Option<String>,
-    pub memory: String,
+    pub memory: HumanBytes,
     pub cpus: f64,
     pub pids: i64,
     pub read_only: bool,
@@ -447,11 +449,11 @@ impl Default for DockerConfig {
             .to_vec(),
             port: 8811,
             health_path: "/health".into(),
-            subnet_pool: "10.213.0.0/16".into(),
+            subnet_pool: Subnet::new(std::net::Ipv4Addr::new(10, 213, 0, 0), 16),
             subnet_prefix: 28,
             reach: Reach::Bridge,
             user: None,
-            memory: "512m".into(),
+            memory: HumanBytes(512 << 20),
             cpus: 1.0,
             pids: 256,
             read_only: true,

@@ -1,6 +1,5 @@
 //! Cross-field checks, collected so an operator sees every problem in one run.
 
-use super::units::parse_bytes;
 use super::{ConfigError, GatewayEngine, RawConfig, HOME_TEMPLATE};
 
 /// Checks `raw` and returns the resolved public URL.
@@ -151,14 +150,6 @@ fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
     if g.max_concurrent_starts == 0 {
         errs.push("gateways.max_concurrent_starts must be at least 1".into());
     }
-    if let Some(url) = &g.upstream_url {
-        match url.parse::<http::Uri>() {
-            Ok(u) if u.scheme_str() == Some("http") && u.authority().is_some() => {}
-            _ => errs.push(format!(
-                "gateways.upstream_url: `{url}` must be http://host:port (gateways speak plain HTTP on their private network)"
-            )),
-        }
-    }
     let d = &g.docker;
     let instance_ok = !d.instance.is_empty()
         && d.instance.len() <= 20
@@ -183,19 +174,16 @@ fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
             d.health_path
         ));
     }
-    match parse_cidr(&d.subnet_pool) {
-        Some((_, pool_prefix)) if d.subnet_prefix >= pool_prefix && d.subnet_prefix <= 29 => {}
-        Some((_, pool_prefix)) => errs.push(format!(
+    let pool_prefix = d.subnet_pool.prefix;
+    if d.subnet_prefix < pool_prefix || d.subnet_prefix > 29 {
+        errs.push(format!(
             "gateways.docker.subnet_prefix: {} must be between the pool's /{pool_prefix} and /29",
             d.subnet_prefix
-        )),
-        None => errs.push(format!(
-            "gateways.docker.subnet_pool: `{}` is not an IPv4 CIDR such as 10.213.0.0/16",
-            d.subnet_pool
-        )),
+        ));
     }
-    if let Err(e) = parse_bytes(&d.memory) {
-        errs.push(format!("gateways.docker.memory: {e}"));
+    // A size Docker takes as a signed number of bytes.
+    if i64::try_from(d.memory.0).is_err() {
+        errs.push("gateways.docker.memory is too large".into());
     }
     if d.cpus <= 0.0 || !d.cpus.is_finite() {
         errs.push("gateways.docker.cpus must be a positive number".into());
@@ -290,11 +278,9 @@ fn check_gateway_engine(d: &super::DockerConfig, errs: &mut Vec<String>) {
         }
     }
     let s = &d.servers;
-    if parse_bytes(&s.memory).is_err() {
-        errs.push(format!(
-            "gateways.docker.servers.memory: `{}` is not a size such as 512m or 2g",
-            s.memory
-        ));
+    // A size Docker takes as a signed number of bytes.
+    if i64::try_from(s.memory.0).is_err() {
+        errs.push("gateways.docker.servers.memory is too large".into());
     }
     if !(s.cpus > 0.0 && s.cpus.is_finite()) || s.pids <= 0 {
         errs.push("gateways.docker.servers.cpus and pids must be positive".into());
@@ -366,14 +352,6 @@ fn check_catalogs(raw: &RawConfig, errs: &mut Vec<String>) {
     }
 }
 
-/// Parses `a.b.c.d/n`.
-pub fn parse_cidr(text: &str) -> Option<(std::net::Ipv4Addr, u8)> {
-    let (addr, prefix) = text.split_once('/')?;
-    let prefix: u8 = prefix.parse().ok()?;
-    (prefix <= 32).then_some(())?;
-    Some((addr.parse().ok()?, prefix))
-}
-
 /// Smallest `audit.max_file_size`: a rotation per line or two would churn files for nothing.
 const MIN_AUDIT_FILE_SIZE: u64 = 1 << 10;
 
@@ -399,6 +377,7 @@ fn check_audit(raw: &RawConfig, errs: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::units::HumanBytes;
 
     #[test]
     fn jwks_url_is_https_unless_http_is_opted_into() {
@@ -476,11 +455,11 @@ mod tests {
     #[test]
     fn server_caps_are_checked() {
         let mut raw = with_key();
-        raw.gateways.docker.servers.memory = "lots".into();
+        raw.gateways.docker.servers.memory = HumanBytes(u64::MAX);
         raw.gateways.docker.servers.pids = 0;
         raw.gateways.docker.servers.cap_add = vec!["ALL".into()];
         let err = validate(&raw).unwrap_err().to_string();
-        assert!(err.contains("servers.memory"), "{err}");
+        assert!(err.contains("servers.memory is too large"), "{err}");
         assert!(err.contains("cpus and pids"), "{err}");
         assert!(err.contains("servers.cap_add"), "{err}");
     }

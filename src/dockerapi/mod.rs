@@ -71,9 +71,8 @@ pub struct ServerPolicy {
 impl ServerPolicy {
     /// From the config section (already validated).
     pub fn from_config(s: &crate::config::ServerContainersConfig) -> anyhow::Result<Self> {
-        let memory = crate::config::units::parse_bytes(&s.memory).map_err(anyhow::Error::msg)?;
         Ok(Self {
-            memory: i64::try_from(memory)?,
+            memory: i64::try_from(s.memory.0)?,
             nano_cpus: (s.cpus * 1e9) as i64,
             pids: s.pids,
             cap_add: s

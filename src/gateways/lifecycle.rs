@@ -17,7 +17,7 @@ use super::{
 };
 use crate::auth::Principal;
 use crate::catalog::{CatalogCache, CatalogStore};
-use crate::config::{units::parse_bytes, Config, GatewaysConfig};
+use crate::config::{Config, GatewaysConfig};
 use crate::runtime::docker::{DockerRuntime, DockerSettings, OwnContainer};
 use crate::runtime::{ContainerState, Runtime, RuntimeError};
 use crate::secrets::SecretStore;
@@ -131,8 +131,8 @@ impl DockerGateways {
         metrics: GatewayMetrics,
     ) -> anyhow::Result<Self> {
         let g = config.gateways.clone();
-        let memory_bytes = parse_bytes(&g.docker.memory).map_err(anyhow::Error::msg)?;
-        let subnets = SubnetPool::new(&g.docker.subnet_pool, g.docker.subnet_prefix)
+        let memory_bytes = g.docker.memory.0;
+        let subnets = SubnetPool::new(g.docker.subnet_pool, g.docker.subnet_prefix)
             .ok_or_else(|| anyhow::anyhow!("gateways.docker.subnet_pool is not usable"))?;
         let state_file = StateFile::new(&config.data_dir);
         let apis = match g.docker.gateway_engine() {
