@@ -194,6 +194,11 @@ pub async fn serve(
     }));
     let sessions = Arc::new(SessionBindings::default());
     spawn_session_sweeper(sessions.clone(), metrics.clone(), background.child_token());
+    audit::spawn_retention(
+        services.audit.clone(),
+        config.audit.max_age.0,
+        background.child_token(),
+    );
     let keepalive = config.server.sse_keepalive.0;
     let owners = lifecycle.as_ref().map(|_| services.owners.clone());
     let workers = server::workers::count(config.server.workers);

@@ -489,6 +489,9 @@ pub struct AuditConfig {
     pub user_burst: u32,
     /// Admins are not rate limited (their actions are still audited).
     pub admin_exempt: bool,
+    /// Lines older than this are deleted (at start, then hourly); `0` keeps them until the
+    /// size bound above pushes them out.
+    pub max_age: HumanDuration,
 }
 
 impl Default for AuditConfig {
@@ -499,6 +502,7 @@ impl Default for AuditConfig {
             user_rate: 30,
             user_burst: 60,
             admin_exempt: true,
+            max_age: HumanDuration(std::time::Duration::ZERO),
         }
     }
 }
