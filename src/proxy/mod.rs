@@ -116,6 +116,7 @@ async fn run(
         Err(e) => return Err(Failed::unsent(e, req)),
     };
     cx.line.user = Some(Arc::from(who.slug.as_str()));
+    // Phase 2: from an allowed page, naming only the caller's own sessions.
     let session = match admit::admit(&req, &who, &proxy.allowed_origins, &proxy.sessions) {
         Ok(s) => s,
         Err(e) => return Err(Failed::unsent(e, req)),
@@ -127,10 +128,12 @@ async fn run(
     } else {
         req
     };
+    // Phase 3: the caller's gateway.
     let upstream = match resolve(proxy, &who).await {
         Ok(u) => u,
         Err(e) => return Err(Failed::unsent(e, req)),
     };
+    // Phase 4: sent, once more if the resolver's policy allows (`send`).
     let sent = send::send(proxy, &who, req, upstream).await?;
     if cx.line.route == RouteClass::Sse && sent.resp.status().is_redirection() {
         return Err(Error::LegacySseUnsupported.into());
@@ -166,8 +169,9 @@ async fn refuse(proxy: &Proxy, cx: Context, Failed { err, body }: Failed) -> Res
 /// The most time a small MCP request body may take to arrive before it is forwarded.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Before resolving: a POST to `/mcp` with a small announced body is read before the gateway is asked for,
-/// so its JSON-RPC id is known for any error after this point; anything else streams.
+/// Before resolving: a POST to `/mcp` with a small announced body is read before the gateway
+/// is asked for, so its JSON-RPC id is known for any error after this point; anything else
+/// streams.
 async fn read_small_rpc(req: Request<Body>) -> Result<(Request<Body>, rpc::RpcIds), Error> {
     use http_body::Body as _;
     let small = req.method() == Method::POST
