@@ -9,10 +9,10 @@
 use super::body::blocking;
 use super::caller::Caller;
 use super::page::{decode_cursor, encode_cursor, DEFAULT_LIMIT, MAX_LIMIT};
-use crate::state::AppState;
 use crate::audit::chain::is_hash;
 use crate::audit::{parse_rfc3339, rfc3339_utc, Filter, QueryError};
 use crate::error::Error;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
