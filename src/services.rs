@@ -54,7 +54,7 @@ impl Services {
             audit: Arc::new(audit),
             audit_limiter: Arc::new(WriteLimiter::new(&config.audit)),
             audit_reads: Arc::new(tokio::sync::Semaphore::new(
-                crate::api::AUDIT_CONCURRENT_READS,
+                crate::audit::query::CONCURRENT_READS,
             )),
             layout,
             catalog_metrics,

@@ -3,8 +3,8 @@
 //! themself only (what they did, and what anyone did to their catalog, secrets or gateway).
 //!
 //! A query reads the retained files, up to `max_file_size × max_files` bytes, so at most
-//! [`CONCURRENT_READS`] run at once and the rest get 429: a tenant cannot keep the disk busy
-//! by asking again and again.
+//! [`CONCURRENT_READS`](crate::audit::query::CONCURRENT_READS) run at once and the rest get
+//! 429: a tenant cannot keep the disk busy by asking again and again.
 
 use super::body::blocking;
 use super::caller::Caller;
@@ -24,8 +24,6 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use utoipa::{IntoParams, ToSchema};
 
-/// Audit reads running at once, process-wide.
-pub const CONCURRENT_READS: usize = 2;
 /// At most this many action names in one query.
 const MAX_ACTIONS: usize = 20;
 
@@ -129,7 +127,8 @@ fn check_action(a: &str) -> Result<String, Error> {
     }
 }
 
-/// Leave to read the files, or 429 while [`CONCURRENT_READS`] reads run.
+/// Leave to read the files, or 429 while
+/// [`CONCURRENT_READS`](crate::audit::query::CONCURRENT_READS) reads run.
 fn read_permit(reads: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit, Error> {
     reads
         .clone()

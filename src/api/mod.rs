@@ -24,7 +24,6 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use audit_query::CONCURRENT_READS as AUDIT_CONCURRENT_READS;
 pub use caller::Caller;
 use openapi::Conventions;
 pub use openapi::ErrorBody;

@@ -16,6 +16,10 @@ use super::chain::line_hash;
 use super::lines::walk;
 use super::AuditLog;
 
+/// Audit reads (`GET /api/v1/audit`) running at once, process-wide: each may read every
+/// retained file, so the rest get 429 (`api::audit_query`).
+pub const CONCURRENT_READS: usize = 2;
+
 /// Which lines a query selects. Empty fields select everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
