@@ -6,12 +6,14 @@
 //! secrets the config names (`hs256_secret_env: FRONTDOOR_JWT_SECRET`).
 
 mod model;
+mod own_container;
 mod subnet;
 pub mod units;
 mod upstream_url;
 mod validate;
 
 pub use model::*;
+pub use own_container::OwnContainer;
 use serde_json::Value;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};

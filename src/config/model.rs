@@ -1,6 +1,7 @@
 //! The config file's shape. Every key has a default here, and `config/frontdoor.yaml`
 //! documents each one; unknown keys are refused by `deny_unknown_fields`.
 
+use super::own_container::OwnContainer;
 use super::subnet::Subnet;
 use super::units::{HumanBytes, HumanDuration};
 use super::upstream_url::UpstreamUrl;
@@ -414,7 +415,7 @@ pub struct DockerConfig {
     pub pull_timeout: HumanDuration,
     /// The container the front door runs in, joined to each gateway network: `auto` (detect
     /// through `/.dockerenv` and the hostname), `none`, or a container name or id.
-    pub frontdoor_container: String,
+    pub frontdoor_container: OwnContainer,
     /// Create user networks as internal (no egress). Needed when the front door runs in a
     /// container on Docker < 28: the first network it joins would otherwise take over its
     /// external connectivity, re-mapping its published port and cutting connections in flight.
@@ -468,7 +469,7 @@ impl Default for DockerConfig {
             secrets_path: "{home}/.docker/mcp/secrets.env".into(),
             api_timeout: HumanDuration::secs(10),
             pull_timeout: HumanDuration::secs(600),
-            frontdoor_container: "auto".into(),
+            frontdoor_container: OwnContainer::Auto,
             internal_networks: false,
         }
     }

@@ -212,11 +212,6 @@ fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
     if d.api_timeout.0.is_zero() || d.pull_timeout.0.is_zero() {
         errs.push("gateways.docker.api_timeout and pull_timeout must be positive".into());
     }
-    if d.frontdoor_container.trim().is_empty() {
-        errs.push(
-            "gateways.docker.frontdoor_container must be auto, none, or a container name".into(),
-        );
-    }
     if g.idle_timeout.0.is_zero() || g.spawn_timeout.0.is_zero() {
         errs.push("gateways.idle_timeout and spawn_timeout must be positive".into());
     }
@@ -539,14 +534,12 @@ mod tests {
         d.catalog_path = "relative.yaml".into();
         d.secrets_path = "/secrets".into();
         d.api_timeout = crate::config::units::HumanDuration::secs(0);
-        d.frontdoor_container = " ".into();
         d.mounts = vec!["/var/run/docker.sock".into(), "vol:/data:rw".into()];
         let err = validate(&raw).unwrap_err().to_string();
         for key in [
             "catalog_path",
             "secrets_path",
             "api_timeout",
-            "frontdoor_container",
             "/var/run/docker.sock",
         ] {
             assert!(err.contains(key), "{key}: {err}");

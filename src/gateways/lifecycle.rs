@@ -18,7 +18,7 @@ use super::{
 use crate::auth::Principal;
 use crate::catalog::{CatalogCache, CatalogStore};
 use crate::config::{Config, GatewaysConfig};
-use crate::runtime::docker::{DockerRuntime, DockerSettings, OwnContainer};
+use crate::runtime::docker::{DockerRuntime, DockerSettings};
 use crate::runtime::{ContainerState, Runtime, RuntimeError};
 use crate::secrets::SecretStore;
 use crate::services::Services;
@@ -236,17 +236,12 @@ impl DockerGateways {
 
 /// The Docker runtime `gateways.docker` names (the lifecycle's, and `gateways stop-all`'s).
 pub fn docker_runtime(d: &crate::config::DockerConfig, metrics: &GatewayMetrics) -> DockerRuntime {
-    let own_container = match d.frontdoor_container.as_str() {
-        "auto" => OwnContainer::Auto,
-        "none" => OwnContainer::None,
-        other => OwnContainer::Named(other.to_string()),
-    };
     DockerRuntime::new(
         DockerSettings {
             host: d.host.clone(),
             api_timeout: d.api_timeout.0,
             pull_timeout: d.pull_timeout.0,
-            own_container,
+            own_container: d.frontdoor_container.clone(),
         },
         metrics.runtime.clone(),
     )

@@ -47,16 +47,8 @@ pub struct DockerSettings {
     pub own_container: OwnContainer,
 }
 
-/// `gateways.docker.frontdoor_container`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OwnContainer {
-    /// Detect: `/.dockerenv` present and the hostname names a container on this engine.
-    Auto,
-    /// Never join networks (the front door runs on the host).
-    None,
-    /// This container name or id.
-    Named(String),
-}
+/// `gateways.docker.frontdoor_container`, as the config reads it.
+pub use crate::config::OwnContainer;
 
 /// The Docker runtime.
 pub struct DockerRuntime {
