@@ -5,6 +5,7 @@
 //! sequence. Other `FRONTDOOR_*` variables without `__` are not overrides: they are free for
 //! secrets the config names (`hs256_secret_env: FRONTDOOR_JWT_SECRET`).
 
+mod engine_host;
 mod model;
 mod own_container;
 mod subnet;
@@ -12,6 +13,7 @@ pub mod units;
 mod upstream_url;
 mod validate;
 
+pub use engine_host::EngineHost;
 pub use model::*;
 pub use own_container::OwnContainer;
 use serde_json::Value;

@@ -1,6 +1,7 @@
 //! The config file's shape. Every key has a default here, and `config/frontdoor.yaml`
 //! documents each one; unknown keys are refused by `deny_unknown_fields`.
 
+use super::engine_host::EngineHost;
 use super::own_container::OwnContainer;
 use super::subnet::Subnet;
 use super::units::{HumanBytes, HumanDuration};
@@ -364,7 +365,7 @@ impl Default for ServerContainersConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DockerConfig {
     /// Engine address (`unix:///var/run/docker.sock` when unset, or `DOCKER_HOST`).
-    pub host: Option<String>,
+    pub host: Option<EngineHost>,
     /// Separates deployments that share one engine; part of names and labels.
     pub instance: String,
     pub image: String,

@@ -1,6 +1,6 @@
 //! Cross-field checks, collected so an operator sees every problem in one run.
 
-use super::{ConfigError, GatewayEngine, RawConfig, HOME_TEMPLATE};
+use super::{ConfigError, EngineHost, GatewayEngine, RawConfig, HOME_TEMPLATE};
 
 /// Checks `raw` and returns the resolved public URL.
 pub(super) fn validate(raw: &RawConfig) -> Result<String, ConfigError> {
@@ -242,28 +242,23 @@ fn check_gateway_engine(d: &super::DockerConfig, errs: &mut Vec<String>) {
                         .into(),
                 );
             }
-            if let Some(h) = d.host.as_deref().filter(|h| !h.starts_with("unix://")) {
+            if let Some(h) = d.host.as_ref().filter(|h| h.unix_socket().is_none()) {
                 errs.push(format!(
                     "gateways.docker.engine_for_gateways: host mounts the engine's unix socket into gateways, but gateways.docker.host is `{h}`"
                 ));
             }
         }
-        GatewayEngine::Policed => {
-            if let Some(h) = d.host.as_deref().filter(|h| {
-                !["unix://", "tcp://", "http://"]
-                    .iter()
-                    .any(|p| h.starts_with(p))
-            }) {
-                errs.push(format!(
-                    "gateways.docker.engine_for_gateways: policed forwards to unix://, tcp:// or http:// engines, but gateways.docker.host is `{h}`"
-                ));
-            }
-        }
+        // Every engine address config reads (unix, tcp, http) can be policed.
+        GatewayEngine::Policed => {}
         GatewayEngine::None => {}
     }
     if !d.allow_host_engine {
         for m in &d.mounts {
-            let engine = d.host.as_deref().and_then(|h| h.strip_prefix("unix://"));
+            let engine = d
+                .host
+                .as_ref()
+                .and_then(EngineHost::unix_socket)
+                .and_then(std::path::Path::to_str);
             if carries_engine_socket(m.split(':').next().unwrap_or(""), engine) {
                 errs.push(format!(
                     "gateways.docker.mounts: `{m}` hands gateways the engine's socket (root on this host); \
@@ -434,7 +429,7 @@ mod tests {
             let err = validate(&raw).unwrap_err().to_string();
             assert!(err.contains("gateways.docker.mounts"), "{m}: {err}");
         }
-        raw.gateways.docker.host = Some("unix:///srv/engine/api.sock".into());
+        raw.gateways.docker.host = Some("unix:///srv/engine/api.sock".parse().unwrap());
         raw.gateways.docker.mounts = vec!["/srv/engine:/e".into()];
         assert!(
             validate(&raw).is_err(),

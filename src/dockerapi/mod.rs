@@ -102,7 +102,7 @@ pub(crate) struct Shared {
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
     /// Engine address (`gateways.docker.host`, else `DOCKER_HOST`, else the default socket).
-    pub engine_host: Option<String>,
+    pub engine_host: Option<crate::config::EngineHost>,
     /// Limit of the front door's own lookups (inspects) on the engine.
     pub lookup_timeout: std::time::Duration,
     /// Where the socket directories are made (on this process's file system).
@@ -140,7 +140,7 @@ impl GatewayApis {
         Ok(Self {
             shared: Arc::new(Shared {
                 engine: Engine::new(
-                    engine::EngineAddr::from_config(s.engine_host.as_deref()),
+                    crate::config::EngineHost::resolve(s.engine_host.as_ref()),
                     s.lookup_timeout,
                 ),
                 policy: s.policy,

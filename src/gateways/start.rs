@@ -11,7 +11,7 @@ use super::slot::{Phase, Running, Slot, StartResult};
 use super::subnets::Subnet;
 use super::GatewayError;
 use crate::catalog::ServerType;
-use crate::config::{DockerConfig, GatewayEngine, Reach};
+use crate::config::{DockerConfig, EngineHost, GatewayEngine, Reach};
 use crate::runtime::{
     ContainerSpec, ContainerState, ImageInfo, Limits, NetworkSpec, RuntimeError, RuntimeErrorKind,
 };
@@ -728,7 +728,7 @@ fn gateway_binds(d: &DockerConfig, user: Option<&str>) -> (Vec<String>, Vec<Stri
     let mut binds = d.mounts.clone();
     let mut groups = Vec::new();
     if d.gateway_engine() == GatewayEngine::Host {
-        let socket = host_socket(d.host.as_deref());
+        let socket = host_socket(d.host.as_ref());
         binds.push(format!("{socket}:{GATEWAY_SOCKET}"));
         if !is_root(user) {
             use std::os::unix::fs::MetadataExt;
@@ -745,12 +745,11 @@ const GATEWAY_SOCKET: &str = "/var/run/docker.sock";
 
 /// The engine's socket path on this host: `gateways.docker.host`, else `DOCKER_HOST`, else
 /// Docker's default (config validation refused non-unix hosts for this use).
-fn host_socket(host: Option<&str>) -> String {
-    let env = std::env::var("DOCKER_HOST").ok();
-    let host = host
-        .or(env.as_deref())
-        .unwrap_or("unix:///var/run/docker.sock");
-    host.strip_prefix("unix://").unwrap_or(host).to_string()
+fn host_socket(host: Option<&EngineHost>) -> String {
+    match EngineHost::resolve(host) {
+        EngineHost::Unix(path) => path.display().to_string(),
+        EngineHost::Tcp(addr) => addr,
+    }
 }
 
 /// Where a start's time goes (`RUST_LOG=mcp_frontdoor::gateways=debug`), in ms `since`.

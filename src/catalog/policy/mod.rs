@@ -92,10 +92,10 @@ impl CatalogPolicy {
             .gateways
             .docker
             .host
-            .as_deref()
-            .and_then(|h| h.strip_prefix("unix://"))
+            .as_ref()
+            .and_then(|h| h.unix_socket())
         {
-            extra.push(sock.to_string());
+            extra.push(sock.to_string_lossy().into_owned());
         }
         CatalogPolicy {
             user: UserPolicy {
