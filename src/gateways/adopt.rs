@@ -4,18 +4,18 @@
 //! container vanished while we were not listening marked crashed. Objects of other instances
 //! are never touched; slots in the middle of a start or stop are left alone.
 
-use super::lifecycle::{Inner, StopReason};
+use super::lifecycle::Inner;
 use super::metrics::StartOutcome;
 use super::names::{LABEL_CATALOG_HASH, LABEL_USER, TOKEN_ENV};
-use super::slot::{now_ms, Phase, Running, Slot};
+use super::slot::{now_ms, Effect, Event, Phase, Running, Slot, StopReason};
 use super::subnets::Subnet;
 use crate::config::Reach;
 use crate::runtime::{ContainerInfo, ContainerState, RuntimeError};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// How long an adopted gateway gets to answer its health check.
 const ADOPT_PROBE: Duration = Duration::from_secs(3);
@@ -59,7 +59,7 @@ impl Inner {
             }
             let act = slot.with_phase(|p| match p {
                 Phase::Starting { .. } | Phase::Stopping { .. } => Act::Keep,
-                Phase::Ready(r) if r.container_id == c.id => {
+                Phase::Ready { running: r, .. } if r.container_id == c.id => {
                     if c.state == ContainerState::Running {
                         Act::Keep
                     } else {
@@ -67,7 +67,7 @@ impl Inner {
                     }
                 }
                 // A second container for a user who has one: not ours to keep.
-                Phase::Ready(_) => Act::Remove,
+                Phase::Ready { .. } => Act::Remove,
                 Phase::Stopped | Phase::Failed { .. } if c.state == ContainerState::Running => {
                     Act::Adopt
                 }
@@ -93,9 +93,10 @@ impl Inner {
         }
         // Ready gateways whose container is gone (events missed while disconnected).
         for slot in self.registry.all() {
-            let gone = slot.with_phase(
-                |p| matches!(p, Phase::Ready(r) if !listed.contains(r.container_id.as_str())),
-            );
+            let gone = slot.with_phase(|p| {
+                p.ready()
+                    .is_some_and(|r| !listed.contains(r.container_id.as_str()))
+            });
             if gone {
                 tracing::warn!(user = %slot.slug, "gateway container disappeared");
                 self.begin_stop(&slot, StopReason::Crashed, false);
@@ -114,7 +115,9 @@ impl Inner {
             } else {
                 tracing::info!(network = %n.name, "removing orphan gateway network");
                 // By id: a start that begins meanwhile makes a new network of the same name.
-                if let Err(e) = self.remove_network_with_servers(&n.id).await {
+                if let Err(e) =
+                    super::servers::remove_network_with_servers(self.rt.as_ref(), &n.id).await
+                {
                     tracing::warn!(network = %n.name, error = %e, "removing orphan network failed");
                 }
             }
@@ -128,7 +131,7 @@ impl Inner {
             s.with_phase(|p| {
                 matches!(
                     p,
-                    Phase::Starting { .. } | Phase::Ready(_) | Phase::Stopping { .. }
+                    Phase::Starting { .. } | Phase::Ready { .. } | Phase::Stopping { .. }
                 )
             })
         })
@@ -157,17 +160,15 @@ impl Inner {
     /// requests wait on the adoption like on a start.
     fn begin_adopt(self: &Arc<Self>, slot: &Arc<Slot>, c: ContainerInfo, subnet: Option<Subnet>) {
         let (tx, rx) = watch::channel(None);
-        let began = slot.transition_if(
-            &self.metrics,
-            |p| matches!(p, Phase::Stopped | Phase::Failed { .. }),
-            || Phase::Starting { done: rx },
-        );
-        if !began {
+        if !matches!(
+            slot.apply(&self.metrics, Event::Adopt(rx)),
+            Some(Effect::RunAdoption)
+        ) {
             return;
         }
         let inner = self.clone();
         let slot = slot.clone();
-        crate::server::workers::spawn_background(async move {
+        self.spawn(async move {
             let began = Instant::now();
             let adopted = inner.adopt(&c, subnet).await;
             match adopted {
@@ -178,25 +179,16 @@ impl Inner {
                     inner
                         .metrics
                         .start_finished(StartOutcome::Adopted, began.elapsed().as_secs_f64());
-                    slot.transition_if(
-                        &inner.metrics,
-                        |p| matches!(p, Phase::Starting { .. }),
-                        || Phase::Ready(Arc::new(running)),
-                    );
+                    slot.apply(&inner.metrics, Event::Started(Arc::new(running)));
                     let _ = tx.send(Some(Ok(())));
                 }
                 None => {
                     tracing::info!(user = %slot.slug, container = %c.name, "gateway not adoptable; removing it");
-                    inner.remove_leftovers(&c.name, None).await;
-                    inner.remove_user_servers(&slot.slug).await;
-                    if let Some(s) = subnet {
-                        inner.subnets.release(s);
-                    }
-                    slot.transition_if(
-                        &inner.metrics,
-                        |p| matches!(p, Phase::Starting { .. }),
-                        || Phase::Stopped,
-                    );
+                    inner
+                        .remover
+                        .leftovers(&slot.slug, &c.name, None, subnet)
+                        .await;
+                    slot.apply(&inner.metrics, Event::NotAdopted);
                     // Waiters loop and start a fresh one.
                     let _ = tx.send(Some(Ok(())));
                 }
@@ -251,7 +243,7 @@ impl Inner {
             }
         }
         let deadline = Instant::now() + ADOPT_PROBE;
-        while !self.prober.healthy(&base, token).await {
+        while !self.agent.healthy(&base, token).await {
             if Instant::now() > deadline {
                 return None;
             }
@@ -271,7 +263,6 @@ impl Inner {
                 .unwrap_or_default(),
             started_at: info.started_at.unwrap_or_else(SystemTime::now),
             joined,
-            stale: AtomicBool::new(false),
             // Not known after a restart: the next start checks again.
             unavailable: Vec::new(),
         })

@@ -3,9 +3,11 @@
 //! [`FixedUpstream`] sends everyone to one gateway.
 
 mod adopt;
+mod agent;
 mod availability;
 mod background;
 mod deliver;
+mod failure;
 mod files;
 mod fixed;
 mod init;
@@ -13,15 +15,23 @@ mod lifecycle;
 pub mod metrics;
 pub use availability::Unavailable;
 pub mod names;
+mod network;
 mod probe;
+mod pulls;
+mod ready;
 mod redact;
+mod remove;
 mod servers;
 mod slot;
+mod spec;
 mod start;
 mod state_file;
 mod stop;
 pub mod subnets;
 mod teardown;
+#[cfg(test)]
+mod tests;
+mod timing;
 
 pub use fixed::FixedUpstream;
 pub use lifecycle::{docker_runtime, DockerGateways};

@@ -1,15 +1,14 @@
-//! One stop: container (SIGTERM, then SIGKILL), the front door's attachment, the network, the
-//! subnet. The slot is `stopping` meanwhile, so a request that arrives waits and then gets a
-//! fresh gateway.
+//! One stop: the gateway's objects removed ([`super::remove`]), then the slot stopped. The
+//! slot is `stopping` meanwhile, so a request that arrives waits and then gets a fresh
+//! gateway.
 
-use super::lifecycle::{Inner, StopReason, STOP_GRACE};
-use super::slot::{Phase, Running, Slot};
+use super::lifecycle::Inner;
+use super::slot::{Event, Running, Slot, StopReason};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 
 impl Inner {
-    /// The stop task.
+    /// The stop task. `restart` starts a fresh gateway afterwards (a stale one replaced).
     pub(super) async fn run_stop(
         self: Arc<Self>,
         slot: Arc<Slot>,
@@ -18,28 +17,13 @@ impl Inner {
         done: watch::Sender<bool>,
         restart: bool,
     ) {
-        let grace = match reason {
-            StopReason::Crashed => Duration::ZERO,
-            _ => STOP_GRACE,
-        };
         tracing::info!(user = %slot.slug, container = %running.container_name, ?reason, "stopping gateway");
-        if let Err(e) = self.rt.remove_container(&running.container_id, grace).await {
+        if let Err(e) = self.remover.gateway(&slot.slug, &running, reason).await {
             self.note_engine(&Err(&e));
-            tracing::warn!(user = %slot.slug, error = %e, "removing gateway container failed; it is retried at the next start");
-        }
-        if let Some(own) = &running.joined {
-            let _ = self.rt.disconnect_network(&running.network, own).await;
-        }
-        self.remove_user_servers(&slot.slug).await;
-        if let Err(e) = self.remove_network_with_servers(&running.network).await {
-            tracing::warn!(user = %slot.slug, error = %e, "removing gateway network failed");
-        }
-        if let Some(s) = running.subnet {
-            self.subnets.release(s);
         }
         self.metrics.stops.inc();
         let counter = match reason {
-            StopReason::Idle => Some(&self.metrics.idle_stops),
+            StopReason::Idle(_) => Some(&self.metrics.idle_stops),
             StopReason::Evicted => Some(&self.metrics.evictions),
             StopReason::Crashed => Some(&self.metrics.crashes),
             StopReason::Replaced | StopReason::Requested => None,
@@ -47,11 +31,7 @@ impl Inner {
         if let Some(c) = counter {
             c.inc();
         }
-        slot.transition_if(
-            &self.metrics,
-            |p| matches!(p, Phase::Stopping { running: r, .. } if Arc::ptr_eq(r, &running)),
-            || Phase::Stopped,
-        );
+        slot.apply(&self.metrics, Event::Stopped(running));
         let _ = done.send(true);
         if restart {
             if let Err(e) = self.begin_start(&slot) {

@@ -5,7 +5,7 @@
 //! nothing of it on the engine. Found by the instance's labels, as the reconcile finds them;
 //! other instances' objects are never touched.
 
-use super::lifecycle::STOP_GRACE;
+use super::timing::STOP_GRACE;
 use super::names::{Naming, LABEL_USER};
 use super::servers::{remove_network_with_servers, SERVER_LABEL};
 use crate::runtime::{ContainerState, Runtime, RuntimeError};

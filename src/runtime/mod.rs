@@ -7,6 +7,8 @@
 //! catalogs or HTTP requests.
 
 pub mod docker;
+#[cfg(test)]
+pub mod fake;
 mod error;
 mod metrics;
 
