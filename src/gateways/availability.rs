@@ -42,33 +42,33 @@ pub(super) async fn unavailable_servers(
     images: &[(String, String)],
     cancel: &CancellationToken,
 ) -> Vec<Unavailable> {
-        let checks = images.iter().map(|(server, image)| async move {
-            let reason = match refused_by_gateway(image, gateway_args) {
-                Some(r) => Some(r),
-                None => match rt.image(image).await {
-                    Ok(Some(_)) => None,
-                    Ok(None) => match pulls.pull(image, cancel).await {
-                        Some(Ok(())) => None,
-                        Some(Err(e)) => Some(format!("image `{image}` could not be pulled: {e}")),
-                        None => Some(format!("image `{image}` was still being pulled")),
-                    },
-                    Err(e) => Some(format!("image `{image}` could not be checked: {e}")),
+    let checks = images.iter().map(|(server, image)| async move {
+        let reason = match refused_by_gateway(image, gateway_args) {
+            Some(r) => Some(r),
+            None => match rt.image(image).await {
+                Ok(Some(_)) => None,
+                Ok(None) => match pulls.pull(image, cancel).await {
+                    Some(Ok(())) => None,
+                    Some(Err(e)) => Some(format!("image `{image}` could not be pulled: {e}")),
+                    None => Some(format!("image `{image}` was still being pulled")),
                 },
-            };
-            reason.map(|reason| Unavailable {
-                server: server.clone(),
-                reason,
-            })
-        });
-        let found: Vec<_> = futures_util::future::join_all(checks)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-        for u in &found {
-            tracing::warn!(server = %u.server, reason = %u.reason, "server left out of the gateway");
-        }
-        found
+                Err(e) => Some(format!("image `{image}` could not be checked: {e}")),
+            },
+        };
+        reason.map(|reason| Unavailable {
+            server: server.clone(),
+            reason,
+        })
+    });
+    let found: Vec<_> = futures_util::future::join_all(checks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    for u in &found {
+        tracing::warn!(server = %u.server, reason = %u.reason, "server left out of the gateway");
+    }
+    found
 }
 
 #[cfg(test)]

@@ -107,7 +107,8 @@ impl Inner {
         let Some(slot) = ev.labels.get(LABEL_USER).and_then(|u| self.registry.get(u)) else {
             return;
         };
-        let ours = slot.with_phase(|p| p.ready().is_some_and(|r| r.container_id == ev.container_id));
+        let ours =
+            slot.with_phase(|p| p.ready().is_some_and(|r| r.container_id == ev.container_id));
         if ours {
             tracing::warn!(
                 user = %slot.slug, event = ?ev.kind,
@@ -244,9 +245,7 @@ impl Inner {
             .registry
             .all()
             .iter()
-            .filter_map(|slot| {
-                slot.with_phase(|p| p.ready().map(|r| r.network.clone()))
-            })
+            .filter_map(|slot| slot.with_phase(|p| p.ready().map(|r| r.network.clone())))
             .collect();
         if networks.is_empty() {
             self.metrics.server_containers.set(0);

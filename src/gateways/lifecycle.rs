@@ -15,7 +15,9 @@ use super::remove::Remover;
 use super::slot::{now_ms, Effect, Event, Lease, Phase, Registry, Running, Slot, StopReason};
 use super::state_file::StateFile;
 use super::subnets::SubnetPool;
-use super::timing::{FAILED_BACKOFF, QUICK_PING, RETRY_CAPACITY, RETRY_UNAVAILABLE, SHUTDOWN_SETTLE};
+use super::timing::{
+    FAILED_BACKOFF, QUICK_PING, RETRY_CAPACITY, RETRY_UNAVAILABLE, SHUTDOWN_SETTLE,
+};
 use super::{
     GatewayControl, GatewayError, GatewayResolver, GatewayStatus, ImagePull, PullOutcome, Upstream,
 };
@@ -501,13 +503,13 @@ impl Inner {
                 QUICK_PING,
                 super::servers::server_containers(self.rt.as_ref(), &r.network),
             )
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|c| c.name)
-                .collect(),
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.name)
+            .collect(),
             None => Vec::new(),
         };
         GatewayStatus {

@@ -32,7 +32,11 @@ impl Networks {
         remove_network_with_servers(self.rt.as_ref(), name).await?;
         let t = Instant::now();
         let subnet = self.create(slug, name).await?;
-        tracing::debug!(user = slug, ms = t.elapsed().as_millis() as u64, "network created");
+        tracing::debug!(
+            user = slug,
+            ms = t.elapsed().as_millis() as u64,
+            "network created"
+        );
         Ok(subnet)
     }
 

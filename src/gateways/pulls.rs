@@ -45,12 +45,10 @@ impl Pulls {
                     let (tx, rx) = watch::channel(None);
                     let rt = self.rt.clone();
                     let img = image.to_string();
-                    crate::server::workers::spawn_background(self.tasks.track_future(
-                        async move {
-                            let r = rt.pull(&img).await.map_err(|e| e.to_string());
-                            let _ = tx.send(Some(r));
-                        },
-                    ));
+                    crate::server::workers::spawn_background(self.tasks.track_future(async move {
+                        let r = rt.pull(&img).await.map_err(|e| e.to_string());
+                        let _ = tx.send(Some(r));
+                    }));
                     rx
                 })
                 .clone()

@@ -293,8 +293,7 @@ impl Slot {
             ),
             (
                 Phase::Starting {
-                    via: Via::Adoption,
-                    ..
+                    via: Via::Adoption, ..
                 },
                 Event::NotAdopted,
             ) => to(Phase::Stopped, E::Done),
@@ -390,10 +389,11 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.slot.touch();
-        if self.slot.leases.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if self.slot.with_phase(Phase::is_stale) {
-                self.slot.idle_wake.notify_one();
-            }
+        // The last lease of a stale gateway: the reaper replaces it now.
+        if self.slot.leases.fetch_sub(1, Ordering::AcqRel) == 1
+            && self.slot.with_phase(Phase::is_stale)
+        {
+            self.slot.idle_wake.notify_one();
         }
     }
 }
@@ -636,7 +636,9 @@ mod tests {
         assert_eq!(name(&s), "stopped");
         // A failed slot may be started again before it expires, too.
         start(&m, &s);
-        assert!(s.apply(&m, Event::StartFailed(GatewayError::NotConfigured)).is_some());
+        assert!(s
+            .apply(&m, Event::StartFailed(GatewayError::NotConfigured))
+            .is_some());
         start(&m, &s);
     }
 

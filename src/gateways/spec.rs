@@ -218,8 +218,15 @@ mod tests {
         let mut d = DockerConfig::default();
         d.extra_env
             .insert(TOKEN_ENV.into(), "attacker-chosen".into());
-        d.extra_env.insert("DOCKER_HOST".into(), "tcp://evil:2375".into());
-        let s = spec_of(&d, Some(("/run/x:/run/docker".into(), "DOCKER_HOST=unix:///run/docker/docker.sock".into())));
+        d.extra_env
+            .insert("DOCKER_HOST".into(), "tcp://evil:2375".into());
+        let s = spec_of(
+            &d,
+            Some((
+                "/run/x:/run/docker".into(),
+                "DOCKER_HOST=unix:///run/docker/docker.sock".into(),
+            )),
+        );
         let n = s.env.len();
         assert_eq!(s.env[n - 1], format!("{TOKEN_ENV}=tok"));
         assert_eq!(s.env[n - 2], "DOCKER_HOST=unix:///run/docker/docker.sock");
@@ -248,7 +255,10 @@ mod tests {
         assert_eq!(s.image, "sha256:derived");
         assert!(s.harden && s.read_only_root);
         assert_eq!(s.labels.get(LABEL_CATALOG_HASH).unwrap(), "h1");
-        assert_eq!(s.labels.get(super::super::names::LABEL_USER).unwrap(), "alice");
+        assert_eq!(
+            s.labels.get(super::super::names::LABEL_USER).unwrap(),
+            "alice"
+        );
         assert_eq!(s.limits.memory_bytes, Some(1 << 20));
         assert_eq!(s.limits.pids, Some(d.pids));
         // Bridge reach by default: nothing published on the host.
@@ -268,7 +278,10 @@ mod tests {
         assert_eq!(argv[0], "/docker-mcp");
         assert!(argv.contains(&"--servers=a,b".to_string()));
         assert!(argv.contains(&format!("--port={}", d.port)));
-        assert!(!argv.iter().any(|a| a.contains('{')), "untemplated: {argv:?}");
+        assert!(
+            !argv.iter().any(|a| a.contains('{')),
+            "untemplated: {argv:?}"
+        );
     }
 
     #[test]

@@ -180,9 +180,11 @@ impl FakeRuntime {
     /// Whether the container listening on loopback `port` is running (what a health probe of
     /// a real gateway finds out).
     pub fn running_on(&self, port: u16) -> bool {
-        self.state.lock().containers.values().any(|c| {
-            c.info.loopback_port == Some(port) && c.info.state == ContainerState::Running
-        })
+        self.state
+            .lock()
+            .containers
+            .values()
+            .any(|c| c.info.loopback_port == Some(port) && c.info.state == ContainerState::Running)
     }
 
     fn check(&self, op: &'static str) -> Result<(), RuntimeError> {
@@ -427,7 +429,11 @@ impl Runtime for FakeRuntime {
         Ok(())
     }
 
-    async fn remove_container(&self, container: &str, _grace: Duration) -> Result<(), RuntimeError> {
+    async fn remove_container(
+        &self,
+        container: &str,
+        _grace: Duration,
+    ) -> Result<(), RuntimeError> {
         self.check("remove_container")?;
         let delay = self.fault().remove_delay;
         if !delay.is_zero() {

@@ -7,9 +7,9 @@
 //! catalogs or HTTP requests.
 
 pub mod docker;
+mod error;
 #[cfg(test)]
 pub mod fake;
-mod error;
 mod metrics;
 
 pub use error::{RuntimeError, RuntimeErrorKind};

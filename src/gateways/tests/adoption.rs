@@ -47,8 +47,20 @@ fn leave(rt: &FakeRuntime, services: &Services, slug: &str, subnet: &str, state:
 #[tokio::test(start_paused = true)]
 async fn a_running_gateway_is_adopted_and_half_made_ones_are_removed() {
     let h = Harness::with(&[], |rt, services| {
-        leave(rt, services, "alice", "10.213.0.0/28", ContainerState::Running);
-        leave(rt, services, "bob", "10.213.0.16/28", ContainerState::Created);
+        leave(
+            rt,
+            services,
+            "alice",
+            "10.213.0.0/28",
+            ContainerState::Running,
+        );
+        leave(
+            rt,
+            services,
+            "bob",
+            "10.213.0.16/28",
+            ContainerState::Created,
+        );
         // A network whose container is gone.
         let n = naming();
         rt.plant_network(&NetworkSpec {
@@ -82,7 +94,13 @@ async fn a_running_gateway_is_adopted_and_half_made_ones_are_removed() {
 #[tokio::test(start_paused = true)]
 async fn a_running_gateway_that_does_not_answer_is_removed_and_started_afresh() {
     let h = Harness::with(&[], |rt, services| {
-        leave(rt, services, "alice", "10.213.0.0/28", ContainerState::Running);
+        leave(
+            rt,
+            services,
+            "alice",
+            "10.213.0.0/28",
+            ContainerState::Running,
+        );
     })
     .await;
     h.agent.never_ready.store(true, Ordering::Release);
@@ -101,7 +119,13 @@ async fn a_running_gateway_that_does_not_answer_is_removed_and_started_afresh() 
 #[tokio::test(start_paused = true)]
 async fn a_gateway_that_predates_its_users_claim_is_not_adopted() {
     let h = Harness::with(&[], |rt, services| {
-        leave(rt, services, "alice", "10.213.0.0/28", ContainerState::Running);
+        leave(
+            rt,
+            services,
+            "alice",
+            "10.213.0.0/28",
+            ContainerState::Running,
+        );
         // The claim is newer than the container: another id's gateway under this slug.
         let owner = services.layout.user_file("alice", UserFile::Owner).unwrap();
         let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);

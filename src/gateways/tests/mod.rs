@@ -95,10 +95,7 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("master.key");
         std::fs::write(&key, MASTER_KEY).unwrap();
-        let mut lines = vec![
-            "idle_timeout: 60s".to_string(),
-            "spawn_timeout: 30s".into(),
-        ];
+        let mut lines = vec!["idle_timeout: 60s".to_string(), "spawn_timeout: 30s".into()];
         lines.extend(gateways.iter().map(|l| l.to_string()));
         let yaml = format!(
             "auth: {{ hs256_secret_env: JWT_SECRET, issuer: me, audience: [mcp] }}\n\
@@ -156,7 +153,11 @@ impl Harness {
     /// Waits (on the paused clock) until `slug` is in `state`; panics after a simulated hour.
     async fn wait_for(&self, slug: &str, state: &str) {
         let reached = until(|| self.state(slug) == state).await;
-        assert!(reached, "{slug} never became {state}; it is {}", self.state(slug));
+        assert!(
+            reached,
+            "{slug} never became {state}; it is {}",
+            self.state(slug)
+        );
     }
 
     /// Names of the gateway containers of `slug` on the engine.

@@ -42,10 +42,7 @@ async fn a_gateway_that_dies_while_starting_fails_at_once_and_leaves_nothing() {
     h.agent.never_ready.store(true, Ordering::Release);
     h.rt.faults(|f| f.die_on_start = true);
     let err = h.ensure("alice").await.unwrap_err();
-    assert!(
-        err.to_string().contains("exited while starting"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("exited while starting"), "{err}");
     h.wait_for("alice", "failed").await;
     assert_eq!(h.inner().metrics.finished(StartOutcome::Exited), 1);
     assert_eq!(h.inner().metrics.finished(StartOutcome::Timeout), 0);
@@ -96,7 +93,10 @@ async fn a_refused_create_or_start_fails_the_start_and_removes_what_was_made() {
             _ => f.fail_start = true,
         });
         let err = h.ensure("alice").await.unwrap_err();
-        assert!(err.to_string().contains("could not be started"), "{fault}: {err}");
+        assert!(
+            err.to_string().contains("could not be started"),
+            "{fault}: {err}"
+        );
         h.wait_for("alice", "failed").await;
         assert_eq!(h.inner().metrics.finished(StartOutcome::Engine), 1);
         assert!(h.containers("alice").is_empty(), "{fault}");

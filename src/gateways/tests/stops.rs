@@ -19,7 +19,10 @@ async fn a_request_during_a_stop_waits_for_it_and_gets_a_fresh_gateway() {
         .unwrap();
     assert_eq!(h.state("alice"), "stopping");
     let (second, _lease) = h.ensure("alice").await.unwrap();
-    assert!(*done.borrow(), "the request got its gateway only after the stop");
+    assert!(
+        *done.borrow(),
+        "the request got its gateway only after the stop"
+    );
     assert_ne!(first.container_id, second.container_id);
     assert_eq!(h.containers("alice"), [h.name("alice")]);
     assert_eq!(h.state("alice"), "ready");
