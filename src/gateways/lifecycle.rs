@@ -167,7 +167,7 @@ impl DockerGateways {
             catalogs: services.catalogs.clone(),
             cache: services.cache.clone(),
             secrets: services.secrets.clone(),
-            registry: Registry::default(),
+            registry: Registry::with_events(services.events.clone()),
             subnets,
             metrics,
             reachable: AtomicBool::new(false),

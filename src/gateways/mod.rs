@@ -18,6 +18,7 @@ mod redact;
 mod servers;
 mod slot;
 mod start;
+mod state_events;
 mod state_file;
 mod stop;
 pub mod subnets;

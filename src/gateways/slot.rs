@@ -6,6 +6,7 @@
 //! request that arrives meanwhile waits on the same work instead of starting its own.
 
 use super::metrics::{GatewayMetrics, StateLabel};
+use super::state_events::StateEvents;
 use super::subnets::Subnet;
 use super::GatewayError;
 use parking_lot::Mutex;
@@ -101,6 +102,8 @@ pub struct Slot {
     pub last_catalog_check_ms: AtomicU64,
     /// Woken when the last lease of a stale gateway ends.
     idle_wake: Arc<Notify>,
+    /// Where state changes are published (the event stream).
+    events: StateEvents,
 }
 
 /// Milliseconds since the epoch.
@@ -111,7 +114,7 @@ pub fn now_ms() -> u64 {
 }
 
 impl Slot {
-    fn new(slug: &str, idle_wake: Arc<Notify>) -> Self {
+    fn new(slug: &str, idle_wake: Arc<Notify>, events: StateEvents) -> Self {
         Self {
             slug: slug.to_string(),
             phase: Mutex::new(Phase::Stopped),
@@ -120,6 +123,7 @@ impl Slot {
             teams: Mutex::new(Vec::new()),
             last_catalog_check_ms: AtomicU64::new(0),
             idle_wake,
+            events,
         }
     }
 
@@ -131,9 +135,10 @@ impl Slot {
     /// Runs `f` on the phase under its lock; `f` may replace it. Keeps the state gauge right.
     pub fn update<R>(&self, metrics: &GatewayMetrics, f: impl FnOnce(&mut Phase) -> R) -> R {
         let mut phase = self.phase.lock();
-        let before = phase.label();
+        let (before, name) = (phase.label(), phase.name());
         let r = f(&mut phase);
         metrics.transition(before, phase.label());
+        self.events.changed(&self.slug, name, &phase);
         r
     }
 
@@ -224,15 +229,31 @@ pub struct Registry {
     pub idle_wake: Arc<Notify>,
     /// Serializes start decisions, so `max_running` is checked against a consistent count.
     pub capacity: Mutex<()>,
+    /// Handed to every slot: its state changes become `gateway.state` events.
+    pub events: StateEvents,
 }
 
 impl Registry {
+    /// A registry whose slots publish their state changes to `bus`.
+    pub fn with_events(bus: Arc<crate::events::EventBus>) -> Self {
+        Self {
+            events: StateEvents::to(bus),
+            ..Self::default()
+        }
+    }
+
     /// The slot of `slug`, created stopped on first use.
     pub fn slot(&self, slug: &str) -> Arc<Slot> {
         self.slots
             .lock()
             .entry(slug.to_string())
-            .or_insert_with(|| Arc::new(Slot::new(slug, self.idle_wake.clone())))
+            .or_insert_with(|| {
+                Arc::new(Slot::new(
+                    slug,
+                    self.idle_wake.clone(),
+                    self.events.clone(),
+                ))
+            })
             .clone()
     }
 
