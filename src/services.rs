@@ -23,6 +23,8 @@ pub struct Services {
     pub catalog_metrics: Arc<CatalogMetrics>,
     /// Which user id each user directory belongs to (claimed before it is served).
     pub owners: Arc<Owners>,
+    /// Live events (`GET /api/v1/events`).
+    pub events: Arc<crate::events::EventBus>,
 }
 
 impl Services {
@@ -53,6 +55,7 @@ impl Services {
             audit_limiter: Arc::new(WriteLimiter::new(&config.audit)),
             layout,
             catalog_metrics,
+            events: Arc::new(crate::events::EventBus::from_config(&config.events)),
         })
     }
 }

@@ -161,7 +161,7 @@ impl DockerGateways {
             catalogs: services.catalogs.clone(),
             cache: services.cache.clone(),
             secrets: services.secrets.clone(),
-            registry: Registry::default(),
+            registry: Registry::with_events(services.events.clone()),
             metrics,
             reachable: AtomicBool::new(false),
             state_file,

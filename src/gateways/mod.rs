@@ -25,6 +25,7 @@ mod servers;
 mod slot;
 mod spec;
 mod start;
+mod state_events;
 mod state_file;
 mod stop;
 pub mod subnets;

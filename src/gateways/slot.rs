@@ -24,6 +24,7 @@
 
 use super::availability::Unavailable;
 use super::metrics::{GatewayMetrics, StateLabel};
+use super::state_events::StateEvents;
 use super::subnets::Subnet;
 use super::timing::FAILED_KEPT;
 use super::GatewayError;
@@ -217,6 +218,8 @@ pub struct Slot {
     pub last_catalog_check_ms: AtomicU64,
     /// Woken when the last lease of a stale gateway ends.
     idle_wake: Arc<Notify>,
+    /// Where state changes are published (the event stream).
+    events: StateEvents,
 }
 
 /// Milliseconds since the epoch.
@@ -227,7 +230,7 @@ pub fn now_ms() -> u64 {
 }
 
 impl Slot {
-    fn new(slug: &str, idle_wake: Arc<Notify>) -> Self {
+    fn new(slug: &str, idle_wake: Arc<Notify>, events: StateEvents) -> Self {
         Self {
             slug: slug.to_string(),
             phase: Mutex::new(Phase::Stopped),
@@ -236,6 +239,7 @@ impl Slot {
             teams: Mutex::new(Vec::new()),
             last_catalog_check_ms: AtomicU64::new(0),
             idle_wake,
+            events,
         }
     }
 
@@ -248,12 +252,14 @@ impl Slot {
     /// state gauge right, and returns what the caller must do next (`None`: nothing changed).
     pub fn apply(&self, metrics: &GatewayMetrics, event: Event) -> Option<Effect> {
         let mut phase = self.phase.lock();
-        let before = phase.label();
+        let (before, name) = (phase.label(), phase.name());
         let (next, effect) = self.next(&phase, event)?;
         if let Some(next) = next {
             *phase = next;
         }
         metrics.transition(before, phase.label());
+        // Under the lock, so one user's events are in the order of their transitions.
+        self.events.changed(&self.slug, name, &phase);
         Some(effect)
     }
 
@@ -406,15 +412,27 @@ pub struct Registry {
     pub idle_wake: Arc<Notify>,
     /// Serializes start decisions, so `max_running` is checked against a consistent count.
     pub capacity: Mutex<()>,
+    /// Handed to every slot: its state changes become `gateway.state` events.
+    pub events: StateEvents,
 }
 
 impl Registry {
+    /// A registry whose slots publish their state changes to `bus`.
+    pub fn with_events(bus: Arc<crate::events::EventBus>) -> Self {
+        Self {
+            events: StateEvents::to(bus),
+            ..Self::default()
+        }
+    }
+
     /// The slot of `slug`, created stopped on first use.
     pub fn slot(&self, slug: &str) -> Arc<Slot> {
         self.slots
             .lock()
             .entry(slug.to_string())
-            .or_insert_with(|| Arc::new(Slot::new(slug, self.idle_wake.clone())))
+            .or_insert_with(|| {
+                Arc::new(Slot::new(slug, self.idle_wake.clone(), self.events.clone()))
+            })
             .clone()
     }
 
@@ -652,5 +670,42 @@ mod tests {
         assert_eq!(m.count(StateLabel::Starting), 0);
         assert!(s.apply(&m, Event::TornDown).is_some());
         assert_eq!(m.count(StateLabel::Ready), 0);
+    }
+
+    #[test]
+    fn every_state_change_publishes_once_and_nothing_else_does() {
+        use crate::events::{EventBody, EventBus, Resume};
+        let bus = Arc::new(EventBus::new(64, 4));
+        let mut live = bus.subscribe(Resume::Live).live;
+        let m = GatewayMetrics::default();
+        let reg = Registry::with_events(bus);
+        let s = reg.slot("u");
+        let r = running("h");
+        ready(&m, &s, r.clone());
+        // Not a change of state: stale, refused events, the same hash.
+        s.apply(&m, Event::CatalogIs("new".into()));
+        s.apply(&m, Event::CatalogIs("h".into()));
+        assert!(s.apply(&m, Event::Start(watch::channel(None).1)).is_none());
+        assert!(stop(&m, &s, StopReason::Requested).is_some());
+        assert!(s.apply(&m, Event::Stopped(r)).is_some());
+        let mut seen = Vec::new();
+        while let Ok(ev) = live.try_recv() {
+            match &ev.body {
+                EventBody::GatewayState {
+                    state, previous, ..
+                } => seen.push(format!("{previous}->{state}")),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(ev.user.as_deref(), Some("u"));
+        }
+        assert_eq!(
+            seen,
+            [
+                "stopped->starting",
+                "starting->ready",
+                "ready->stopping",
+                "stopping->stopped"
+            ]
+        );
     }
 }
