@@ -42,7 +42,7 @@ impl Inner {
         let mut keep_networks = HashSet::new();
         for c in &containers {
             // The helper this process is committing the init image from (`init.rs`).
-            if self.init_image.is_own_helper(&c.labels) {
+            if self.starter.init_image.is_own_helper(&c.labels) {
                 continue;
             }
             let Some(slug) = self.naming.owner(&c.name, &c.labels) else {
@@ -235,7 +235,7 @@ impl Inner {
                 .flatten()
                 .map(|(_, teams)| teams)
                 .unwrap_or_default();
-            let images = self.catalog_images(slug, teams).await?;
+            let images = self.starter.catalog_images(slug, teams).await?;
             let scope = crate::dockerapi::Scope::new(slug, &self.naming.instance, &c.name, images);
             if let Err(e) = apis.open(scope) {
                 tracing::warn!(user = %slug, error = %e, "serving the adopted gateway's Docker API failed");

@@ -6,6 +6,7 @@
 //! engine reconnect), [`super::background`] (events, catalog changes, idle reaper).
 
 use super::agent::{GatewayAgent, InitAgent};
+use super::engine::EngineHealth;
 use super::metrics::GatewayMetrics;
 use super::names::Naming;
 use super::network::Networks;
@@ -13,6 +14,7 @@ use super::pulls::Pulls;
 use super::ready::Readiness;
 use super::remove::Remover;
 use super::slot::{now_ms, Effect, Event, Lease, Phase, Registry, Running, Slot, StopReason};
+use super::start::Starter;
 use super::state_file::StateFile;
 use super::subnets::SubnetPool;
 use super::timing::{
@@ -32,7 +34,6 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -41,32 +42,25 @@ use tokio_util::task::TaskTracker;
 /// Shared state of the lifecycle; background tasks hold an `Arc` of it.
 pub(super) struct Inner {
     pub cfg: GatewaysConfig,
-    pub memory_bytes: u64,
     pub rt: Arc<dyn Runtime>,
     pub catalogs: Arc<CatalogStore>,
     pub cache: Arc<CatalogCache>,
     pub secrets: Arc<SecretStore>,
     pub naming: Naming,
     pub registry: Registry,
-    pub starts: Semaphore,
     pub subnets: Arc<SubnetPool>,
     pub metrics: GatewayMetrics,
-    pub reachable: AtomicBool,
+    pub engine: Arc<EngineHealth>,
     pub state_file: StateFile,
     /// Last activity read from the state file at start-up, until adopted (or found gone).
     pub saved_activity: Mutex<HashMap<String, u64>>,
     /// What the state file holds now.
     pub last_saved: Mutex<HashMap<String, u64>>,
-    /// Delivers a gateway's files and probes its health.
+    /// Probes the health of gateways found at adoption.
     pub agent: Arc<dyn GatewayAgent>,
-    /// Every start that needs an image waits on the same pull.
-    pub pulls: Pulls,
-    /// The gateway image with the init added (see `init.rs`).
-    pub init_image: super::init::InitImage,
     /// The policed Docker API endpoints, when gateways get one (`engine_for_gateways: policed`).
     pub apis: Option<crate::dockerapi::GatewayApis>,
-    pub networks: Networks,
-    pub readiness: Readiness,
+    pub starter: Starter,
     pub remover: Remover,
     /// Cancelled at shutdown: the background loops end.
     pub stop: CancellationToken,
@@ -155,20 +149,17 @@ impl DockerGateways {
             instance: g.docker.instance.clone(),
         };
         let tasks = TaskTracker::new();
-        let inner = Arc::new(Inner {
-            starts: Semaphore::new(g.max_concurrent_starts),
+        let engine = Arc::new(EngineHealth::new(metrics.engine_reachable.clone()));
+        let starter = Starter {
+            docker: g.docker.clone(),
+            spawn_timeout: g.spawn_timeout.0,
             memory_bytes,
+            rt: rt.clone(),
+            naming: naming.clone(),
             catalogs: services.catalogs.clone(),
             cache: services.cache.clone(),
             secrets: services.secrets.clone(),
-            registry: Registry::with_events(services.events.clone()),
-            metrics,
-            reachable: AtomicBool::new(false),
-            state_file,
-            last_saved: Mutex::new(saved.clone()),
-            saved_activity: Mutex::new(saved),
-            pulls: Pulls::new(rt.clone(), tasks.clone()),
-            init_image: super::init::InitImage::new(naming.clone()),
+            limit: Semaphore::new(g.max_concurrent_starts),
             networks: Networks {
                 rt: rt.clone(),
                 subnets: subnets.clone(),
@@ -177,17 +168,33 @@ impl DockerGateways {
                 pool_text: g.docker.subnet_pool.clone(),
                 prefix: g.docker.subnet_prefix,
             },
+            pulls: Pulls::new(rt.clone(), tasks.clone()),
+            init_image: super::init::InitImage::new(naming.clone()),
+            apis: apis.clone(),
             readiness: Readiness {
                 rt: rt.clone(),
                 agent: agent.clone(),
                 secrets: services.secrets.clone(),
             },
+            engine: engine.clone(),
+        };
+        let inner = Arc::new(Inner {
+            catalogs: services.catalogs.clone(),
+            cache: services.cache.clone(),
+            secrets: services.secrets.clone(),
+            registry: Registry::with_events(services.events.clone()),
+            metrics,
+            engine,
+            state_file,
+            last_saved: Mutex::new(saved.clone()),
+            saved_activity: Mutex::new(saved),
             remover: Remover {
                 rt: rt.clone(),
                 apis: apis.clone(),
                 naming: naming.clone(),
                 subnets: subnets.clone(),
             },
+            starter,
             agent,
             apis,
             naming,
@@ -298,24 +305,12 @@ impl Inner {
 
     /// True when the engine answered lately.
     pub fn is_reachable(&self) -> bool {
-        self.reachable.load(Ordering::Acquire)
+        self.engine.is_reachable()
     }
 
     /// Records what the last engine call said about reachability.
     pub fn note_engine(&self, result: &Result<(), &RuntimeError>) {
-        match result {
-            Ok(()) => {
-                self.reachable.store(true, Ordering::Release);
-                self.metrics.engine_reachable.set(1);
-            }
-            Err(e) if e.is_unreachable() => {
-                self.metrics.engine_reachable.set(0);
-                if self.reachable.swap(false, Ordering::AcqRel) {
-                    tracing::warn!(error = %e, "container engine unreachable");
-                }
-            }
-            Err(_) => {}
-        }
+        self.engine.note(result);
     }
 
     /// The user's ready gateway with a lease on it, starting it (or waiting for the start or

@@ -1,106 +1,75 @@
-//! One start, run as its own task so a client that gives up does not cancel it for the others
-//! waiting on it: (catalog and secrets ∥ image and init volume ∥ network) → container → start →
-//! files → address → health. Bounded by `spawn_timeout`; on failure everything made is removed before
-//! the slot is marked failed, so the next start never races a clean-up.
+//! The steps of one start, as a type that holds only what they need (the runtime, the
+//! network maker, the pull coalescer, the init image, the readiness agent, the catalog and
+//! secrets to prepare): (catalog and secrets ∥ image and init image ∥ network) → container
+//! ([`super::spec`]) → start → files → address → health ([`super::ready`]). The task that runs
+//! them, bounds them by `spawn_timeout` and moves the slot is in [`super::jobs`].
 
+use super::engine::EngineHealth;
 use super::failure::StartFailure;
 use super::files::{random_token, FilePlan, Prepared};
-use super::lifecycle::Inner;
+use super::init::InitImage;
 use super::metrics::StartOutcome;
-use super::slot::{Event, Running, Slot, StartResult};
+use super::names::Naming;
+use super::network::Networks;
+use super::pulls::Pulls;
+use super::ready::Readiness;
+use super::slot::Running;
 use super::spec::{gateway_spec, socket_group, SpecInput};
 use super::subnets::Subnet;
-use super::timing::{RETRY_UNAVAILABLE, STOP_GRACE};
-use crate::catalog::ServerType;
-use crate::config::{GatewayEngine, Reach};
-use crate::runtime::{ImageInfo, RuntimeError, RuntimeErrorKind};
+use crate::catalog::{CatalogCache, CatalogStore, ServerType};
+use crate::config::{DockerConfig, GatewayEngine, Reach};
+use crate::dockerapi::GatewayApis;
+use crate::runtime::{ImageInfo, Runtime, RuntimeError, RuntimeErrorKind};
+use crate::secrets::SecretStore;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// What a start made so far, for the clean-up after a failure.
-#[derive(Default)]
-struct Made {
-    subnet: Option<Subnet>,
-    joined: Option<String>,
+/// What starting a gateway needs.
+pub(super) struct Starter {
+    pub docker: DockerConfig,
+    /// How long the init waits for its files.
+    pub spawn_timeout: Duration,
+    pub memory_bytes: u64,
+    pub rt: Arc<dyn Runtime>,
+    pub naming: Naming,
+    pub catalogs: Arc<CatalogStore>,
+    pub cache: Arc<CatalogCache>,
+    pub secrets: Arc<SecretStore>,
+    /// `max_concurrent_starts`.
+    pub limit: Semaphore,
+    pub networks: Networks,
+    pub pulls: Pulls,
+    /// The gateway image with the init added (see `init.rs`).
+    pub init_image: InitImage,
+    /// The policed Docker API endpoints, when gateways get one (`engine_for_gateways: policed`).
+    pub apis: Option<GatewayApis>,
+    pub readiness: Readiness,
+    pub engine: Arc<EngineHealth>,
 }
 
-impl Inner {
-    /// The start task: runs the steps, publishes the outcome, cleans up after a failure.
-    pub(super) async fn run_start(
-        self: Arc<Self>,
-        slot: Arc<Slot>,
-        done: watch::Sender<StartResult>,
-        evicted: Option<watch::Receiver<bool>>,
-    ) {
-        let began = Instant::now();
-        let deadline = tokio::time::Instant::now() + self.cfg.spawn_timeout.0;
-        let name = self.naming.object_name(&slot.slug);
-        let mut made = Made::default();
-        let cancel = CancellationToken::new();
-        let result = {
-            let steps = self.start_steps(&slot, &name, evicted, &mut made, &cancel);
-            tokio::pin!(steps);
-            tokio::select! {
-                r = &mut steps => r,
-                _ = tokio::time::sleep_until(deadline) => {
-                    let f = StartFailure {
-                        outcome: StartOutcome::Timeout,
-                        message: format!(
-                            "your gateway is starting for longer than usual (it did not become ready within {} s); retry in {} s, and if it keeps failing ask an admin to read its log",
-                            self.cfg.spawn_timeout.0.as_secs(),
-                            RETRY_UNAVAILABLE.as_secs()
-                        ),
-                        detail: "spawn_timeout passed".into(),
-                    };
-                    // Answer the waiters now, then let the engine call under way finish (the
-                    // steps stop at their next check), so the clean-up comes after it.
-                    let _ = done.send(Some(Err(f.to_error())));
-                    cancel.cancel();
-                    let limit = self.cfg.docker.api_timeout.0 + STOP_GRACE;
-                    let _ = tokio::time::timeout(limit, &mut steps).await;
-                    Err(f)
-                }
-            }
-        };
-        let secs = began.elapsed().as_secs_f64();
-        match result {
-            Ok(running) => {
-                tracing::info!(
-                    user = %slot.slug, container = %running.container_name,
-                    address = %running.base, ms = (secs * 1000.0) as u64, "gateway ready"
-                );
-                self.metrics.start_finished(StartOutcome::Ready, secs);
-                slot.apply(&self.metrics, Event::Started(Arc::new(running)));
-                let _ = done.send(Some(Ok(())));
-            }
-            Err(f) => {
-                tracing::warn!(
-                    user = %slot.slug, outcome = ?f.outcome, error = %f.detail,
-                    ms = (secs * 1000.0) as u64, "gateway start failed"
-                );
-                self.metrics.start_finished(f.outcome, secs);
-                let error = f.to_error();
-                // Waiters get their answer now; the slot stays `starting` until clean.
-                let _ = done.send(Some(Err(error.clone())));
-                self.remover
-                    .leftovers(&slot.slug, &name, made.joined.as_deref(), made.subnet)
-                    .await;
-                slot.apply(&self.metrics, Event::StartFailed(error));
-            }
-        }
-    }
+/// What a start made so far, for the clean-up after a failure.
+#[derive(Default)]
+pub(super) struct Made {
+    pub subnet: Option<Subnet>,
+    pub joined: Option<String>,
+}
 
-    async fn start_steps(
+impl Starter {
+    /// Runs the steps for `slug` (of `teams`) once `evicted` (the gateway stopped to make
+    /// room) is gone; stops at the next check once `cancel` fires. `made` records what needs
+    /// cleaning up after a failure.
+    pub async fn start(
         &self,
-        slot: &Slot,
-        name: &str,
+        slug: &str,
+        teams: Vec<String>,
         evicted: Option<watch::Receiver<bool>>,
         made: &mut Made,
         cancel: &CancellationToken,
     ) -> Result<Running, StartFailure> {
+        let name = &self.naming.object_name(slug);
         if let Some(mut rx) = evicted {
             tokio::select! {
                 _ = rx.wait_for(|d| *d) => {}
@@ -108,16 +77,15 @@ impl Inner {
             }
         }
         let _permit = tokio::select! {
-            p = self.starts.acquire() => p.map_err(|_| StartFailure::engine(closed()))?,
+            p = self.limit.acquire() => p.map_err(|_| StartFailure::engine(closed()))?,
             _ = cancel.cancelled() => return Err(StartFailure::cancelled()),
         };
         let t = Instant::now();
-        let step = |what: &str| step_done(&slot.slug, t, what);
-        let teams = slot.teams.lock().clone();
+        let step = |what: &str| step_done(slug, t, what);
         // Independent: the catalog and secrets, the image, and the network.
         let network = async {
-            let r = self.networks.fresh(&slot.slug, name).await;
-            self.note_engine(&r.as_ref().map(drop));
+            let r = self.networks.fresh(slug, name).await;
+            self.engine.note(&r.as_ref().map(drop));
             r.map_err(StartFailure::from)
         };
         // All three run to the end even when one fails: a network create cut off mid-call
@@ -128,21 +96,20 @@ impl Inner {
             let derived = self.init_image.ready(self.rt.as_ref(), &image).await?;
             Ok::<_, StartFailure>((image, derived))
         };
-        let (prepared, image, network) =
-            tokio::join!(self.prepare(&slot.slug, teams), image, network);
+        let (prepared, image, network) = tokio::join!(self.prepare(slug, teams), image, network);
         // Recorded before any `?`: the clean-up releases it.
         made.subnet = network.as_ref().ok().copied();
         let (mut prepared, (image, derived), _) = (prepared?, image?, network?);
         step("prepare, image, network");
         // Only a gateway with a Docker API runs server images; without one (the test gateway,
         // `--static` servers) their presence on this engine says nothing.
-        let unavailable = if self.cfg.docker.gateway_engine() == GatewayEngine::None {
+        let unavailable = if self.docker.gateway_engine() == GatewayEngine::None {
             Vec::new()
         } else {
             super::availability::unavailable_servers(
                 self.rt.as_ref(),
                 &self.pulls,
-                &self.cfg.docker.args,
+                &self.docker.args,
                 &prepared.images,
                 cancel,
             )
@@ -152,13 +119,13 @@ impl Inner {
             .servers
             .retain(|s| !unavailable.iter().any(|u| &u.server == s));
         step("server images");
-        let d = &self.cfg.docker;
+        let d = &self.docker;
         let user = d.user.as_deref().or(image.user.as_deref());
         let plan = FilePlan::for_gateway(d, user);
         let result = self
-            .create_and_start(slot, &prepared, (&image, &derived), &plan, made, cancel)
+            .create_and_start(slug, &prepared, (&image, &derived), &plan, made, cancel)
             .await;
-        self.note_engine(&result.as_ref().map(drop));
+        self.engine.note(&result.as_ref().map(drop));
         let (id, base, token) = result?;
         step("create_and_start");
         let files = plan.files(&prepared);
@@ -250,7 +217,7 @@ impl Inner {
 
     /// The gateway image, pulled first when missing.
     async fn image_ready(&self, cancel: &CancellationToken) -> Result<ImageInfo, StartFailure> {
-        let image = self.cfg.docker.image.clone();
+        let image = self.docker.image.clone();
         if let Some(info) = self.rt.image(&image).await? {
             return Ok(info);
         }
@@ -282,15 +249,15 @@ impl Inner {
     /// the init holds the gateway back until they are there.
     async fn create_and_start(
         &self,
-        slot: &Slot,
+        slug: &str,
         prepared: &Prepared,
         (image, derived): (&ImageInfo, &str),
         plan: &FilePlan,
         made: &mut Made,
         cancel: &CancellationToken,
     ) -> Result<(String, Option<http::uri::Authority>, String), RuntimeError> {
-        let d = &self.cfg.docker;
-        let name = &self.naming.object_name(&slot.slug);
+        let d = &self.docker;
+        let name = &self.naming.object_name(slug);
         let token = random_token();
         if !plan.owner_known() {
             tracing::warn!(
@@ -305,8 +272,7 @@ impl Inner {
                 let images = crate::dockerapi::images::AllowedImages::new(
                     prepared.images.iter().map(|(_, i)| i.as_str()),
                 );
-                let scope =
-                    crate::dockerapi::Scope::new(&slot.slug, &self.naming.instance, name, images);
+                let scope = crate::dockerapi::Scope::new(slug, &self.naming.instance, name, images);
                 apis.open(scope).map_err(|e| {
                     RuntimeError::new(
                         "gateway_api",
@@ -314,27 +280,27 @@ impl Inner {
                         format!("serving the gateway's Docker API: {e}"),
                     )
                 })?;
-                Some(apis.mount_for(&slot.slug))
+                Some(apis.mount_for(slug))
             }
             None => None,
         };
         let spec = gateway_spec(&SpecInput {
             docker: d,
             naming: &self.naming,
-            slug: &slot.slug,
+            slug,
             image,
             derived,
             prepared,
             plan,
             token: &token,
             memory_bytes: self.memory_bytes,
-            wait: self.cfg.spawn_timeout.0,
+            wait: self.spawn_timeout,
             socket_group: socket_group(d),
             policed_api,
         })
         .map_err(|e| RuntimeError::new("create_container", RuntimeErrorKind::Api, e.to_string()))?;
         let t = Instant::now();
-        let lap = |what: &str| step_done(&slot.slug, t, what);
+        let lap = |what: &str| step_done(slug, t, what);
         let id = match self.rt.create_container(&spec).await {
             Err(err) if err.kind == RuntimeErrorKind::Conflict => {
                 // Made between our clean-up and create (a racing replica): take the name over.
