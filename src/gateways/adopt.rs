@@ -2,23 +2,20 @@
 //! running containers of this instance are adopted (idle clock from the state file),
 //! half-made and exited ones removed, networks nobody uses removed, and ready gateways whose
 //! container vanished while we were not listening marked crashed. Objects of other instances
-//! are never touched; slots in the middle of a start or stop are left alone.
+//! are never touched; slots in the middle of a start or stop are left alone. Reading one
+//! gateway back is [`super::adopter::Adopter`]'s.
 
 use super::lifecycle::Inner;
 use super::metrics::StartOutcome;
-use super::names::{LABEL_CATALOG_HASH, LABEL_USER, TOKEN_ENV};
-use super::slot::{now_ms, Effect, Event, Phase, Running, Slot, StopReason};
+use super::names::LABEL_USER;
+use super::slot::{now_ms, Effect, Event, Phase, Slot, StopReason};
 use super::subnets::Subnet;
-use crate::config::Reach;
 use crate::runtime::{ContainerInfo, ContainerState, RuntimeError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
-
-/// How long an adopted gateway gets to answer its health check.
-const ADOPT_PROBE: Duration = Duration::from_secs(3);
 
 impl Inner {
     /// One reconciliation pass.
@@ -170,7 +167,7 @@ impl Inner {
         let slot = slot.clone();
         self.spawn(async move {
             let began = Instant::now();
-            let adopted = inner.adopt(&c, subnet).await;
+            let adopted = inner.adopter.adopt(&c, subnet).await;
             match adopted {
                 Some(running) => {
                     let saved = inner.saved_activity.lock().remove(&slot.slug);
@@ -194,77 +191,5 @@ impl Inner {
                 }
             }
         });
-    }
-
-    /// Reads token, address and catalog hash back from the container and checks its health.
-    async fn adopt(&self, c: &ContainerInfo, subnet: Option<Subnet>) -> Option<Running> {
-        let info = self.rt.inspect_container(&c.id).await.ok()??;
-        if info.state != ContainerState::Running {
-            return None;
-        }
-        // A gateway started before its user directory was claimed (by a front door of the old
-        // slug scheme) may hold another id's catalog and secrets under this slug.
-        let slug = c.labels.get(LABEL_USER)?;
-        let started = info.started_at?;
-        if !crate::owners::claimed_before(self.catalogs.layout(), slug, started) {
-            tracing::info!(user = %slug, container = %c.name, "gateway predates its owner claim; not adopted");
-            return None;
-        }
-        let prefix = format!("{TOKEN_ENV}=");
-        let token = info.env.iter().find_map(|e| e.strip_prefix(&prefix))?;
-        let d = &self.cfg.docker;
-        let mut joined = None;
-        let addr = match d.reach {
-            Reach::Loopback => format!("127.0.0.1:{}", info.loopback_port?),
-            Reach::Bridge => {
-                if let Some(own) = self.rt.own_container().await {
-                    self.rt.connect_network(&c.name, &own).await.ok()?;
-                    joined = Some(own);
-                }
-                format!("{}:{}", info.addresses.get(&c.name)?, d.port)
-            }
-        };
-        let base: http::uri::Authority = addr.parse().ok()?;
-        if let Some(apis) = &self.apis {
-            // Its endpoint again, in the same directory its mount shows, for the images of
-            // the catalog it was started with (the teams its merged.yaml records).
-            let merged = crate::storage::UserFile::Merged;
-            let path = self.catalogs.layout().user_file(slug, merged).ok()?;
-            let teams = crate::catalog::regen::read_merged_header(&path)
-                .ok()
-                .flatten()
-                .map(|(_, teams)| teams)
-                .unwrap_or_default();
-            let images = self.starter.catalog_images(slug, teams).await?;
-            let scope = crate::dockerapi::Scope::new(slug, &self.naming.instance, &c.name, images);
-            if let Err(e) = apis.open(scope) {
-                tracing::warn!(user = %slug, error = %e, "serving the adopted gateway's Docker API failed");
-                return None;
-            }
-        }
-        let deadline = Instant::now() + ADOPT_PROBE;
-        while !self.agent.healthy(&base, token).await {
-            if Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(super::probe::PROBE_INTERVAL).await;
-        }
-        Some(Running {
-            container_id: info.id.clone(),
-            container_name: c.name.clone(),
-            network: c.name.clone(),
-            subnet,
-            base,
-            authorization: super::bearer(token),
-            catalog_hash: info
-                .labels
-                .get(LABEL_CATALOG_HASH)
-                .cloned()
-                .unwrap_or_default(),
-            started_at: info.started_at.unwrap_or_else(SystemTime::now),
-            joined,
-            // Not known after a restart: the next start checks again.
-            unavailable: Vec::new(),
-        })
     }
 }

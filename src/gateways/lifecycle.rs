@@ -5,11 +5,13 @@
 //! start), [`super::stop`], [`super::adopt`] (start-up adoption and reconciliation after an
 //! engine reconnect), [`super::background`] (events, catalog changes, idle reaper).
 
+use super::adopter::Adopter;
 use super::agent::{GatewayAgent, InitAgent};
 use super::engine::EngineHealth;
 use super::metrics::GatewayMetrics;
 use super::names::Naming;
 use super::network::Networks;
+use super::prepare::Preparer;
 use super::pulls::Pulls;
 use super::ready::Readiness;
 use super::remove::Remover;
@@ -56,11 +58,10 @@ pub(super) struct Inner {
     pub saved_activity: Mutex<HashMap<String, u64>>,
     /// What the state file holds now.
     pub last_saved: Mutex<HashMap<String, u64>>,
-    /// Probes the health of gateways found at adoption.
-    pub agent: Arc<dyn GatewayAgent>,
     /// The policed Docker API endpoints, when gateways get one (`engine_for_gateways: policed`).
     pub apis: Option<crate::dockerapi::GatewayApis>,
     pub starter: Starter,
+    pub adopter: Adopter,
     pub remover: Remover,
     /// Cancelled at shutdown: the background loops end.
     pub stop: CancellationToken,
@@ -150,15 +151,27 @@ impl DockerGateways {
         };
         let tasks = TaskTracker::new();
         let engine = Arc::new(EngineHealth::new(metrics.engine_reachable.clone()));
+        let preparer = Preparer {
+            catalogs: services.catalogs.clone(),
+            cache: services.cache.clone(),
+            secrets: services.secrets.clone(),
+        };
+        let adopter = Adopter {
+            rt: rt.clone(),
+            docker: g.docker.clone(),
+            layout: services.catalogs.layout().clone(),
+            apis: apis.clone(),
+            naming: naming.clone(),
+            agent: agent.clone(),
+            preparer: preparer.clone(),
+        };
         let starter = Starter {
             docker: g.docker.clone(),
             spawn_timeout: g.spawn_timeout.0,
             memory_bytes,
             rt: rt.clone(),
             naming: naming.clone(),
-            catalogs: services.catalogs.clone(),
-            cache: services.cache.clone(),
-            secrets: services.secrets.clone(),
+            preparer,
             limit: Semaphore::new(g.max_concurrent_starts),
             networks: Networks {
                 rt: rt.clone(),
@@ -195,7 +208,7 @@ impl DockerGateways {
                 subnets: subnets.clone(),
             },
             starter,
-            agent,
+            adopter,
             apis,
             naming,
             subnets,

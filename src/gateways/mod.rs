@@ -3,6 +3,7 @@
 //! [`FixedUpstream`] sends everyone to one gateway.
 
 mod adopt;
+mod adopter;
 mod agent;
 mod availability;
 mod background;
@@ -18,6 +19,7 @@ pub use availability::Unavailable;
 mod jobs;
 pub mod names;
 mod network;
+mod prepare;
 mod probe;
 mod pulls;
 mod ready;

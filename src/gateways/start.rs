@@ -11,16 +11,15 @@ use super::init::InitImage;
 use super::metrics::StartOutcome;
 use super::names::Naming;
 use super::network::Networks;
+use super::prepare::Preparer;
 use super::pulls::Pulls;
 use super::ready::Readiness;
 use super::slot::Running;
 use super::spec::{gateway_spec, socket_group, SpecInput};
 use super::subnets::Subnet;
-use crate::catalog::{CatalogCache, CatalogStore, ServerType};
 use crate::config::{DockerConfig, GatewayEngine, Reach};
 use crate::dockerapi::GatewayApis;
 use crate::runtime::{ImageInfo, Runtime, RuntimeError, RuntimeErrorKind};
-use crate::secrets::SecretStore;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{watch, Semaphore};
@@ -35,9 +34,7 @@ pub(super) struct Starter {
     pub memory_bytes: u64,
     pub rt: Arc<dyn Runtime>,
     pub naming: Naming,
-    pub catalogs: Arc<CatalogStore>,
-    pub cache: Arc<CatalogCache>,
-    pub secrets: Arc<SecretStore>,
+    pub preparer: Preparer,
     /// `max_concurrent_starts`.
     pub limit: Semaphore,
     pub networks: Networks,
@@ -96,7 +93,8 @@ impl Starter {
             let derived = self.init_image.ready(self.rt.as_ref(), &image).await?;
             Ok::<_, StartFailure>((image, derived))
         };
-        let (prepared, image, network) = tokio::join!(self.prepare(slug, teams), image, network);
+        let (prepared, image, network) =
+            tokio::join!(self.preparer.prepare(slug, teams), image, network);
         // Recorded before any `?`: the clean-up releases it.
         made.subnet = network.as_ref().ok().copied();
         let (mut prepared, (image, derived), _) = (prepared?, image?, network?);
@@ -150,69 +148,6 @@ impl Starter {
             joined: made.joined.clone(),
             unavailable,
         })
-    }
-
-    /// The images a user's catalog names (what their gateway's policed API lets it run).
-    pub(super) async fn catalog_images(
-        &self,
-        slug: &str,
-        teams: Vec<String>,
-    ) -> Option<crate::dockerapi::images::AllowedImages> {
-        let prepared = self.prepare(slug, teams).await.ok()?;
-        Some(crate::dockerapi::images::AllowedImages::new(
-            prepared.images.iter().map(|(_, i)| i.as_str()),
-        ))
-    }
-
-    /// Merges the user's catalog (writing `merged.yaml`) and renders their secrets file.
-    async fn prepare(&self, slug: &str, teams: Vec<String>) -> Result<Prepared, StartFailure> {
-        let (store, cache, secrets) = (
-            self.catalogs.clone(),
-            self.cache.clone(),
-            self.secrets.clone(),
-        );
-        let slug = slug.to_string();
-        let fail = |detail: String| StartFailure {
-            outcome: StartOutcome::Prepare,
-            message: "the gateway's catalog or secrets could not be prepared".into(),
-            detail,
-        };
-        // The user's own layers breaking the catalog policy is theirs to fix, so the
-        // refusal (fields, never file paths) is the message they get.
-        let refused = |e: crate::catalog::CatalogError| StartFailure {
-            outcome: StartOutcome::Prepare,
-            message: format!("the gateway cannot start: {e}"),
-            detail: e.to_string(),
-        };
-        tokio::task::spawn_blocking(move || {
-            let regen = crate::catalog::regenerate_user(&store, &cache, &slug, &teams).map_err(
-                |e| match e {
-                    e @ crate::catalog::CatalogError::Policy(_) => refused(e),
-                    e => fail(e.to_string()),
-                },
-            )?;
-            let catalog_yaml = regen.catalog.to_yaml().map_err(|e| fail(e.to_string()))?;
-            let servers = regen.catalog.server_names().map(String::from).collect();
-            let images = regen
-                .catalog
-                .registry
-                .iter()
-                .filter(|(_, s)| matches!(s.server_type(), ServerType::Server | ServerType::Poci))
-                .filter_map(|(n, s)| Some((n.clone(), s.image()?.to_string())))
-                .collect();
-            let secrets = secrets
-                .render_gateway_secrets(&slug)
-                .map_err(|e| fail(e.to_string()))?;
-            Ok(Prepared {
-                hash: regen.hash.as_str().to_string(),
-                catalog_yaml,
-                servers,
-                images,
-                secrets,
-            })
-        })
-        .await
-        .map_err(|e| fail(e.to_string()))?
     }
 
     /// The gateway image, pulled first when missing.
