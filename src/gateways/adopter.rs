@@ -65,7 +65,7 @@ impl Adopter {
             // Its endpoint again, in the same directory its mount shows, for the images of
             // the catalog it was started with (the teams its merged.yaml records).
             let merged = crate::storage::UserFile::Merged;
-            let path = &self.layout.user_file(slug, merged).ok()?;
+            let path = self.layout.user_file(slug, merged).ok()?;
             let teams = crate::catalog::regen::read_merged_header(&path)
                 .ok()
                 .flatten()
