@@ -178,7 +178,7 @@ impl DockerGateways {
                 subnets: subnets.clone(),
                 naming: naming.clone(),
                 internal: g.docker.internal_networks,
-                pool_text: g.docker.subnet_pool.clone(),
+                pool_text: g.docker.subnet_pool.to_string(),
                 prefix: g.docker.subnet_prefix,
             },
             pulls: Pulls::new(rt.clone(), tasks.clone()),
