@@ -5,18 +5,20 @@
 //! table, not at the call sites.
 //!
 //! ```text
-//!                  Start                      Started
-//!   Stopped ───────────────▶ Starting ─────────────────▶ Ready{stale} ◀─┐ CatalogIs(another
-//!   ▲  ▲  ▲ ─── Adopt ─────▶ {via: Start |                   │    │      │ hash): stale = true
-//!   │  │  │                   via: Adoption}                 │    └──────┘
-//!   │  │  └──── NotAdopted ──────┘  │ StartFailed            │
-//!   │  │       (adoption only)      ▼                        │ Stop(reason), guarded: Idle needs
-//!   │  └──── Expire ─────────────  Failed ── Start ─▶ ...    │ no lease and no recent activity,
-//!   │        (after FAILED_KEPT)                             │ Evicted needs no lease
-//!   │                                                        ▼
-//!   └────────── Stopped(the same gateway) ──────────────  Stopping
-//!   Ready ── TornDown (shutdown with stop_on_shutdown) ──▶ Stopped
+//!   Stopped, Failed ─Start─▶ Starting{via: Start} ──────┬─Started─────▶ Ready{stale: false}
+//!   Stopped, Failed ─Adopt─▶ Starting{via: Adoption} ───┼─StartFailed─▶ Failed{at}
+//!                                                       └─NotAdopted──▶ Stopped (adoption only)
+//!   Ready{stale: false} ─CatalogIs(another hash)─▶ Ready{stale: true}
+//!   Ready ─Stop(reason)─▶ Stopping{running} ─Stopped(that same running)─▶ Stopped
+//!         guards: Idle needs no lease and no activity for the idle time; Evicted, no lease
+//!   Failed ─Expire (when older than FAILED_KEPT)─▶ Stopped
+//!   Ready ─TornDown (shutdown with stop_on_shutdown removed everything)─▶ Stopped
 //! ```
+//!
+//! Not in the table, because they are the callers' choices: a request waits on a start or a
+//! stop under way and answers a failure younger than `FAILED_BACKOFF` from memory
+//! (`lifecycle.rs`); a stale gateway is stopped (reason `Replaced`, then a start) when it has
+//! no lease or the policy is `immediate` (`background.rs`).
 //!
 //! A slot's phase is behind a short `parking_lot` lock that is never held across an await.
 //! Phases that take time (starting, stopping) hold a `watch` receiver, so every request that
