@@ -261,7 +261,11 @@ impl Slot {
         }
         metrics.transition(before, phase.label());
         // Under the lock, so one user's events are in the order of their transitions.
-        self.events.changed(&self.slug, name, &phase);
+        let failed = match &*phase {
+            Phase::Failed { error, .. } => Some(error),
+            _ => None,
+        };
+        self.events.changed(&self.slug, name, phase.name(), failed);
         Some(effect)
     }
 
@@ -709,5 +713,31 @@ mod tests {
                 "stopping->stopped"
             ]
         );
+    }
+
+    #[test]
+    fn a_failure_is_published_with_its_code_never_its_message() {
+        use crate::events::{EventBody, EventBus, Resume};
+        let bus = Arc::new(EventBus::new(64, 4));
+        let mut live = bus.subscribe(Resume::Live).live;
+        let m = GatewayMetrics::default();
+        let reg = Registry::with_events(bus);
+        let s = reg.slot("u");
+        start(&m, &s);
+        let error = GatewayError::Unavailable {
+            message: "image registry.example/secret-name missing".into(),
+            retry_after: Duration::from_secs(5),
+        };
+        assert!(s.apply(&m, Event::StartFailed(error)).is_some());
+        let _starting = live.try_recv().unwrap();
+        let failed = live.try_recv().unwrap();
+        match &failed.body {
+            EventBody::GatewayState { state, reason, .. } => {
+                assert_eq!(*state, "failed");
+                assert_eq!(*reason, Some("gateway_unavailable"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(live.try_recv().is_err(), "one event per change");
     }
 }

@@ -2,7 +2,7 @@
 //! `gateway.state`. Called from [`super::slot::Slot::apply`] only, under the slot's lock, so
 //! one user's events are in the order their transitions happened.
 
-use super::slot::Phase;
+use super::GatewayError;
 use crate::events::{EventBody, EventBus};
 use std::sync::Arc;
 
@@ -16,18 +16,22 @@ impl StateEvents {
         Self(Some(bus))
     }
 
-    /// Publishes `gateway.state` when `after` has another name than `before`.
-    pub fn changed(&self, slug: &str, before: &'static str, after: &Phase) {
+    /// Publishes `gateway.state` when the state's name changed from `before` to `state`;
+    /// `failed` is the error of a `failed` state. (Names, not the slot's phase, so this file
+    /// and `slot.rs` do not import each other.)
+    pub fn changed(
+        &self,
+        slug: &str,
+        before: &'static str,
+        state: &'static str,
+        failed: Option<&GatewayError>,
+    ) {
         let Some(bus) = &self.0 else { return };
-        let state = after.name();
         if state == before {
             return;
         }
-        let reason = match after {
-            // The fixed code the API answers with, never the message (it may name an image).
-            Phase::Failed { error, .. } => Some(crate::error::Error::gateway_code(error)),
-            _ => None,
-        };
+        // The fixed code the API answers with, never the message (it may name an image).
+        let reason = failed.map(crate::error::Error::gateway_code);
         bus.publish(
             "gateway.state",
             Some(slug),
