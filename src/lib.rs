@@ -13,6 +13,7 @@ pub mod config;
 pub mod dev;
 pub mod dockerapi;
 pub mod error;
+pub mod events;
 pub mod gate;
 pub mod gateways;
 pub mod metrics;
@@ -184,6 +185,13 @@ pub async fn serve(
         }
     };
     let lifecycle = gateways.lifecycle.clone();
+    // Event streams never end by themselves: end them when shutdown starts, so the drain
+    // does not wait its whole grace period for them.
+    let (events, on_shutdown) = (services.events.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        on_shutdown.triggered().await;
+        events.close();
+    });
     let edge_metrics = server::edge_metrics::EdgeMetrics::default();
     let metrics = Arc::new(metrics::Metrics::new(|r| {
         services.catalog_metrics.register(r);

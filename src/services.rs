@@ -25,6 +25,8 @@ pub struct Services {
     pub catalog_metrics: Arc<CatalogMetrics>,
     /// Which user id each user directory belongs to (claimed before it is served).
     pub owners: Arc<Owners>,
+    /// Live events (`GET /api/v1/events`).
+    pub events: Arc<crate::events::EventBus>,
 }
 
 impl Services {
@@ -58,6 +60,7 @@ impl Services {
             )),
             layout,
             catalog_metrics,
+            events: Arc::new(crate::events::EventBus::from_config(&config.events)),
         })
     }
 }

@@ -23,6 +23,7 @@ pub struct RawConfig {
     pub gateways: GatewaysConfig,
     pub audit: AuditConfig,
     pub catalogs: CatalogsConfig,
+    pub events: EventsConfig,
 }
 
 impl Default for RawConfig {
@@ -36,6 +37,7 @@ impl Default for RawConfig {
             gateways: GatewaysConfig::default(),
             audit: AuditConfig::default(),
             catalogs: CatalogsConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }
@@ -505,6 +507,26 @@ impl Default for AuditConfig {
             user_burst: 60,
             admin_exempt: true,
             max_age: HumanDuration(std::time::Duration::ZERO),
+        }
+    }
+}
+
+/// The live event stream (`GET /api/v1/events`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Events kept for `Last-Event-ID` resume (and the most a slow client may fall behind
+    /// before it gets `event: reset`).
+    pub history: usize,
+    /// Event streams one user (admins too) may hold open at once; more get 429.
+    pub max_streams_per_user: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            history: 1024,
+            max_streams_per_user: 4,
         }
     }
 }

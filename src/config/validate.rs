@@ -9,6 +9,7 @@ pub(super) fn validate(raw: &RawConfig) -> Result<String, ConfigError> {
     check_auth(raw, &mut errs);
     check_gateways(raw, &mut errs);
     check_audit(raw, &mut errs);
+    check_events(raw, &mut errs);
     check_catalogs(raw, &mut errs);
     // Port 0 asks the OS for a free port (tests), so equal addresses are fine there.
     if raw.metrics.listen == raw.server.listen && raw.server.listen.port() != 0 {
@@ -339,6 +340,21 @@ fn check_catalogs(raw: &RawConfig, errs: &mut Vec<String>) {
                 "catalogs.protected_sources: `{s}` must be an absolute host path or a volume name"
             ));
         }
+    }
+}
+
+/// Largest `events.history`: each kept event is a few hundred bytes, held in memory.
+const MAX_EVENTS_HISTORY: usize = 1 << 20;
+
+fn check_events(raw: &RawConfig, errs: &mut Vec<String>) {
+    let e = &raw.events;
+    if e.history == 0 || e.history > MAX_EVENTS_HISTORY {
+        errs.push(format!(
+            "events.history must be between 1 and {MAX_EVENTS_HISTORY}"
+        ));
+    }
+    if e.max_streams_per_user == 0 {
+        errs.push("events.max_streams_per_user must be at least 1".into());
     }
 }
 
