@@ -4,6 +4,7 @@
 
 use super::lifecycle::Inner;
 use super::names::LABEL_USER;
+use super::reaper::{Due, Reaper};
 use super::slot::{now_ms, Effect, Event, Phase, Slot, StopReason};
 use super::state_file::ActivityState;
 use crate::catalog::CatalogChanged;
@@ -207,8 +208,12 @@ impl Inner {
     /// Stops idle gateways, replaces stale idle ones, forgets unused slots, saves activity.
     async fn reap(self: Arc<Self>) {
         let idle = self.cfg.idle_timeout.0;
-        let tick = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
-        let idle_ms = idle.as_millis() as u64;
+        let reaper = || Reaper {
+            registry: &self.registry,
+            metrics: &self.metrics,
+            idle,
+        };
+        let tick = reaper().tick();
         let mut last_save = 0;
         loop {
             tokio::select! {
@@ -216,16 +221,12 @@ impl Inner {
                 _ = tokio::time::sleep(tick) => {}
                 _ = self.registry.idle_wake.notified() => {}
             }
-            for slot in self.registry.all() {
-                slot.apply(&self.metrics, Event::Expire);
-                let (ready, stale) = slot.with_phase(|p| (p.ready().is_some(), p.is_stale()));
-                if !ready {
-                    continue;
-                }
-                if slot.idle_for(idle_ms) {
-                    self.begin_stop(&slot, StopReason::Idle(idle), false);
-                } else if stale {
-                    self.replace_if_due(&slot);
+            for due in reaper().sweep() {
+                match due {
+                    Due::Stop(slot) => {
+                        self.begin_stop(&slot, StopReason::Idle(idle), false);
+                    }
+                    Due::Replace(slot) => self.replace_if_due(&slot),
                 }
             }
             self.registry.prune();

@@ -23,6 +23,7 @@ mod prepare;
 mod probe;
 mod pulls;
 mod ready;
+mod reaper;
 mod redact;
 mod remove;
 mod servers;
