@@ -167,11 +167,7 @@ impl EventBus {
             }
             Resume::After(id) => (
                 None,
-                log.history
-                    .iter()
-                    .filter(|e| e.seq > id)
-                    .cloned()
-                    .collect(),
+                log.history.iter().filter(|e| e.seq > id).cloned().collect(),
             ),
         };
         Subscription {

@@ -248,11 +248,7 @@ impl Registry {
             .lock()
             .entry(slug.to_string())
             .or_insert_with(|| {
-                Arc::new(Slot::new(
-                    slug,
-                    self.idle_wake.clone(),
-                    self.events.clone(),
-                ))
+                Arc::new(Slot::new(slug, self.idle_wake.clone(), self.events.clone()))
             })
             .clone()
     }
