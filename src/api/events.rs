@@ -95,9 +95,13 @@ pub async fn stream(
         let event = open.next().await?;
         Some((Ok::<_, Infallible>(event), open))
     });
-    Ok(Sse::new(events)
+    let mut resp = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
-        .into_response())
+        .into_response();
+    // A reverse proxy in front (nginx) must pass each event on at once, not buffer them.
+    resp.headers_mut()
+        .insert("x-accel-buffering", http::HeaderValue::from_static("no"));
+    Ok(resp)
 }
 
 /// One open stream's state.

@@ -31,6 +31,7 @@ impl SseReader {
             resp.headers()["content-type"].to_str().unwrap(),
             "text/event-stream"
         );
+        assert_eq!(resp.headers()["x-accel-buffering"], "no");
         Self {
             body: resp.into_body(),
             buf: Vec::new(),
