@@ -4,8 +4,9 @@
 use crate::auth::metadata;
 use crate::error::json_error;
 use crate::metrics::RouteClass;
-use crate::proxy::{self, Proxy};
+use crate::proxy::{self, exchange::RequestLine};
 use crate::server::scrape_auth::ScrapeToken;
+use crate::state::{AppState, CallerSlot};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -13,58 +14,29 @@ use axum::{Json, Router};
 use http::{header, HeaderValue, StatusCode};
 use std::sync::Arc;
 
-/// Shared by every handler.
-#[derive(Clone)]
-pub struct AppState {
-    pub proxy: Arc<Proxy>,
-    pub public_url: Arc<str>,
-    pub authorization_servers: Arc<[String]>,
-    pub services: crate::services::Services,
-    pub control: Option<Arc<dyn crate::gateways::GatewayControl>>,
-    /// Largest API request body accepted.
-    pub max_body: usize,
-    /// The per-user gateway image (pulled ahead of time with the catalogs' images).
-    pub gateway_image: Option<String>,
-    /// The catalog regeneration job.
-    pub regenerate: crate::api::admin::SharedJob,
-}
-
-/// Filled in by the API's `Caller` extractor so the request log line can name the user, and
-/// their teams can be recorded once the request succeeded.
-#[derive(Clone, Default)]
-pub struct CallerSlot(pub Arc<std::sync::OnceLock<Arc<crate::auth::Principal>>>);
-
-/// One log line and the request metrics for the front door's own routes (the proxy path
-/// records its own, when its response body ends).
+/// The front door's own routes leave through the same exit as proxied requests
+/// (`proxy::exchange`): counted and logged once, naming the caller the API found.
 async fn observe(
     State(state): State<AppState>,
     mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let started = std::time::Instant::now();
     let route = if req.uri().path().starts_with("/api/") {
         RouteClass::Api
     } else {
         RouteClass::Local
     };
-    let method = req.method().clone();
+    let mut line = RequestLine::new(req.method().clone(), route);
     let slot = CallerSlot::default();
     req.extensions_mut().insert(slot.clone());
     let resp = next.run(req).await;
-    if let (RouteClass::Api, Some(caller)) = (route, slot.0.get()) {
-        if resp.status().is_success() {
+    if let Some(caller) = slot.0.get() {
+        if route == RouteClass::Api && resp.status().is_success() {
             note_teams(&state, caller).await;
         }
+        line.user = Some(Arc::from(caller.slug.as_str()));
     }
-    let status = resp.status().as_u16();
-    state
-        .proxy
-        .metrics
-        .record_request(route, status, started.elapsed());
-    tracing::info!(
-        %method, ?route, user = slot.0.get().map_or("-", |p| p.slug.as_str()), status,
-        duration_ms = started.elapsed().as_millis() as u64, "request"
-    );
+    drop(line.answered(resp.status().as_u16(), state.metrics.clone()));
     resp
 }
 
@@ -109,10 +81,10 @@ pub fn public_router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(crate::error::json_error_bodies))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .fallback({
-            // The proxy path needs only the proxy: cloning the whole state per request showed
-            // in profiles.
-            let proxy = state.proxy.clone();
-            move |req: axum::extract::Request| proxy::handle(proxy.clone(), req)
+            // The proxy path needs only the proxy and the gate: cloning the whole state per
+            // request showed in profiles.
+            let (proxy, gate) = (state.proxy.clone(), state.gate.clone());
+            move |req: axum::extract::Request| proxy::handle(proxy.clone(), gate.clone(), req)
         })
         .with_state(state)
 }
@@ -198,7 +170,7 @@ async fn metrics(State(state): State<AppState>, headers: http::HeaderMap) -> Res
             ),
             (header::VARY, HeaderValue::from_static("accept")),
         ],
-        state.proxy.metrics.encode(format),
+        state.metrics.encode(format),
     )
         .into_response()
 }

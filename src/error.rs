@@ -5,7 +5,8 @@ use crate::auth::AuthFailure;
 use crate::catalog::{CatalogError, ErrorClass};
 use crate::gateways::GatewayError;
 use crate::owners::OwnerError;
-use crate::proxy::UpstreamError;
+use crate::proxy::rpc::{self, RpcIds};
+use crate::proxy::upstream::UpstreamError;
 use crate::secrets::SecretsError;
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue, StatusCode};
@@ -200,14 +201,14 @@ impl Error {
     /// The error as MCP clients display it (the `/mcp` and `/sse` routes): a JSON-RPC 2.0
     /// error object (an array of them for a batch) with the request's id, the same HTTP
     /// status, `Retry-After` and `WWW-Authenticate` as [`IntoResponse`] gives.
-    pub fn into_jsonrpc_response(self, ids: &crate::proxy::rpc::RpcIds) -> Response {
+    pub fn into_jsonrpc_response(self, ids: &RpcIds) -> Response {
         let (status, code, retry_after) = self.parts();
         let message = self.client_message(status);
         let mut data = serde_json::json!({ "reason": code, "status": status.as_u16() });
         if let Some(d) = retry_after {
             data["retry_after_seconds"] = d.as_secs().max(1).into();
         }
-        let body = crate::proxy::rpc::error_body(ids, jsonrpc_code(status), &message, data);
+        let body = rpc::error_body(ids, jsonrpc_code(status), &message, data);
         let mut resp = (
             status,
             [(

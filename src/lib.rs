@@ -14,6 +14,7 @@ pub mod dev;
 pub mod dockerapi;
 pub mod error;
 pub mod events;
+pub mod gate;
 pub mod gateways;
 pub mod metrics;
 pub mod owners;
@@ -23,6 +24,7 @@ pub mod secrets;
 pub mod server;
 pub mod services;
 pub mod shutdown;
+pub mod state;
 pub mod storage;
 
 use anyhow::Context;
@@ -200,11 +202,16 @@ pub async fn serve(
     }));
     let sessions = Arc::new(SessionBindings::default());
     spawn_session_sweeper(sessions.clone(), metrics.clone(), background.child_token());
+    audit::spawn_retention(
+        services.audit.clone(),
+        config.audit.max_age.0,
+        background.child_token(),
+    );
     let keepalive = config.server.sse_keepalive.0;
     let owners = lifecycle.as_ref().map(|_| services.owners.clone());
     let workers = server::workers::count(config.server.workers);
+    let gate = Arc::new(gate::AuthGate::new(auth, metrics.clone()));
     let proxy = Arc::new(Proxy {
-        auth: Arc::new(auth),
         resolver: gateways.resolver,
         client: UpstreamClient::new(
             config.gateways.connect_timeout.0,
@@ -213,12 +220,14 @@ pub async fn serve(
         ),
         sessions,
         owners,
-        metrics,
+        metrics: metrics.clone(),
         allowed_origins: config.server.allowed_origins.clone(),
         sse_keepalive: (!keepalive.is_zero()).then_some(keepalive),
     });
-    let state = app::AppState {
+    let state = state::AppState {
         proxy,
+        gate,
+        metrics,
         public_url: Arc::from(public_url.as_str()),
         authorization_servers: Arc::from(config.auth.authorization_servers.clone()),
         services,

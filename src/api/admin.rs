@@ -3,60 +3,14 @@
 use super::audit::admit;
 use super::body::blocking;
 use super::caller::Caller;
-use crate::app::AppState;
+use super::job::{RegenerateFailure, RegenerateStatus};
 use crate::audit::{Action, Target};
 use crate::catalog::regenerate_all;
 use crate::error::Error;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use parking_lot::Mutex;
-use serde::Serialize;
-use std::sync::Arc;
-use utoipa::ToSchema;
-
-/// One user whose regeneration failed.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct RegenerateFailure {
-    pub user: String,
-    pub message: String,
-}
-
-/// Where the regeneration job is.
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
-pub struct RegenerateStatus {
-    /// `idle`, `running`, `done` or `failed`.
-    pub state: String,
-    pub done: usize,
-    pub total: usize,
-    pub changed: usize,
-    pub unchanged: usize,
-    pub failures: Vec<RegenerateFailure>,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    /// Why the whole job failed, when it did.
-    pub error: Option<String>,
-}
-
-/// The one regeneration job of this process.
-#[derive(Default)]
-pub struct RegenerateJob {
-    status: Mutex<RegenerateStatus>,
-}
-
-impl RegenerateJob {
-    fn snapshot(&self) -> RegenerateStatus {
-        let s = self.status.lock().clone();
-        if s.state.is_empty() {
-            RegenerateStatus {
-                state: "idle".into(),
-                ..s
-            }
-        } else {
-            s
-        }
-    }
-}
 
 fn now() -> String {
     crate::audit::rfc3339_utc(std::time::SystemTime::now())
@@ -137,6 +91,3 @@ pub async fn status(
     caller.require_admin()?;
     Ok(Json(s.regenerate.snapshot()))
 }
-
-/// Shared handle type used in [`AppState`].
-pub type SharedJob = Arc<RegenerateJob>;

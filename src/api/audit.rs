@@ -7,9 +7,9 @@
 
 use super::body::blocking;
 use super::caller::Caller;
-use crate::app::AppState;
 use crate::audit::{Action, Actor, AuditEntry, Outcome, Target};
 use crate::error::Error;
+use crate::state::AppState;
 use http::StatusCode;
 use std::time::Duration;
 

@@ -1,9 +1,9 @@
 //! Request bodies: YAML or JSON by `Content-Type`, read with a size cap so an oversized body
 //! is refused without being held in memory.
 
-use crate::app::AppState;
 use crate::catalog::Format;
 use crate::error::Error;
+use crate::state::AppState;
 use axum::extract::{FromRequest, Request};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};

@@ -2,11 +2,11 @@
 //! resources (`me`, their user id or their slug), everyone else 403. The user directory a
 //! route touches is claimed for its id first (`crate::owners`).
 
-use crate::app::AppState;
 use crate::auth::principal::is_hashed_slug;
 use crate::auth::{slug, Principal};
 use crate::error::Error;
 use crate::owners::{Access, Owners};
+use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use http::request::Parts;
 use std::sync::Arc;
@@ -18,31 +18,14 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let auth = &state.proxy.auth;
-        match auth.authenticate(&parts.headers, &parts.uri).await {
-            Ok(p) => {
-                crate::server::mark_authenticated(&parts.extensions);
-                if let Some(slot) = parts.extensions.get::<crate::app::CallerSlot>() {
-                    let _ = slot.0.set(p.clone());
-                }
-                Ok(Caller(p, state.services.owners.clone()))
-            }
-            Err(reason) => {
-                state
-                    .proxy
-                    .metrics
-                    .auth_failures
-                    .get_or_create(&crate::metrics::ReasonLabels {
-                        reason: reason.label(),
-                    })
-                    .inc();
-                Err(Error::unauthorized(
-                    reason,
-                    auth.challenge(),
-                    &parts.headers,
-                ))
-            }
+        let p = state
+            .gate
+            .check(&parts.headers, &parts.uri, &parts.extensions)
+            .await?;
+        if let Some(slot) = parts.extensions.get::<crate::state::CallerSlot>() {
+            let _ = slot.0.set(p.clone());
         }
+        Ok(Caller(p, state.services.owners.clone()))
     }
 }
 
@@ -68,8 +51,8 @@ impl Caller {
         }
     }
 
-    /// True when `{user}` in a path names the caller.
-    fn is_self(&self, path_user: &str) -> bool {
+    /// True when `{user}` in a path (or a query) names the caller.
+    pub fn is_self(&self, path_user: &str) -> bool {
         let p = &self.0;
         path_user == "me" || path_user == p.user || path_user == p.slug
     }

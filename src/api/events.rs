@@ -3,9 +3,9 @@
 //! section documents the wire format.
 
 use super::caller::Caller;
-use crate::app::AppState;
 use crate::error::Error;
 use crate::events::{Event, Resume, StreamGuard, Subscription};
+use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};

@@ -3,7 +3,6 @@
 use super::audit::admit;
 use super::caller::Caller;
 use super::page::{paginate, PageQuery};
-use crate::app::AppState;
 use crate::audit::{Action, Target};
 use crate::auth::Principal;
 use crate::catalog::regen::read_merged_header;
@@ -11,6 +10,7 @@ use crate::catalog::UserFile;
 use crate::error::Error;
 use crate::gateways::{GatewayControl, GatewayStatus, ImagePull, PullOutcome};
 use crate::owners::Access;
+use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

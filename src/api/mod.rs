@@ -3,18 +3,20 @@
 
 pub mod admin;
 mod audit;
+mod audit_query;
 mod body;
 mod caller;
 mod catalogs;
 mod events;
 mod gateways;
+pub mod job;
 mod openapi;
 mod page;
 mod user_config;
 mod users;
 
-use crate::app::AppState;
-use crate::error::{json_error, Error};
+use crate::error::json_error;
+use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -37,7 +39,7 @@ pub const MAX_BODY: usize = 6 * 1024 * 1024;
     servers((url = "/api/v1")),
     // What `GET /events` sends as each event's `data` (the route's body is the stream).
     components(schemas(crate::events::Event)),
-    tags((name = "catalogs"), (name = "users"), (name = "secrets"), (name = "gateways"), (name = "events"), (name = "admin"))
+    tags((name = "catalogs"), (name = "users"), (name = "secrets"), (name = "gateways"), (name = "events"), (name = "admin"), (name = "audit"))
 )]
 struct ApiDoc;
 
@@ -73,6 +75,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::stream))
         .routes(routes!(admin::start))
         .routes(routes!(admin::status))
+        .routes(routes!(audit_query::query))
+        .routes(routes!(audit_query::export))
 }
 
 /// The OpenAPI 3 document of the API.
@@ -105,10 +109,13 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn unknown_route(State(state): State<AppState>, req: Request) -> Response {
-    let auth = &state.proxy.auth;
-    if let Err(reason) = auth.authenticate(req.headers(), req.uri()).await {
-        return Error::unauthorized(reason, auth.challenge(), req.headers()).into_response();
+    // Unknown routes answer 404 only to a caller the API would answer at all.
+    if let Err(e) = state
+        .gate
+        .check(req.headers(), req.uri(), req.extensions())
+        .await
+    {
+        return e.into_response();
     }
-    crate::server::mark_authenticated(req.extensions());
     json_error(StatusCode::NOT_FOUND, "not_found", "no such API route")
 }

@@ -5,7 +5,6 @@ use super::audit::admit;
 use super::body::{blocking, DocBody};
 use super::caller::{Caller, UserRef};
 use super::page::{paginate, PageQuery};
-use crate::app::AppState;
 use crate::audit::{Action, Target};
 use crate::catalog::regen::read_merged_header;
 use crate::catalog::{
@@ -15,6 +14,7 @@ use crate::error::Error;
 use crate::owners::Access;
 use crate::secrets::SecretValue;
 use crate::services::Services;
+use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;

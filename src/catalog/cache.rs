@@ -126,8 +126,8 @@ impl CatalogCache {
 mod tests {
     use super::*;
     use crate::catalog::digest::Digested;
+    use crate::catalog::format::Format;
     use crate::catalog::merge::BaseLayer;
-    use crate::catalog::model::Format;
 
     fn inputs(image: &str) -> MergeInputs {
         let mut i = MergeInputs::empty();

@@ -153,7 +153,7 @@ pub fn to_hex(d: &Digest) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::model::Format;
+    use crate::catalog::format::Format;
 
     fn digest_of(yaml: &str) -> Digest {
         *Digested::new(Catalog::parse(yaml.as_bytes(), Format::Yaml).unwrap()).digest()

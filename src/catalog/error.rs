@@ -3,10 +3,9 @@
 use std::io;
 use std::path::PathBuf;
 
-use super::model::Format;
-use super::policy::PolicyError;
-use super::validate::ValidationError;
-use crate::storage::{FileOp, NameError, NameKind, StorageError};
+use super::format::Format;
+use super::issues::{PolicyError, ValidationError};
+use crate::storage::{FileOp, IoError, NameError, NameKind, StorageError};
 
 /// What the HTTP layer should make of an error; one variant per status family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,16 +75,8 @@ pub enum CatalogError {
         source: Box<CatalogError>,
     },
     /// A filesystem operation failed.
-    #[error("cannot {op} {}: {source}", path.display())]
-    Io {
-        /// Which operation.
-        op: FileOp,
-        /// On which path.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 fn at_path(path: &Option<String>) -> String {
@@ -105,24 +96,20 @@ impl CatalogError {
             | CatalogError::InvalidName(_) => ErrorClass::BadRequest,
             CatalogError::Policy(_) => ErrorClass::Policy,
             CatalogError::NotFound { .. } => ErrorClass::NotFound,
-            CatalogError::BadFile { .. } | CatalogError::Io { .. } => ErrorClass::Internal,
+            CatalogError::BadFile { .. } | CatalogError::Io(_) => ErrorClass::Internal,
         }
     }
 
     /// Builds an [`CatalogError::Io`].
     pub fn io(op: FileOp, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        CatalogError::Io {
-            op,
-            path: path.into(),
-            source,
-        }
+        CatalogError::Io(IoError::new(op, path, source))
     }
 
     /// Re-labels a parse/validation error as coming from a stored file, which makes it an
     /// operator problem (500) instead of a caller problem (400).
     pub(crate) fn in_file(self, path: impl Into<PathBuf>) -> Self {
         match self {
-            e @ (CatalogError::Io { .. } | CatalogError::BadFile { .. }) => e,
+            e @ (CatalogError::Io(_) | CatalogError::BadFile { .. }) => e,
             e => CatalogError::BadFile {
                 path: path.into(),
                 source: Box::new(e),
@@ -136,7 +123,7 @@ impl CatalogError {
 impl From<StorageError> for CatalogError {
     fn from(e: StorageError) -> Self {
         match e {
-            StorageError::Io { op, path, source } => CatalogError::Io { op, path, source },
+            StorageError::Io(e) => CatalogError::Io(e),
             StorageError::TooLarge {
                 path,
                 actual,
@@ -199,10 +186,10 @@ mod tests {
         assert!(
             matches!(
                 e,
-                CatalogError::Io {
+                CatalogError::Io(IoError {
                     op: FileOp::Rename,
                     ..
-                }
+                })
             ),
             "{e:?}"
         );

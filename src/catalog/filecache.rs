@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use parking_lot::RwLock;
 
 use super::error::CatalogError;
-use super::model::MAX_CATALOG_BYTES;
+use super::parse::MAX_CATALOG_BYTES;
 use crate::storage::files::read_open_limited;
 use crate::storage::FileOp;
 

@@ -203,7 +203,7 @@ pub fn merge(inputs: &MergeInputs) -> Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::model::Format;
+    use crate::catalog::format::Format;
 
     fn cat(yaml: &str) -> Digested<Catalog> {
         Digested::new(Catalog::parse(yaml.as_bytes(), Format::Yaml).unwrap())

@@ -5,10 +5,13 @@
 //! in `tokio::task::spawn_blocking`.
 
 pub mod cache;
+mod decode;
 pub mod digest;
 pub mod error;
 mod filecache;
+pub mod format;
 pub mod image_ref;
+pub mod issues;
 pub mod merge;
 pub mod metrics;
 pub mod model;
@@ -29,15 +32,17 @@ pub use error::{CatalogError, ErrorClass};
 // Storage names kept at their old paths: the API, gateways and tests name them from here.
 pub use crate::storage::{names, DataLayout, FileOp, UserFile};
 pub use crate::storage::{validate_name, NameError, NameKind};
+pub use format::Format;
+pub use issues::{PolicyError, ValidationError};
 pub use merge::{input_hash, merge, BaseLayer, CatalogHash, MergeInputs, TeamLayer};
 pub use metrics::CatalogMetrics;
-pub use model::{Catalog, Format, Server, ServerType};
+pub use model::{Catalog, Server, ServerType};
 pub use overrides::{Override, Overrides};
-pub use policy::{CatalogPolicy, PolicyError};
+pub use policy::CatalogPolicy;
 pub use regen::{merge_for_cli, regenerate_all, regenerate_user, RegenerateReport, Regenerated};
 pub use server_name::{check_secret_name, MAX_SECRET_NAME_LEN};
 pub use store::{BaseInfo, CatalogStore};
 pub use toggle::ServerToggle;
 pub use user::UserCatalogUpdate;
 pub use user_config::{parse_import, UserConfig};
-pub use validate::{parse_validated, validate, ValidationError};
+pub use validate::{parse_validated, validate};

@@ -4,7 +4,7 @@
 //! or not, round-trips in its original order. The top level keeps `name`, `displayName` and
 //! `registry` first, then any other keys in their original order.
 
-use std::fmt;
+use super::format::Format;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -15,29 +15,6 @@ use serde_json::{Map, Value};
 
 use super::error::CatalogError;
 use super::parse::{check_size, parse_json, parse_yaml, to_yaml};
-
-/// Largest catalog body accepted, checked before any parsing.
-pub const MAX_CATALOG_BYTES: usize = 5 * 1024 * 1024;
-/// Most servers one catalog may list; enforced while parsing, not after.
-pub const MAX_SERVERS: usize = 10_000;
-
-/// Input syntax of a catalog body.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// YAML 1.2 (one document).
-    Yaml,
-    /// JSON.
-    Json,
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Format::Yaml => "YAML",
-            Format::Json => "JSON",
-        })
-    }
-}
 
 /// A catalog file: `name`, `displayName`, `registry` of servers, plus any unknown keys.
 ///

@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::CatalogError;
-use super::model::{Format, MAX_SERVERS};
+use super::format::Format;
+use super::issues::Issues;
+use super::parse::MAX_SERVERS;
 use super::parse::{check_size, parse_json, parse_yaml};
 use super::server_name::check_server_name;
-use super::validate::{check_server_fields, Issues};
+use super::validate::check_server_fields;
 
 /// What one override entry does.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,7 +1,7 @@
 use std::fs;
 
 use super::*;
-use crate::catalog::model::Format;
+use crate::catalog::format::Format;
 use crate::catalog::ErrorClass;
 
 fn setup() -> (tempfile::TempDir, CatalogStore, CatalogCache) {

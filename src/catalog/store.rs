@@ -13,14 +13,16 @@ use serde_json::{Map, Value};
 use super::digest::Digested;
 use super::error::CatalogError;
 use super::filecache::FileCache;
+use super::format::Format;
 use super::merge::{BaseLayer, MergeInputs, TeamLayer};
 use super::metrics::CatalogMetrics;
-use super::model::{Catalog, Format};
+use super::model::Catalog;
 use super::overrides::Overrides;
 use super::parse::{parse_yaml, to_yaml};
 use super::policy::CatalogPolicy;
 use super::validate::validate;
 use crate::storage::files::{create_private_dir, list_dir, remove_file, write_atomic};
+use crate::storage::IoError;
 use crate::storage::{validate_name, NameKind};
 use crate::storage::{DataLayout, UserFile};
 
@@ -138,7 +140,7 @@ impl CatalogStore {
         r: Result<T, E>,
     ) -> Result<T, CatalogError> {
         let r = r.map_err(Into::into);
-        if let Err(CatalogError::Io { op, .. }) = &r {
+        if let Err(CatalogError::Io(IoError { op, .. })) = &r {
             self.metrics.inc_file_error(*op);
         }
         r

@@ -7,13 +7,13 @@ use indexmap::IndexSet;
 use serde::Deserialize;
 
 use super::error::CatalogError;
-use super::model::Format;
+use super::format::Format;
+use super::issues::Issues;
 use super::overrides::{Override, Overrides};
 use super::parse::{check_size, parse_json, parse_yaml};
 use super::server_name::check_server_name;
 use super::store::CatalogStore;
 use super::user::UserCatalogUpdate;
-use super::validate::Issues;
 
 /// The most names one bulk change may carry (both lists together).
 pub const MAX_TOGGLED: usize = 500;

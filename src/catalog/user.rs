@@ -9,11 +9,13 @@ use serde_json::Value;
 
 use super::digest::Digested;
 use super::error::CatalogError;
-use super::model::{Catalog, Format};
+use super::format::Format;
+use super::issues::ValidationError;
+use super::model::Catalog;
 use super::overrides::Overrides;
 use super::parse::{check_size, parse_json, parse_yaml};
 use super::store::CatalogStore;
-use super::validate::{validate, ValidationError};
+use super::validate::validate;
 
 /// A parsed and validated user catalog update.
 #[derive(Clone, Debug, Default, PartialEq)]

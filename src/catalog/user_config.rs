@@ -8,12 +8,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::CatalogError;
-use super::model::{Catalog, Format};
+use super::format::Format;
+use super::issues::{Issues, ValidationError};
+use super::model::Catalog;
 use super::overrides::Overrides;
 use super::parse::{check_size, parse_json, parse_yaml, to_yaml};
 use super::store::CatalogStore;
 use super::user::UserCatalogUpdate;
-use super::validate::{Issues, ValidationError};
 
 /// The document's format version; others are refused.
 pub const CONFIG_VERSION: u32 = 1;

@@ -6,84 +6,15 @@
 //! gateway's Go reader expects, since one malformed entry would stop a user's whole gateway.
 //! Unknown fields are not judged.
 
-use std::fmt;
-
 use serde_json::{Map, Value};
 
 use super::error::CatalogError;
+use super::format::Format;
 use super::image_ref::check_image_ref;
-use super::model::{Catalog, Format, ServerType, MAX_SERVERS};
+use super::issues::{Issues, ValidationError};
+use super::model::{Catalog, ServerType};
+use super::parse::MAX_SERVERS;
 use super::server_name::{check_secret_name, check_server_name};
-
-/// At most this many issues are reported; more would only bury the first one.
-const MAX_ISSUES: usize = 50;
-
-/// One broken rule: where (`registry.<server>.<field>`) and what to change.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Issue {
-    /// Dotted location, e.g. `registry.github.image`.
-    pub path: String,
-    /// What is wrong, phrased as what to fix.
-    pub message: String,
-}
-
-impl fmt::Display for Issue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
-
-/// All the issues found in one document (never empty).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub struct ValidationError {
-    /// Every issue found, up to a cap, in document order.
-    pub issues: Vec<Issue>,
-}
-
-impl fmt::Display for ValidationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.issues.len();
-        write!(
-            f,
-            "invalid catalog ({n} problem{}): ",
-            if n == 1 { "" } else { "s" }
-        )?;
-        for (i, issue) in self.issues.iter().enumerate() {
-            if i > 0 {
-                f.write_str("; ")?;
-            }
-            write!(f, "{issue}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Collects issues; `Err` only at the end so the caller sees all of them at once.
-#[derive(Default)]
-pub(crate) struct Issues(Vec<Issue>);
-
-impl Issues {
-    pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        if self.0.len() < MAX_ISSUES {
-            self.0.push(Issue {
-                path: path.into(),
-                message: message.into(),
-            });
-        }
-    }
-
-    pub(crate) fn into_vec(self) -> Vec<Issue> {
-        self.0
-    }
-
-    pub(crate) fn finish(self) -> Result<(), ValidationError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ValidationError { issues: self.0 })
-        }
-    }
-}
 
 /// Parses and validates a catalog body: what the REST API calls before writing anything.
 pub fn parse_validated(bytes: &[u8], format: Format) -> Result<Catalog, CatalogError> {

@@ -5,14 +5,22 @@
 //! sequence. Other `FRONTDOOR_*` variables without `__` are not overrides: they are free for
 //! secrets the config names (`hs256_secret_env: FRONTDOOR_JWT_SECRET`).
 
+mod engine_host;
 mod model;
+mod own_container;
+mod subnet;
 pub mod units;
+mod upstream_url;
 mod validate;
 
+pub use engine_host::EngineHost;
 pub use model::*;
+pub use own_container::OwnContainer;
 use serde_json::Value;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
+pub use subnet::Subnet;
+pub use upstream_url::UpstreamUrl;
 
 /// The default config location, relative to the working directory.
 pub const DEFAULT_PATH: &str = "config/frontdoor.yaml";
@@ -231,6 +239,31 @@ mod tests {
     }
 
     const MINIMAL: &str = "auth: { hs256_secret_env: JWT_SECRET, issuer: me, audience: [mcp] }\n";
+
+    #[test]
+    fn sizes_and_subnets_are_read_into_types_at_load() {
+        let c = Config::from_yaml(&format!(
+            "{MINIMAL}gateways: {{ docker: {{ memory: 256m, subnet_pool: 10.9.0.0/20, \
+             servers: {{ memory: 2g }} }} }}\n"
+        ))
+        .unwrap();
+        let d = &c.gateways.docker;
+        assert_eq!(d.memory.0, 256 << 20);
+        assert_eq!(d.servers.memory.0, 2 << 30);
+        assert_eq!(d.subnet_pool.to_string(), "10.9.0.0/20");
+        for (key, bad) in [
+            ("gateways.docker.memory", "memory: lots"),
+            ("gateways.docker.servers.memory", "servers: { memory: 12x }"),
+            ("gateways.docker.subnet_pool", "subnet_pool: 10.9.0.0"),
+        ] {
+            let err = Config::from_yaml(&format!("{MINIMAL}gateways: {{ docker: {{ {bad} }} }}\n"))
+                .unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Key { key: k, .. } if k == key),
+                "{bad}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn unknown_key_is_named() {

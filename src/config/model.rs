@@ -1,7 +1,11 @@
 //! The config file's shape. Every key has a default here, and `config/frontdoor.yaml`
 //! documents each one; unknown keys are refused by `deny_unknown_fields`.
 
+use super::engine_host::EngineHost;
+use super::own_container::OwnContainer;
+use super::subnet::Subnet;
 use super::units::{HumanBytes, HumanDuration};
+use super::upstream_url::UpstreamUrl;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -268,7 +272,7 @@ pub struct GatewaysConfig {
     pub restart_on_catalog_change: RestartPolicy,
     /// Send every user to this one gateway instead of starting per-user containers
     /// (a shared gateway, or development without Docker).
-    pub upstream_url: Option<String>,
+    pub upstream_url: Option<UpstreamUrl>,
     /// Token sent to `upstream_url` (name of an environment variable holding it).
     pub upstream_token_env: Option<String>,
     /// TCP connect timeout to a gateway.
@@ -335,7 +339,7 @@ pub enum GatewayEngine {
 #[serde(deny_unknown_fields, default)]
 pub struct ServerContainersConfig {
     /// Memory cap of each server container (a larger or missing request is lowered to it).
-    pub memory: String,
+    pub memory: HumanBytes,
     /// CPU cap of each server container.
     pub cpus: f64,
     /// Process cap of each server container.
@@ -349,7 +353,7 @@ pub struct ServerContainersConfig {
 impl Default for ServerContainersConfig {
     fn default() -> Self {
         Self {
-            memory: "1g".into(),
+            memory: HumanBytes(1 << 30),
             cpus: 1.0,
             pids: 256,
             cap_add: Vec::new(),
@@ -363,7 +367,7 @@ impl Default for ServerContainersConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DockerConfig {
     /// Engine address (`unix:///var/run/docker.sock` when unset, or `DOCKER_HOST`).
-    pub host: Option<String>,
+    pub host: Option<EngineHost>,
     /// Separates deployments that share one engine; part of names and labels.
     pub instance: String,
     pub image: String,
@@ -374,13 +378,13 @@ pub struct DockerConfig {
     pub port: u16,
     pub health_path: String,
     /// Pool carved into one small subnet per user network.
-    pub subnet_pool: String,
+    pub subnet_pool: Subnet,
     /// Prefix length of each user's subnet (28 = 16 addresses).
     pub subnet_prefix: u8,
     pub reach: Reach,
     /// `uid:gid` the gateway runs as.
     pub user: Option<String>,
-    pub memory: String,
+    pub memory: HumanBytes,
     pub cpus: f64,
     pub pids: i64,
     pub read_only: bool,
@@ -414,7 +418,7 @@ pub struct DockerConfig {
     pub pull_timeout: HumanDuration,
     /// The container the front door runs in, joined to each gateway network: `auto` (detect
     /// through `/.dockerenv` and the hostname), `none`, or a container name or id.
-    pub frontdoor_container: String,
+    pub frontdoor_container: OwnContainer,
     /// Create user networks as internal (no egress). Needed when the front door runs in a
     /// container on Docker < 28: the first network it joins would otherwise take over its
     /// external connectivity, re-mapping its published port and cutting connections in flight.
@@ -449,11 +453,11 @@ impl Default for DockerConfig {
             .to_vec(),
             port: 8811,
             health_path: "/health".into(),
-            subnet_pool: "10.213.0.0/16".into(),
+            subnet_pool: Subnet::new(std::net::Ipv4Addr::new(10, 213, 0, 0), 16),
             subnet_prefix: 28,
             reach: Reach::Bridge,
             user: None,
-            memory: "512m".into(),
+            memory: HumanBytes(512 << 20),
             cpus: 1.0,
             pids: 256,
             read_only: true,
@@ -468,7 +472,7 @@ impl Default for DockerConfig {
             secrets_path: "{home}/.docker/mcp/secrets.env".into(),
             api_timeout: HumanDuration::secs(10),
             pull_timeout: HumanDuration::secs(600),
-            frontdoor_container: "auto".into(),
+            frontdoor_container: OwnContainer::Auto,
             internal_networks: false,
         }
     }
@@ -489,6 +493,9 @@ pub struct AuditConfig {
     pub user_burst: u32,
     /// Admins are not rate limited (their actions are still audited).
     pub admin_exempt: bool,
+    /// Lines older than this are deleted (at start, then hourly); `0` keeps them until the
+    /// size bound above pushes them out.
+    pub max_age: HumanDuration,
 }
 
 impl Default for AuditConfig {
@@ -499,6 +506,7 @@ impl Default for AuditConfig {
             user_rate: 30,
             user_burst: 60,
             admin_exempt: true,
+            max_age: HumanDuration(std::time::Duration::ZERO),
         }
     }
 }

@@ -1,7 +1,6 @@
 //! Cross-field checks, collected so an operator sees every problem in one run.
 
-use super::units::parse_bytes;
-use super::{ConfigError, GatewayEngine, RawConfig, HOME_TEMPLATE};
+use super::{ConfigError, EngineHost, GatewayEngine, RawConfig, HOME_TEMPLATE};
 
 /// Checks `raw` and returns the resolved public URL.
 pub(super) fn validate(raw: &RawConfig) -> Result<String, ConfigError> {
@@ -152,14 +151,6 @@ fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
     if g.max_concurrent_starts == 0 {
         errs.push("gateways.max_concurrent_starts must be at least 1".into());
     }
-    if let Some(url) = &g.upstream_url {
-        match url.parse::<http::Uri>() {
-            Ok(u) if u.scheme_str() == Some("http") && u.authority().is_some() => {}
-            _ => errs.push(format!(
-                "gateways.upstream_url: `{url}` must be http://host:port (gateways speak plain HTTP on their private network)"
-            )),
-        }
-    }
     let d = &g.docker;
     let instance_ok = !d.instance.is_empty()
         && d.instance.len() <= 20
@@ -184,19 +175,16 @@ fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
             d.health_path
         ));
     }
-    match parse_cidr(&d.subnet_pool) {
-        Some((_, pool_prefix)) if d.subnet_prefix >= pool_prefix && d.subnet_prefix <= 29 => {}
-        Some((_, pool_prefix)) => errs.push(format!(
+    let pool_prefix = d.subnet_pool.prefix;
+    if d.subnet_prefix < pool_prefix || d.subnet_prefix > 29 {
+        errs.push(format!(
             "gateways.docker.subnet_prefix: {} must be between the pool's /{pool_prefix} and /29",
             d.subnet_prefix
-        )),
-        None => errs.push(format!(
-            "gateways.docker.subnet_pool: `{}` is not an IPv4 CIDR such as 10.213.0.0/16",
-            d.subnet_pool
-        )),
+        ));
     }
-    if let Err(e) = parse_bytes(&d.memory) {
-        errs.push(format!("gateways.docker.memory: {e}"));
+    // A size Docker takes as a signed number of bytes.
+    if i64::try_from(d.memory.0).is_err() {
+        errs.push("gateways.docker.memory is too large".into());
     }
     if d.cpus <= 0.0 || !d.cpus.is_finite() {
         errs.push("gateways.docker.cpus must be a positive number".into());
@@ -224,11 +212,6 @@ fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
     }
     if d.api_timeout.0.is_zero() || d.pull_timeout.0.is_zero() {
         errs.push("gateways.docker.api_timeout and pull_timeout must be positive".into());
-    }
-    if d.frontdoor_container.trim().is_empty() {
-        errs.push(
-            "gateways.docker.frontdoor_container must be auto, none, or a container name".into(),
-        );
     }
     if g.idle_timeout.0.is_zero() || g.spawn_timeout.0.is_zero() {
         errs.push("gateways.idle_timeout and spawn_timeout must be positive".into());
@@ -260,28 +243,23 @@ fn check_gateway_engine(d: &super::DockerConfig, errs: &mut Vec<String>) {
                         .into(),
                 );
             }
-            if let Some(h) = d.host.as_deref().filter(|h| !h.starts_with("unix://")) {
+            if let Some(h) = d.host.as_ref().filter(|h| h.unix_socket().is_none()) {
                 errs.push(format!(
                     "gateways.docker.engine_for_gateways: host mounts the engine's unix socket into gateways, but gateways.docker.host is `{h}`"
                 ));
             }
         }
-        GatewayEngine::Policed => {
-            if let Some(h) = d.host.as_deref().filter(|h| {
-                !["unix://", "tcp://", "http://"]
-                    .iter()
-                    .any(|p| h.starts_with(p))
-            }) {
-                errs.push(format!(
-                    "gateways.docker.engine_for_gateways: policed forwards to unix://, tcp:// or http:// engines, but gateways.docker.host is `{h}`"
-                ));
-            }
-        }
+        // Every engine address config reads (unix, tcp, http) can be policed.
+        GatewayEngine::Policed => {}
         GatewayEngine::None => {}
     }
     if !d.allow_host_engine {
         for m in &d.mounts {
-            let engine = d.host.as_deref().and_then(|h| h.strip_prefix("unix://"));
+            let engine = d
+                .host
+                .as_ref()
+                .and_then(EngineHost::unix_socket)
+                .and_then(std::path::Path::to_str);
             if carries_engine_socket(m.split(':').next().unwrap_or(""), engine) {
                 errs.push(format!(
                     "gateways.docker.mounts: `{m}` hands gateways the engine's socket (root on this host); \
@@ -291,11 +269,9 @@ fn check_gateway_engine(d: &super::DockerConfig, errs: &mut Vec<String>) {
         }
     }
     let s = &d.servers;
-    if parse_bytes(&s.memory).is_err() {
-        errs.push(format!(
-            "gateways.docker.servers.memory: `{}` is not a size such as 512m or 2g",
-            s.memory
-        ));
+    // A size Docker takes as a signed number of bytes.
+    if i64::try_from(s.memory.0).is_err() {
+        errs.push("gateways.docker.servers.memory is too large".into());
     }
     if !(s.cpus > 0.0 && s.cpus.is_finite()) || s.pids <= 0 {
         errs.push("gateways.docker.servers.cpus and pids must be positive".into());
@@ -367,14 +343,6 @@ fn check_catalogs(raw: &RawConfig, errs: &mut Vec<String>) {
     }
 }
 
-/// Parses `a.b.c.d/n`.
-pub fn parse_cidr(text: &str) -> Option<(std::net::Ipv4Addr, u8)> {
-    let (addr, prefix) = text.split_once('/')?;
-    let prefix: u8 = prefix.parse().ok()?;
-    (prefix <= 32).then_some(())?;
-    Some((addr.parse().ok()?, prefix))
-}
-
 /// Largest `events.history`: each kept event is a few hundred bytes, held in memory.
 const MAX_EVENTS_HISTORY: usize = 1 << 20;
 
@@ -415,6 +383,7 @@ fn check_audit(raw: &RawConfig, errs: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::units::HumanBytes;
 
     #[test]
     fn jwks_url_is_https_unless_http_is_opted_into() {
@@ -476,7 +445,7 @@ mod tests {
             let err = validate(&raw).unwrap_err().to_string();
             assert!(err.contains("gateways.docker.mounts"), "{m}: {err}");
         }
-        raw.gateways.docker.host = Some("unix:///srv/engine/api.sock".into());
+        raw.gateways.docker.host = Some("unix:///srv/engine/api.sock".parse().unwrap());
         raw.gateways.docker.mounts = vec!["/srv/engine:/e".into()];
         assert!(
             validate(&raw).is_err(),
@@ -492,11 +461,11 @@ mod tests {
     #[test]
     fn server_caps_are_checked() {
         let mut raw = with_key();
-        raw.gateways.docker.servers.memory = "lots".into();
+        raw.gateways.docker.servers.memory = HumanBytes(u64::MAX);
         raw.gateways.docker.servers.pids = 0;
         raw.gateways.docker.servers.cap_add = vec!["ALL".into()];
         let err = validate(&raw).unwrap_err().to_string();
-        assert!(err.contains("servers.memory"), "{err}");
+        assert!(err.contains("servers.memory is too large"), "{err}");
         assert!(err.contains("cpus and pids"), "{err}");
         assert!(err.contains("servers.cap_add"), "{err}");
     }
@@ -576,14 +545,12 @@ mod tests {
         d.catalog_path = "relative.yaml".into();
         d.secrets_path = "/secrets".into();
         d.api_timeout = crate::config::units::HumanDuration::secs(0);
-        d.frontdoor_container = " ".into();
         d.mounts = vec!["/var/run/docker.sock".into(), "vol:/data:rw".into()];
         let err = validate(&raw).unwrap_err().to_string();
         for key in [
             "catalog_path",
             "secrets_path",
             "api_timeout",
-            "frontdoor_container",
             "/var/run/docker.sock",
         ] {
             assert!(err.contains(key), "{key}: {err}");

@@ -3,42 +3,15 @@
 //! HTTP upgrades, so `docker run -i`'s attach stream is bridged byte for byte.
 
 use super::Body;
+use crate::config::EngineHost;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use std::path::PathBuf;
 use std::time::Duration;
 use tokio::net::{TcpStream, UnixStream};
 use tokio_util::either::Either;
-
-/// Where the engine listens.
-#[derive(Debug, Clone)]
-pub enum EngineAddr {
-    Unix(PathBuf),
-    /// `host:port`, plain HTTP.
-    Tcp(String),
-}
-
-impl EngineAddr {
-    /// `gateways.docker.host`, else `DOCKER_HOST`, else the default socket (config validation
-    /// refused other schemes for the policed API).
-    pub fn from_config(host: Option<&str>) -> Self {
-        let env = std::env::var("DOCKER_HOST").ok();
-        let host = host
-            .or(env.as_deref())
-            .unwrap_or("unix:///var/run/docker.sock");
-        if let Some(path) = host.strip_prefix("unix://") {
-            return Self::Unix(PathBuf::from(path));
-        }
-        let rest = host
-            .strip_prefix("tcp://")
-            .or_else(|| host.strip_prefix("http://"))
-            .unwrap_or(host);
-        Self::Tcp(rest.trim_end_matches('/').to_string())
-    }
-}
 
 /// Why the engine could not be asked.
 #[derive(Debug, thiserror::Error)]
@@ -56,14 +29,14 @@ pub enum EngineError {
 /// A client of the engine; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    addr: EngineAddr,
+    addr: EngineHost,
     /// Limit of the front door's own lookups (inspects); forwarded calls have none, as
     /// `wait` and `logs --follow` are long polls.
     pub lookup_timeout: Duration,
 }
 
 impl Engine {
-    pub fn new(addr: EngineAddr, lookup_timeout: Duration) -> Self {
+    pub fn new(addr: EngineHost, lookup_timeout: Duration) -> Self {
         Self {
             addr,
             lookup_timeout,
@@ -72,8 +45,8 @@ impl Engine {
 
     async fn connect(&self) -> Result<Either<UnixStream, TcpStream>, EngineError> {
         match &self.addr {
-            EngineAddr::Unix(p) => UnixStream::connect(p).await.map(Either::Left),
-            EngineAddr::Tcp(a) => TcpStream::connect(a.as_str()).await.map(|s| {
+            EngineHost::Unix(p) => UnixStream::connect(p).await.map(Either::Left),
+            EngineHost::Tcp(a) => TcpStream::connect(a.as_str()).await.map(|s| {
                 let _ = s.set_nodelay(true);
                 Either::Right(s)
             }),

@@ -71,9 +71,8 @@ pub struct ServerPolicy {
 impl ServerPolicy {
     /// From the config section (already validated).
     pub fn from_config(s: &crate::config::ServerContainersConfig) -> anyhow::Result<Self> {
-        let memory = crate::config::units::parse_bytes(&s.memory).map_err(anyhow::Error::msg)?;
         Ok(Self {
-            memory: i64::try_from(memory)?,
+            memory: i64::try_from(s.memory.0)?,
             nano_cpus: (s.cpus * 1e9) as i64,
             pids: s.pids,
             cap_add: s
@@ -103,7 +102,7 @@ pub(crate) struct Shared {
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
     /// Engine address (`gateways.docker.host`, else `DOCKER_HOST`, else the default socket).
-    pub engine_host: Option<String>,
+    pub engine_host: Option<crate::config::EngineHost>,
     /// Limit of the front door's own lookups (inspects) on the engine.
     pub lookup_timeout: std::time::Duration,
     /// Where the socket directories are made (on this process's file system).
@@ -141,7 +140,7 @@ impl GatewayApis {
         Ok(Self {
             shared: Arc::new(Shared {
                 engine: Engine::new(
-                    engine::EngineAddr::from_config(s.engine_host.as_deref()),
+                    crate::config::EngineHost::resolve(s.engine_host.as_ref()),
                     s.lookup_timeout,
                 ),
                 policy: s.policy,

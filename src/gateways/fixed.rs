@@ -1,7 +1,8 @@
 //! One gateway for everybody (`gateways.upstream_url`), e.g. a shared docker/mcp-gateway.
 
-use super::{GatewayError, GatewayResolver, Upstream};
+use super::{GatewayError, GatewayResolver, Retry, Upstream};
 use crate::auth::Principal;
+use crate::config::UpstreamUrl;
 use async_trait::async_trait;
 
 /// Resolves every principal to the same address.
@@ -11,13 +12,9 @@ pub struct FixedUpstream {
 }
 
 impl FixedUpstream {
-    /// `url` is `http://host:port`; `token` is sent as the gateway's bearer token.
-    pub fn new(url: &str, token: Option<String>) -> Result<Self, String> {
-        let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
-        let base = uri
-            .authority()
-            .cloned()
-            .ok_or_else(|| format!("{url}: no host:port"))?;
+    /// Every request goes to `url`; `token` is sent as the gateway's bearer token.
+    pub fn new(url: &UpstreamUrl, token: Option<String>) -> Result<Self, String> {
+        let base = url.authority().clone();
         let authorization = match token {
             Some(t) => {
                 Some(super::bearer(&t).ok_or("the gateway token is not a valid header value")?)
@@ -38,6 +35,7 @@ impl GatewayResolver for FixedUpstream {
             base: self.base.clone(),
             authorization: self.authorization.clone(),
             lease: None,
+            retry: Retry::Never,
         })
     }
 }

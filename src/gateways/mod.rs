@@ -3,26 +3,39 @@
 //! [`FixedUpstream`] sends everyone to one gateway.
 
 mod adopt;
+mod adopter;
+mod agent;
 mod availability;
 mod background;
 mod deliver;
+mod engine;
+mod failure;
 mod files;
 mod fixed;
 mod init;
 mod lifecycle;
 pub mod metrics;
 pub use availability::Unavailable;
+mod jobs;
 pub mod names;
+mod network;
+mod prepare;
 mod probe;
+mod pulls;
+mod ready;
 mod redact;
+mod remove;
 mod servers;
 mod slot;
+mod spec;
 mod start;
 mod state_events;
 mod state_file;
-mod stop;
 pub mod subnets;
 mod teardown;
+#[cfg(test)]
+mod tests;
+mod timing;
 
 pub use fixed::FixedUpstream;
 pub use lifecycle::{docker_runtime, DockerGateways};
@@ -33,6 +46,7 @@ pub use teardown::{remove_instance, Teardown};
 use crate::auth::Principal;
 use async_trait::async_trait;
 use std::any::Any;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A ready gateway for one request.
@@ -44,6 +58,25 @@ pub struct Upstream {
     pub authorization: Option<http::HeaderValue>,
     /// Held until the response body ends, so the lifecycle counts open streams as activity.
     pub lease: Option<Box<dyn Any + Send + Sync>>,
+    /// What the proxy may do when it cannot connect to this address.
+    pub retry: Retry,
+}
+
+/// The resolver's word on a connection refused by the gateway it named.
+pub enum Retry {
+    /// Nothing can replace it: the client gets the 502 (a fixed upstream).
+    Never,
+    /// Ask whether the gateway is gone; when it was, a request that can be sent again is sent
+    /// once more, to the fresh gateway the next `ensure` gives.
+    IfGone(Arc<dyn GoneCheck>),
+}
+
+/// Looks at a gateway the proxy could not connect to, now rather than when the engine's
+/// event arrives (killed moments ago, its die event still on the way).
+#[async_trait]
+pub trait GoneCheck: Send + Sync {
+    /// True when it was gone and the next `ensure` gives a fresh one.
+    async fn gone(self: Arc<Self>, principal: &Principal) -> bool;
 }
 
 /// The `Authorization` value for a gateway token, marked sensitive so it never shows in debug
@@ -75,19 +108,6 @@ pub enum GatewayError {
 pub trait GatewayResolver: Send + Sync + 'static {
     /// Returns the address of the principal's gateway once it is ready to serve.
     async fn ensure(&self, principal: &Principal) -> Result<Upstream, GatewayError>;
-
-    /// Whether [`Self::unreachable`] can ever give a fresh gateway; only then does the proxy
-    /// keep a copy of bodiless requests' heads to send them again.
-    fn replaces_unreachable(&self) -> bool {
-        false
-    }
-
-    /// The proxy could not connect to the gateway `ensure` returned. The lifecycle checks it
-    /// now rather than waiting for the engine's event; true when it was gone and the next
-    /// `ensure` gives a fresh one (so a request is worth sending again).
-    async fn unreachable(&self, _principal: &Principal) -> bool {
-        false
-    }
 
     /// Whether the runtime can start gateways right now (feeds `/readyz`).
     async fn ready(&self) -> bool {

@@ -1,8 +1,8 @@
 //! The lifecycle's side of the event stream: a slot whose state name changes publishes
-//! `gateway.state`. Called from [`super::slot::Slot::update`] only, under the slot's lock, so
+//! `gateway.state`. Called from [`super::slot::Slot::apply`] only, under the slot's lock, so
 //! one user's events are in the order their transitions happened.
 
-use super::slot::Phase;
+use super::GatewayError;
 use crate::events::{EventBody, EventBus};
 use std::sync::Arc;
 
@@ -16,18 +16,22 @@ impl StateEvents {
         Self(Some(bus))
     }
 
-    /// Publishes `gateway.state` when `after` has another name than `before`.
-    pub fn changed(&self, slug: &str, before: &'static str, after: &Phase) {
+    /// Publishes `gateway.state` when the state's name changed from `before` to `state`;
+    /// `failed` is the error of a `failed` state. (Names, not the slot's phase, so this file
+    /// and `slot.rs` do not import each other.)
+    pub fn changed(
+        &self,
+        slug: &str,
+        before: &'static str,
+        state: &'static str,
+        failed: Option<&GatewayError>,
+    ) {
         let Some(bus) = &self.0 else { return };
-        let state = after.name();
         if state == before {
             return;
         }
-        let reason = match after {
-            // The fixed code the API answers with, never the message (it may name an image).
-            Phase::Failed { error, .. } => Some(crate::error::Error::gateway_code(error)),
-            _ => None,
-        };
+        // The fixed code the API answers with, never the message (it may name an image).
+        let reason = failed.map(crate::error::Error::gateway_code);
         bus.publish(
             "gateway.state",
             Some(slug),
@@ -42,34 +46,23 @@ impl StateEvents {
 
 #[cfg(test)]
 mod tests {
-    use super::super::metrics::GatewayMetrics;
-    use super::super::slot::Registry;
     use super::*;
     use crate::events::Resume;
-    use crate::gateways::GatewayError;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     #[test]
     fn a_state_name_change_publishes_once_with_the_fixed_code() {
         let bus = Arc::new(EventBus::starting_at(1, 16, 4));
         let mut sub = bus.subscribe(Resume::Live);
-        let (m, reg) = (
-            GatewayMetrics::default(),
-            Registry::with_events(bus.clone()),
-        );
-        let slot = reg.slot("alice");
+        let events = StateEvents::to(bus.clone());
         // Same name: nothing.
-        slot.update(&m, |p| *p = Phase::Stopped);
-        slot.update(&m, |p| {
-            *p = Phase::Failed {
-                error: GatewayError::Unavailable {
-                    message: "image registry.example/secret-token-abc missing".into(),
-                    retry_after: Duration::from_secs(1),
-                },
-                at: Instant::now(),
-            }
-        });
-        slot.update(&m, |p| *p = Phase::Stopped);
+        events.changed("alice", "stopped", "stopped", None);
+        let error = GatewayError::Unavailable {
+            message: "image registry.example/secret-token-abc missing".into(),
+            retry_after: Duration::from_secs(1),
+        };
+        events.changed("alice", "stopped", "failed", Some(&error));
+        events.changed("alice", "failed", "stopped", None);
         let first = sub.live.try_recv().unwrap();
         assert_eq!(first.user.as_deref(), Some("alice"));
         let json = serde_json::to_value(&*first).unwrap();
@@ -81,5 +74,7 @@ mod tests {
         assert_eq!(second["state"], "stopped");
         assert!(second.get("reason").is_none());
         assert!(sub.live.try_recv().is_err(), "one event per change");
+        // Without a bus nothing is published (and nothing breaks).
+        StateEvents::default().changed("alice", "stopped", "starting", None);
     }
 }

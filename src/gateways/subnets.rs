@@ -4,53 +4,10 @@
 
 use parking_lot::Mutex;
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
 
-/// An IPv4 network: first address and prefix length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Subnet {
-    pub base: u32,
-    pub prefix: u8,
-}
-
-impl Subnet {
-    /// Parses `a.b.c.d/n` (host bits are cleared).
-    pub fn parse(text: &str) -> Option<Subnet> {
-        let (addr, prefix) = text.split_once('/')?;
-        let prefix: u8 = prefix.parse().ok()?;
-        if prefix > 32 {
-            return None;
-        }
-        let ip: Ipv4Addr = addr.parse().ok()?;
-        Some(Subnet {
-            base: u32::from(ip) & mask(prefix),
-            prefix,
-        })
-    }
-
-    fn last(&self) -> u32 {
-        self.base | !mask(self.prefix)
-    }
-
-    /// True when the two ranges share an address.
-    pub fn overlaps(&self, other: &Subnet) -> bool {
-        self.base <= other.last() && other.base <= self.last()
-    }
-}
-
-impl std::fmt::Display for Subnet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", Ipv4Addr::from(self.base), self.prefix)
-    }
-}
-
-fn mask(prefix: u8) -> u32 {
-    if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - prefix)
-    }
-}
+/// The one CIDR type: config's `subnet_pool` is read into it at load, the engine's networks
+/// with the same parser.
+pub use crate::config::Subnet;
 
 /// The pool and the subnets this process has handed out and not yet released.
 #[derive(Debug)]
@@ -61,9 +18,8 @@ pub struct SubnetPool {
 }
 
 impl SubnetPool {
-    /// `pool` is a CIDR (validated in config); `prefix` the size of each user subnet.
-    pub fn new(pool: &str, prefix: u8) -> Option<Self> {
-        let pool = Subnet::parse(pool)?;
+    /// `pool` is the config's; `prefix` the size of each user subnet.
+    pub fn new(pool: Subnet, prefix: u8) -> Option<Self> {
         (prefix >= pool.prefix && prefix <= 30).then(|| Self {
             pool,
             prefix,
@@ -98,6 +54,12 @@ impl SubnetPool {
     pub fn release(&self, subnet: Subnet) {
         self.reserved.lock().remove(&subnet);
     }
+
+    /// How many subnets are reserved now.
+    #[cfg(test)]
+    pub fn reserved(&self) -> usize {
+        self.reserved.lock().len()
+    }
 }
 
 #[cfg(test)]
@@ -106,7 +68,7 @@ mod tests {
 
     #[test]
     fn allocation_skips_engine_networks_and_reservations() {
-        let pool = SubnetPool::new("10.213.0.0/24", 28).unwrap();
+        let pool = SubnetPool::new(Subnet::parse("10.213.0.0/24").unwrap(), 28).unwrap();
         let in_use = vec![
             "172.17.0.0/16".to_string(),
             "10.213.0.0/28".to_string(),
@@ -122,22 +84,9 @@ mod tests {
 
     #[test]
     fn a_wide_network_blocks_everything_inside_it_and_the_pool_runs_out() {
-        let pool = SubnetPool::new("10.213.0.0/26", 28).unwrap();
+        let pool = SubnetPool::new(Subnet::parse("10.213.0.0/26").unwrap(), 28).unwrap();
         assert!(pool.allocate(&["10.0.0.0/8".to_string()]).is_none());
         let got: Vec<_> = std::iter::from_fn(|| pool.allocate(&[])).collect();
         assert_eq!(got.len(), 4);
-    }
-
-    #[test]
-    fn overlap_is_symmetric() {
-        let a = Subnet::parse("10.1.0.0/16").unwrap();
-        let b = Subnet::parse("10.1.2.0/28").unwrap();
-        let c = Subnet::parse("10.2.0.0/28").unwrap();
-        assert!(a.overlaps(&b) && b.overlaps(&a));
-        assert!(!a.overlaps(&c));
-        assert_eq!(
-            Subnet::parse("10.1.2.3/28").unwrap().to_string(),
-            "10.1.2.0/28"
-        );
     }
 }

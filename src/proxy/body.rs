@@ -3,62 +3,17 @@
 //! comments to quiet event streams, learns legacy SSE session ids, and, when dropped (stream
 //! done or client gone), drops the gateway response too, which cancels the upstream request.
 
+use super::exchange::Exchange;
 use super::sessions::SessionBindings;
-use crate::metrics::{Metrics, RouteClass};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, Instant};
-
-/// One request/response exchange; logged once when the response body is finished or dropped.
-pub struct Exchange {
-    pub method: http::Method,
-    pub route: RouteClass,
-    pub slug: Arc<str>,
-    pub status: u16,
-    pub started: Instant,
-    pub bytes_in: Arc<AtomicU64>,
-    pub bytes_out: u64,
-    pub metrics: Arc<Metrics>,
-    /// Counted in `open_streams` while alive.
-    pub stream: bool,
-    pub finished: bool,
-    /// The gateway lease: keeps the user's gateway "active" while the body is open.
-    pub _lease: Option<Box<dyn Any + Send + Sync>>,
-}
-
-impl Exchange {
-    /// Marks an event stream open (the gauge goes down again on drop).
-    pub fn open_stream(&mut self) {
-        self.stream = true;
-        self.metrics.open_streams.inc();
-    }
-}
-
-impl Drop for Exchange {
-    fn drop(&mut self) {
-        if self.stream {
-            self.metrics.open_streams.dec();
-        }
-        tracing::info!(
-            method = %self.method,
-            route = ?self.route,
-            user = %self.slug,
-            status = self.status,
-            duration_ms = self.started.elapsed().as_millis() as u64,
-            bytes_in = self.bytes_in.load(Ordering::Relaxed),
-            bytes_out = self.bytes_out,
-            completed = self.finished,
-            "request"
-        );
-    }
-}
+use std::time::Duration;
 
 /// Keep-alive comments for quiet event streams. A comment is only inserted at a line start,
 /// so it can never split an event's line; a comment line never dispatches an event.
@@ -171,7 +126,7 @@ where
         match this.inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
-                    this.exchange.bytes_out += data.len() as u64;
+                    this.exchange.sent(data.len());
                     if let Some(k) = this.keepalive.as_mut() {
                         if let Some(last) = data.last() {
                             k.at_line_start = *last == b'\n';
@@ -179,7 +134,7 @@ where
                         k.reset();
                     }
                     if let Some(s) = this.sniffer.as_mut() {
-                        if s.feed(data, &this.exchange.slug) {
+                        if s.feed(data, this.exchange.user()) {
                             *this.sniffer = None;
                         }
                     }
@@ -187,7 +142,7 @@ where
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(None) => {
-                this.exchange.finished = true;
+                this.exchange.finish();
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
@@ -203,7 +158,7 @@ where
                     return Poll::Pending;
                 }
                 const COMMENT: &[u8] = b": keep-alive\n";
-                this.exchange.bytes_out += COMMENT.len() as u64;
+                this.exchange.sent(COMMENT.len());
                 Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(COMMENT)))))
             }
         }

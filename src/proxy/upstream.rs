@@ -87,6 +87,8 @@ impl UpstreamClient {
     }
 }
 
+/// A connect timeout: the connector's `io::Error` of kind `TimedOut`, somewhere in the chain
+/// (`hyper_util`'s `ConnectError` wraps it), recognised by kind, never by its words.
 fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(e);
     while let Some(err) = cur {
@@ -95,10 +97,37 @@ fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
                 return true;
             }
         }
-        if err.to_string().contains("timed out") {
-            return true;
-        }
         cur = err.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_timeout;
+    use std::io;
+
+    /// An error wrapping another, as the client's errors wrap the connector's.
+    #[derive(Debug)]
+    struct Wrapped(&'static str, Option<io::Error>);
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_ref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn a_timeout_is_known_by_its_kind_anywhere_in_the_chain() {
+        let timed_out = io::Error::new(io::ErrorKind::TimedOut, "deadline has elapsed");
+        assert!(is_timeout(&Wrapped("tcp connect error", Some(timed_out))));
+        let refused = io::Error::new(io::ErrorKind::ConnectionRefused, "timed out? no");
+        assert!(!is_timeout(&Wrapped("tcp connect error", Some(refused))));
+        // Words alone say nothing.
+        assert!(!is_timeout(&Wrapped("connection timed out", None)));
+    }
 }

@@ -15,6 +15,9 @@ pub enum RuntimeErrorKind {
     Conflict,
     /// A subnet overlaps an existing network.
     SubnetTaken,
+    /// What was asked is already so, or under way: a container connected to a network it is
+    /// on, disconnected from one it is not on, a removal already in progress.
+    AlreadyDone,
     /// The image is not present and could not be pulled.
     Image,
     /// Any other refusal by the engine.
@@ -58,6 +61,7 @@ impl fmt::Display for RuntimeError {
             RuntimeErrorKind::NotFound => "not found",
             RuntimeErrorKind::Conflict => "name in use",
             RuntimeErrorKind::SubnetTaken => "subnet in use",
+            RuntimeErrorKind::AlreadyDone => "already done",
             RuntimeErrorKind::Image => "image unavailable",
             RuntimeErrorKind::Api => "refused",
         };

@@ -1,10 +1,9 @@
 //! The secrets module's error type. No variant carries a secret value.
 
-use std::io;
 use std::path::PathBuf;
 
 use crate::catalog::ErrorClass;
-use crate::storage::{too_large_reason, FileOp, NameError, StorageError};
+use crate::storage::{too_large_reason, IoError, NameError, StorageError};
 
 /// Everything that can go wrong with keys, sealing or secrets files.
 #[derive(Debug, thiserror::Error)]
@@ -74,16 +73,8 @@ pub enum SecretsError {
     #[error("random generator failed: {0}")]
     Rng(String),
     /// A filesystem operation failed.
-    #[error("cannot {op} {}: {source}", path.display())]
-    Io {
-        /// Which operation.
-        op: FileOp,
-        /// On which path.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 impl SecretsError {
@@ -103,7 +94,7 @@ impl SecretsError {
 impl From<StorageError> for SecretsError {
     fn from(e: StorageError) -> Self {
         match e {
-            StorageError::Io { op, path, source } => SecretsError::Io { op, path, source },
+            StorageError::Io(e) => SecretsError::Io(e),
             StorageError::TooLarge {
                 path,
                 actual,

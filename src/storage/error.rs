@@ -42,20 +42,36 @@ impl fmt::Display for FileOp {
     }
 }
 
+/// A failed filesystem operation, with its op and path: the one I/O error of the data dir,
+/// carried as it is by catalog, secrets and owner errors.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {op} {}: {source}", path.display())]
+pub struct IoError {
+    /// Which operation.
+    pub op: FileOp,
+    /// On which path.
+    pub path: PathBuf,
+    /// The OS error.
+    #[source]
+    pub source: io::Error,
+}
+
+impl IoError {
+    pub fn new(op: FileOp, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Self {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
 /// Everything that can go wrong reading or writing the data dir.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// A filesystem operation failed.
-    #[error("cannot {op} {}: {source}", path.display())]
-    Io {
-        /// Which operation.
-        op: FileOp,
-        /// On which path.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// A stored file is larger than its reader accepts (edited by hand?); it was not read
     /// whole.
     #[error(
@@ -76,17 +92,14 @@ pub enum StorageError {
 impl StorageError {
     /// Builds a [`StorageError::Io`].
     pub fn io(op: FileOp, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        StorageError::Io {
-            op,
-            path: path.into(),
-            source,
-        }
+        StorageError::Io(IoError::new(op, path, source))
     }
 
     /// The path the error is about.
     pub fn path(&self) -> &std::path::Path {
         match self {
-            StorageError::Io { path, .. } | StorageError::TooLarge { path, .. } => path,
+            StorageError::Io(e) => &e.path,
+            StorageError::TooLarge { path, .. } => path,
         }
     }
 }

@@ -111,6 +111,7 @@ fn sync_dir(dir: &Path) -> Result<(), StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::IoError;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -154,10 +155,10 @@ mod tests {
         assert!(
             matches!(
                 err,
-                StorageError::Io {
+                StorageError::Io(IoError {
                     op: FileOp::Write,
                     ..
-                }
+                })
             ),
             "{err}"
         );

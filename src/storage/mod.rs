@@ -11,7 +11,7 @@ pub mod layout;
 pub mod names;
 pub mod read_error;
 
-pub use error::{too_large_reason, FileOp, StorageError};
+pub use error::{too_large_reason, FileOp, IoError, StorageError};
 pub use layout::{DataLayout, UserFile};
 pub use names::{validate_name, NameError, NameKind, MAX_NAME_LEN};
 pub use read_error::read_error;

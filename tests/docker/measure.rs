@@ -5,7 +5,7 @@
 
 use crate::engine::engine;
 use crate::mcp::Mcp;
-use mcp_frontdoor::gateways::subnets::SubnetPool;
+use mcp_frontdoor::gateways::subnets::{Subnet, SubnetPool};
 use mcp_frontdoor::runtime::docker::{DockerRuntime, DockerSettings, OwnContainer};
 use mcp_frontdoor::runtime::{
     ContainerSpec, Limits, MemoryDir, NetworkSpec, Runtime, RuntimeMetrics,
@@ -156,7 +156,7 @@ async fn cold_start_numbers() {
         RuntimeMetrics::default(),
     ));
     let bare_name = |i: usize| format!("mcp-fd-{}-bare{i}", eng.instance);
-    let pool = Arc::new(SubnetPool::new("10.214.0.0/16", 28).unwrap());
+    let pool = Arc::new(SubnetPool::new(Subnet::parse("10.214.0.0/16").unwrap(), 28).unwrap());
     let bare_run = |i: usize, net: bool| {
         let (rt, image, inst) = (rt.clone(), eng.image.clone(), eng.instance.clone());
         let pool = net.then(|| pool.clone());

@@ -367,3 +367,27 @@ async fn jwks_url_frontdoor(
         .await;
     (idp, up, fd)
 }
+
+/// One gate guards the proxied routes and the API: a refused token is answered with the same
+/// challenge and counted once by reason on each of them, an unknown API route included.
+#[tokio::test]
+async fn every_guarded_route_counts_and_challenges_a_refused_token() {
+    let (up, fd) = setup().await;
+    let c = fd.client(Proto::H1);
+    let paths = ["/mcp", "/api/v1/users/me/catalogs", "/api/v1/no-such-route"];
+    for path in paths {
+        let resp = c.send(c.req("GET", path)).await;
+        assert_eq!(resp.status(), 401, "{path}");
+        let challenge = resp.headers()["www-authenticate"].to_str().unwrap();
+        assert!(
+            challenge.contains("resource_metadata="),
+            "{path}: {challenge}"
+        );
+    }
+    let text = fd.metrics_text().await;
+    assert!(
+        text.contains("mcp_frontdoor_auth_failures_total{reason=\"missing\"} 3"),
+        "{text}"
+    );
+    assert!(up.seen().is_empty());
+}

@@ -38,6 +38,7 @@ impl GatewayResolver for PerUser {
             base: addr.parse().unwrap(),
             authorization: mcp_frontdoor::gateways::bearer(&format!("token-of-{}", p.slug)),
             lease: Some(Box::new(Lease(self.leases.clone()))),
+            retry: mcp_frontdoor::gateways::Retry::Never,
         })
     }
 }

@@ -11,8 +11,8 @@
 
 use serde_json::{Map, Value};
 
+use super::super::issues::Issues;
 use super::super::model::Catalog;
-use super::super::validate::Issues;
 use super::pattern::{any_matches, canonical_url, describe};
 use super::UserPolicy;
 

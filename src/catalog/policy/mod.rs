@@ -14,14 +14,12 @@ pub mod patch;
 pub mod pattern;
 pub mod protected;
 
-use std::fmt;
-
 use serde::Serialize;
 
+use super::issues::{Issues, PolicyError};
 use super::merge::MergeInputs;
 use super::model::Catalog;
 use super::overrides::{Override, Overrides};
-use super::validate::{Issue, Issues};
 use crate::config::RawConfig;
 
 pub use pattern::Pattern;
@@ -47,42 +45,6 @@ pub struct CatalogPolicy {
     pub user: UserPolicy,
     /// The front door's own objects and data.
     pub protected: Protected,
-}
-
-/// A refusal: every field the policy rejects, and whether it was found in stored files.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub struct PolicyError {
-    /// The user whose stored layers broke the policy (a merge, not a write, found it).
-    pub stored_for: Option<String>,
-    /// What was refused, `custom.registry.<server>.<field>` / `overrides.<server>.<field>` /
-    /// `registry.<server>.<field>`.
-    pub issues: Vec<Issue>,
-}
-
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.issues.len();
-        match &self.stored_for {
-            Some(slug) => write!(
-                f,
-                "the catalog layers stored for user {slug} break the catalog policy; replace \
-                 them (PUT /api/v1/users/{{user}}/catalogs) or remove them ({n} problem{}): ",
-                if n == 1 { "" } else { "s" }
-            )?,
-            None => write!(
-                f,
-                "refused by the catalog policy ({n} problem{}): ",
-                if n == 1 { "" } else { "s" }
-            )?,
-        }
-        for (i, issue) in self.issues.iter().enumerate() {
-            if i > 0 {
-                f.write_str("; ")?;
-            }
-            write!(f, "{issue}")?;
-        }
-        Ok(())
-    }
 }
 
 fn finish(issues: Issues, stored_for: Option<&str>) -> Result<(), PolicyError> {
@@ -130,10 +92,10 @@ impl CatalogPolicy {
             .gateways
             .docker
             .host
-            .as_deref()
-            .and_then(|h| h.strip_prefix("unix://"))
+            .as_ref()
+            .and_then(|h| h.unix_socket())
         {
-            extra.push(sock.to_string());
+            extra.push(sock.to_string_lossy().into_owned());
         }
         CatalogPolicy {
             user: UserPolicy {

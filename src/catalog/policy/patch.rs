@@ -11,8 +11,8 @@
 
 use serde_json::{Map, Value};
 
+use super::super::issues::Issues;
 use super::super::overrides::{Override, Overrides};
-use super::super::validate::Issues;
 use super::custom::refusal;
 
 /// Fields an override may carry for a server an admin catalog offers.

@@ -13,8 +13,8 @@
 
 use serde_json::{Map, Value};
 
+use super::super::issues::Issues;
 use super::super::model::Catalog;
-use super::super::validate::Issues;
 use super::pattern::url_host;
 
 /// Name prefix of every Docker object the front door creates.

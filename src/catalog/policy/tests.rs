@@ -1,7 +1,7 @@
 use super::*;
 use crate::catalog::digest::Digested;
+use crate::catalog::format::Format;
 use crate::catalog::merge::{BaseLayer, TeamLayer};
-use crate::catalog::model::Format;
 
 fn cat(yaml: &str) -> Catalog {
     Catalog::parse(yaml.as_bytes(), Format::Yaml).unwrap()
@@ -254,7 +254,7 @@ fn from_config_protects_data_dir_and_engine_host() {
         data_dir: "/srv/fd-data".into(),
         ..Default::default()
     };
-    raw.gateways.docker.host = Some("unix:///opt/engine/api.sock".into());
+    raw.gateways.docker.host = Some("unix:///opt/engine/api.sock".parse().unwrap());
     raw.catalogs.protected_sources = vec!["/srv/secret".into(), "team-vol".into()];
     raw.catalogs.user_policy.custom_servers = true;
     raw.catalogs.user_policy.images = vec!["example/*".into()];

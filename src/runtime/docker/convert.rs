@@ -19,9 +19,13 @@ pub(super) fn classify(op: &'static str, e: BollardError) -> RuntimeError {
             status_code,
             message,
         } => {
-            let kind = match status_code {
-                404 => K::NotFound,
-                409 => K::Conflict,
+            // The engine answers in words only: this is the one place they are read.
+            let kind = match (op, status_code) {
+                ("connect_network", _) if message.contains("already exists") => K::AlreadyDone,
+                ("disconnect_network", _) if message.contains("not connected") => K::AlreadyDone,
+                ("remove_container", 409) if message.contains("in progress") => K::AlreadyDone,
+                (_, 404) => K::NotFound,
+                (_, 409) => K::Conflict,
                 _ if message.contains("overlaps") => K::SubnetTaken,
                 _ => K::Api,
             };
@@ -194,6 +198,47 @@ pub(super) fn event_of(m: EventMessage) -> Option<RuntimeEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn kind(op: &'static str, status_code: u16, message: &str) -> RuntimeErrorKind {
+        let e = BollardError::DockerResponseServerError {
+            status_code,
+            message: message.into(),
+        };
+        classify(op, e).kind
+    }
+
+    #[test]
+    fn engine_words_become_kinds_only_for_the_operation_they_answer() {
+        use RuntimeErrorKind as K;
+        let exists = "endpoint with name gw already exists in network fd-u";
+        assert_eq!(kind("connect_network", 403, exists), K::AlreadyDone);
+        assert_eq!(
+            kind(
+                "disconnect_network",
+                500,
+                "container x is not connected to network y"
+            ),
+            K::AlreadyDone
+        );
+        let removing = "removal of container x is already in progress";
+        assert_eq!(kind("remove_container", 409, removing), K::AlreadyDone);
+        // The same words from another call mean no more than its status says.
+        assert_eq!(kind("create_container", 409, removing), K::Conflict);
+        assert_eq!(kind("create_network", 403, exists), K::Api);
+        assert_eq!(kind("remove_container", 409, "name in use"), K::Conflict);
+        assert_eq!(
+            kind("remove_container", 404, "no such container"),
+            K::NotFound
+        );
+        assert_eq!(
+            kind(
+                "create_network",
+                400,
+                "Pool overlaps with other one on this address space"
+            ),
+            K::SubnetTaken
+        );
+    }
 
     #[test]
     fn image_names_split_into_repo_and_tag() {

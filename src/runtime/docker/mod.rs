@@ -40,23 +40,16 @@ use std::time::{Duration, Instant};
 pub struct DockerSettings {
     /// `unix:///path`, `tcp://host:port` or `http://host:port`; `DOCKER_HOST` or the default
     /// socket when unset.
-    pub host: Option<String>,
+    pub host: Option<EngineHost>,
     pub api_timeout: Duration,
     pub pull_timeout: Duration,
     /// Which container this process runs in, for joining gateway networks.
     pub own_container: OwnContainer,
 }
 
-/// `gateways.docker.frontdoor_container`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OwnContainer {
-    /// Detect: `/.dockerenv` present and the hostname names a container on this engine.
-    Auto,
-    /// Never join networks (the front door runs on the host).
-    None,
-    /// This container name or id.
-    Named(String),
-}
+use crate::config::EngineHost;
+/// `gateways.docker.frontdoor_container`, as the config reads it.
+pub use crate::config::OwnContainer;
 
 /// The Docker runtime.
 pub struct DockerRuntime {
@@ -91,7 +84,7 @@ impl DockerRuntime {
         }
         let unreachable =
             |m: String| RuntimeError::new("connect", RuntimeErrorKind::Unreachable, m);
-        let docker = connect(self.settings.host.as_deref(), self.settings.api_timeout)
+        let docker = connect(self.settings.host.as_ref(), self.settings.api_timeout)
             .map_err(|e| unreachable(e.to_string()))?;
         // The engine may be older than bollard's default API version (Docker 20.10 is 1.41).
         let docker = tokio::time::timeout(self.settings.api_timeout, docker.negotiate_version())
@@ -100,7 +93,7 @@ impl DockerRuntime {
             .map_err(|e| unreachable(e.to_string()))?;
         tracing::info!(
             api = %docker.client_version(),
-            host = self.settings.host.as_deref().unwrap_or("default"),
+            host = %self.settings.host.as_ref().map_or("default".into(), |h| h.to_string()),
             "connected to Docker"
         );
         *self.client.lock() = Some(docker.clone());
@@ -212,13 +205,15 @@ impl DockerRuntime {
     }
 }
 
-fn connect(host: Option<&str>, timeout: Duration) -> Result<Docker, BollardError> {
+fn connect(host: Option<&EngineHost>, timeout: Duration) -> Result<Docker, BollardError> {
     let secs = timeout.as_secs().max(1);
     match host {
-        Some(h) if h.starts_with("unix://") || h.starts_with('/') => {
-            Docker::connect_with_unix(h, secs, API_DEFAULT_VERSION)
+        Some(h @ EngineHost::Unix(_)) => {
+            Docker::connect_with_unix(&h.to_string(), secs, API_DEFAULT_VERSION)
         }
-        Some(h) => Docker::connect_with_http(h, secs, API_DEFAULT_VERSION),
+        Some(h @ EngineHost::Tcp(_)) => {
+            Docker::connect_with_http(&h.to_string(), secs, API_DEFAULT_VERSION)
+        }
         None => Docker::connect_with_defaults().map(|d| d.with_timeout(timeout)),
     }
 }
@@ -455,7 +450,7 @@ impl Runtime for DockerRuntime {
             })
             .await
         {
-            Err(e) if e.message.contains("already exists") => Ok(()),
+            Err(e) if e.kind == RuntimeErrorKind::AlreadyDone => Ok(()),
             other => other,
         }
     }
@@ -472,7 +467,10 @@ impl Runtime for DockerRuntime {
             .await
         {
             Err(e)
-                if e.kind == RuntimeErrorKind::NotFound || e.message.contains("not connected") =>
+                if matches!(
+                    e.kind,
+                    RuntimeErrorKind::NotFound | RuntimeErrorKind::AlreadyDone
+                ) =>
             {
                 Ok(())
             }
@@ -597,9 +595,7 @@ impl Runtime for DockerRuntime {
             Ok(()) => Ok(()),
             Err(e) if e.kind == RuntimeErrorKind::NotFound => Ok(()),
             // A removal already under way finishes by itself.
-            Err(e) if e.kind == RuntimeErrorKind::Conflict && e.message.contains("in progress") => {
-                Ok(())
-            }
+            Err(e) if e.kind == RuntimeErrorKind::AlreadyDone => Ok(()),
             Err(e) => Err(e),
         }
     }

@@ -271,9 +271,9 @@ impl FrontdoorBuilder {
             Config::from_yaml(&yaml).unwrap_or_else(|e| panic!("test config: {e}\n{yaml}"));
         let resolver: Arc<dyn GatewayResolver> = match (self.resolver, self.upstream) {
             (Some(r), _) => r,
-            (None, Some(url)) => {
-                Arc::new(FixedUpstream::new(&url, Some("gw-token".into())).unwrap())
-            }
+            (None, Some(url)) => Arc::new(
+                FixedUpstream::new(&url.parse().unwrap(), Some("gw-token".into())).unwrap(),
+            ),
             (None, None) => Arc::new(mcp_frontdoor::gateways::NoRuntime),
         };
         // As `Listeners::bind` does: the serving workers bind beside it (SO_REUSEPORT).

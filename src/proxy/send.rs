@@ -1,0 +1,166 @@
+//! Phase 4, sending: the request as the gateway gets it, and the one retry the resolver's
+//! policy allows when the gateway it named turns out to be gone.
+
+use super::body::Counted;
+use super::headers;
+use super::upstream::UpstreamError;
+use super::Proxy;
+use crate::auth::Principal;
+use crate::error::Error;
+use crate::gateways::{Retry, Upstream};
+use crate::server::ConnInfo;
+use axum::body::Body;
+use http::{Method, Request};
+use hyper::body::Incoming;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+/// The gateway's answer, with the upstream it came from (its lease is held while the body
+/// streams) and the count of request bytes sent to it.
+pub struct Sent {
+    pub resp: http::Response<Incoming>,
+    pub upstream: Upstream,
+    pub bytes_in: Arc<AtomicU64>,
+}
+
+/// Sends `req` to `upstream`; on a refused connection, follows `upstream.retry`.
+pub async fn send(
+    proxy: &Proxy,
+    who: &Principal,
+    req: Request<Body>,
+    mut upstream: Upstream,
+) -> Result<Sent, Error> {
+    let bytes_in = Arc::new(AtomicU64::new(0));
+    let retry = std::mem::replace(&mut upstream.retry, Retry::Never);
+    // Only a request that can be replaced keeps a copy of its head (a fixed upstream pays none).
+    let replay = match retry {
+        Retry::IfGone(_) => Replay::of(&req),
+        Retry::Never => None,
+    };
+    let first = upstream_request(req, &upstream, bytes_in.clone())?;
+    let err = match proxy.client.send(first).await {
+        Ok(resp) => {
+            return Ok(Sent {
+                resp,
+                upstream,
+                bytes_in,
+            })
+        }
+        Err(e) => counted(proxy, e),
+    };
+    let (UpstreamError::Connect, Retry::IfGone(check)) = (&err, retry) else {
+        return Err(err.into());
+    };
+    // Asked even when this request cannot be sent again: the next one gets a fresh gateway.
+    if !check.gone(who).await {
+        return Err(err.into());
+    }
+    let Some(again) = replay else {
+        return Err(err.into());
+    };
+    let fresh = proxy.resolver.ensure(who).await?;
+    drop(upstream);
+    let req = upstream_request(again.request(), &fresh, bytes_in.clone())?;
+    match proxy.client.send(req).await {
+        Ok(resp) => Ok(Sent {
+            resp,
+            upstream: fresh,
+            bytes_in,
+        }),
+        Err(e) => Err(counted(proxy, e).into()),
+    }
+}
+
+/// Every failure to reach a gateway is counted by reason.
+fn counted(proxy: &Proxy, e: UpstreamError) -> UpstreamError {
+    proxy
+        .metrics
+        .upstream_errors
+        .get_or_create(&crate::metrics::ReasonLabels { reason: e.label() })
+        .inc();
+    e
+}
+
+/// The request as the gateway gets it: same path and query, clean headers, the gateway's own
+/// token, and the client body streamed as it arrives.
+fn upstream_request(
+    req: Request<Body>,
+    upstream: &Upstream,
+    bytes_in: Arc<AtomicU64>,
+) -> Result<Request<Body>, Error> {
+    let (mut parts, body) = req.into_parts();
+    let info = parts.extensions.get::<ConnInfo>().copied();
+    let host = parts.headers.get(http::header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+    });
+    let fwd = headers::Forwarded {
+        client_ip: info.map_or([127, 0, 0, 1].into(), |i| i.peer.ip()),
+        proto: if info.is_some_and(|i| i.tls) {
+            "https"
+        } else {
+            "http"
+        },
+        host: host.as_ref(),
+    };
+    headers::to_upstream(&mut parts.headers, upstream.authorization.as_ref(), &fwd);
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_string();
+    parts.uri = http::Uri::builder()
+        .scheme("http")
+        .authority(upstream.base.clone())
+        .path_and_query(path)
+        .build()
+        .map_err(|e| Error::Internal(format!("upstream uri: {e}")))?;
+    parts.version = http::Version::HTTP_11;
+    parts.extensions = http::Extensions::new();
+    Ok(Request::from_parts(
+        parts,
+        Body::new(Counted::new(body, bytes_in)),
+    ))
+}
+
+/// The head of a request with no body, kept so it can be sent a second time.
+struct Replay {
+    method: Method,
+    uri: http::Uri,
+    version: http::Version,
+    headers: http::HeaderMap,
+    conn: Option<ConnInfo>,
+}
+
+impl Replay {
+    /// Only bodiless requests of methods without side effects on a fresh gateway (a POST
+    /// body is streamed, so it cannot be sent twice).
+    fn of(req: &Request<Body>) -> Option<Self> {
+        use http_body::Body as _;
+        let safe = matches!(
+            *req.method(),
+            Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS
+        );
+        (safe && req.body().is_end_stream()).then(|| Self {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            headers: req.headers().clone(),
+            conn: req.extensions().get::<ConnInfo>().copied(),
+        })
+    }
+
+    fn request(self) -> Request<Body> {
+        let mut req = Request::new(Body::empty());
+        *req.method_mut() = self.method;
+        *req.uri_mut() = self.uri;
+        *req.version_mut() = self.version;
+        *req.headers_mut() = self.headers;
+        if let Some(c) = self.conn {
+            req.extensions_mut().insert(c);
+        }
+        req
+    }
+}
