@@ -86,6 +86,21 @@ fn routes() -> Vec<Route> {
             &[200],
         ),
         (
+            "POST",
+            "/api/v1/users/{u}/servers",
+            Some(r#"{"disable":["github"],"enable":["fetch"]}"#),
+            false,
+            &[200],
+        ),
+        ("GET", "/api/v1/users/{u}/config", None, false, &[200]),
+        (
+            "PUT",
+            "/api/v1/users/{u}/config",
+            Some(r#"{"version":1,"overrides":{"fetch":false}}"#),
+            false,
+            &[200],
+        ),
+        (
             "PUT",
             "/api/v1/users/{u}/secrets",
             Some(r#"{"fetch.key":"v"}"#),
@@ -549,6 +564,13 @@ async fn openapi_document_lists_every_route_with_bearer_auth() {
             "{method} {template} has no security"
         );
     }
+    // The event stream is no request/answer route (the matrix cannot wait for its end);
+    // tests/it/events.rs covers who may read it.
+    let events = &paths["/events"]["get"];
+    assert!(events["security"].is_array());
+    assert!(events["responses"]["200"]["content"]["text/event-stream"].is_object());
+    let event = &doc["components"]["schemas"]["Event"];
+    assert!(event.is_object(), "the Event schema is documented");
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
