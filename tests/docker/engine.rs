@@ -257,3 +257,48 @@ pub async fn metric(fd: &Frontdoor, name: &str) -> f64 {
         })
         .unwrap_or(0.0)
 }
+
+/// The host firewall guard of `scripts/bridge-guard.sh` for the gateways' default subnet pool,
+/// under a table named after the test's instance; removed when dropped. `None` (a printed
+/// skip, or a panic under CI=true) when this process cannot install it (not root, no nft).
+pub struct BridgeGuard {
+    table: String,
+}
+
+impl Engine {
+    pub fn bridge_guard(&self) -> Option<BridgeGuard> {
+        let table = format!("mcpfd_{}", self.instance.replace('-', "_"));
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bridge-guard.sh");
+        let out = Command::new("bash")
+            .args([script, "install", DEFAULT_POOL, &table])
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(BridgeGuard { table }),
+            other => {
+                let why = match other {
+                    Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
+                    Err(e) => e.to_string(),
+                };
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("CI=true but the bridge guard cannot be installed: {why}");
+                }
+                eprintln!(
+                    "SKIPPED: the bridge guard cannot be installed (root and nft needed): {why}"
+                );
+                None
+            }
+        }
+    }
+}
+
+/// `gateways.docker.subnet_pool`'s default, which the Docker tests use.
+pub const DEFAULT_POOL: &str = "10.213.0.0/16";
+
+impl Drop for BridgeGuard {
+    fn drop(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bridge-guard.sh");
+        let _ = Command::new("bash")
+            .args([script, "remove", DEFAULT_POOL, &self.table])
+            .output();
+    }
+}
