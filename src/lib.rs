@@ -23,6 +23,7 @@ pub mod server;
 pub mod services;
 pub mod shutdown;
 pub mod storage;
+pub mod ui;
 
 use anyhow::Context;
 use auth::Authenticator;

@@ -39,6 +39,9 @@ pub(super) const RETRY_UNAVAILABLE: Duration = Duration::from_secs(5);
 pub(super) const RETRY_CAPACITY: Duration = Duration::from_secs(10);
 /// How long a reachability check may take before a request that needs a start gets its 503.
 pub(super) const QUICK_PING: Duration = Duration::from_secs(2);
+
+/// How many gateways' statuses `list` gathers at once (each may ask the engine twice).
+const LIST_CONCURRENCY: usize = 8;
 /// A failed slot is reported as failed this long, then forgotten.
 pub(super) const FAILED_KEPT: Duration = Duration::from_secs(600);
 /// SIGTERM grace of a stopping gateway before SIGKILL.
@@ -675,8 +678,14 @@ impl GatewayControl for DockerGateways {
             .into_iter()
             .filter(|s| !s.with_phase(|p| matches!(p, Phase::Stopped)))
             .collect();
-        let mut out =
-            futures_util::future::join_all(slots.iter().map(|s| self.inner.status_of(s))).await;
+        // Each status may ask the engine twice (one-shot stats, server containers): a few at a
+        // time, so listing hundreds of gateways does not open hundreds of engine requests.
+        let permits = Semaphore::new(LIST_CONCURRENCY);
+        let mut out = futures_util::future::join_all(slots.iter().map(|s| async {
+            let _permit = permits.acquire().await;
+            self.inner.status_of(s).await
+        }))
+        .await;
         out.sort_by(|a, b| a.user.cmp(&b.user));
         Ok(out)
     }
