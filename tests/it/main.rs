@@ -23,4 +23,5 @@ mod shutdown;
 mod streaming;
 mod support;
 mod tls;
+mod ui;
 mod upstream_errors;
