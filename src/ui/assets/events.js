@@ -7,7 +7,8 @@ import { apiUrl, authHeaders } from "./api.js";
 /**
  * An event-stream parser (the WHATWG rules the page needs): lines end in \n, \r\n or \r
  * (also split across chunks), `:` starts a comment, a blank line dispatches, `data` lines
- * join with \n, `id` sets the last event id, an event without data is dropped.
+ * join with \n, `id` sets the last event id (kept for later events), an event with neither
+ * data nor type is dropped.
  */
 export class SseParser {
   constructor(onEvent) {
@@ -43,7 +44,9 @@ export class SseParser {
 
   line(line) {
     if (line === "") {
-      if (this.data.length > 0) {
+      // An event with a type but no data is dispatched too (unlike EventSource): a bare
+      // `event: reset` must still reach the page.
+      if (this.data.length > 0 || this.type !== "") {
         this.onEvent({ id: this.id, type: this.type || "message", data: this.data.join("\n") });
       }
       this.type = "";
@@ -91,11 +94,11 @@ export function follow({ onEvent, onStatus }) {
     backoff = 1000;
     const parser = new SseParser((ev) => {
       if (ev.id !== undefined) lastId = ev.id;
-      let data = null;
+      let data = {};
       try {
-        data = JSON.parse(ev.data);
+        if (ev.data !== "") data = JSON.parse(ev.data);
       } catch (_) {
-        return; // not ours
+        if (ev.type !== "reset") return; // not ours
       }
       onEvent({ id: ev.id, type: ev.type, data });
     });
