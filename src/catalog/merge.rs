@@ -323,10 +323,10 @@ mod tests {
         let shown: Vec<(String, String)> =
             o.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
         let want = [
-            ("fetch", "team:ml"),      // the team layer replaces the base entry
-            ("fs", "base:official"),   // patched by an override, still the base's server
-            ("github", "base:org"),    // disabled, still offered; priority 10 beats 0
-            ("jupyter", "custom"),     // the user's layer comes last
+            ("fetch", "team:ml"),    // the team layer replaces the base entry
+            ("fs", "base:official"), // patched by an override, still the base's server
+            ("github", "base:org"),  // disabled, still offered; priority 10 beats 0
+            ("jupyter", "custom"),   // the user's layer comes last
             ("mine", "custom"),
         ];
         let want: Vec<(String, String)> = want

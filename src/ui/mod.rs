@@ -92,7 +92,10 @@ async fn serve(req: Request, name: &str) -> Response {
         Some(a) => secured(
             (
                 [
-                    (header::CONTENT_TYPE, HeaderValue::from_static(a.content_type)),
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(a.content_type),
+                    ),
                     // Small files; always revalidated so an upgrade shows at once.
                     (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
                 ],
@@ -164,7 +167,10 @@ pub fn to_page() -> Response {
         [
             (header::LOCATION, HeaderValue::from_static("/ui/")),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            (header::VARY, HeaderValue::from_static("accept, authorization")),
+            (
+                header::VARY,
+                HeaderValue::from_static("accept, authorization"),
+            ),
         ],
     )
         .into_response()
@@ -210,7 +216,14 @@ mod tests {
     fn the_page_has_no_inline_script_or_style() {
         let html = std::str::from_utf8(ASSETS[0].body).unwrap();
         assert_eq!(ASSETS[0].name, "index.html");
-        for bad in ["<script>", "style=", "<style", "onclick=", "onload=", "javascript:"] {
+        for bad in [
+            "<script>",
+            "style=",
+            "<style",
+            "onclick=",
+            "onload=",
+            "javascript:",
+        ] {
             assert!(!html.contains(bad), "index.html contains {bad}");
         }
         // Every script the page loads is one of the embedded files.
@@ -220,7 +233,13 @@ mod tests {
         }
         for a in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
             let js = std::str::from_utf8(a.body).unwrap();
-            for bad in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+            for bad in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+            ] {
                 assert!(!js.contains(bad), "{} uses {bad}", a.name);
             }
         }

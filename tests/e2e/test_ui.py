@@ -73,7 +73,7 @@ class Session:
                                            viewport={"width": 1200, "height": 1000})
         self.page = self.context.new_page()
         self.responses, self.console, self.urls = [], [], []
-        self.page.on("response", self.responses.append)
+        self.page.on("response", lambda r: self.responses.append(r))
         self.page.on("console", lambda m: self.console.append(m.text))
         self.page.on("request", lambda r: self.urls.append(r.url))
         self.page.goto(fd.url + "/ui/")

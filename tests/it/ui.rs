@@ -10,7 +10,10 @@ fn assert_secured(resp: &http::Response<hyper::body::Incoming>, what: &str) {
     assert_eq!(h["content-security-policy"], CSP, "{what}");
     assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
     assert_eq!(h["referrer-policy"], "no-referrer", "{what}");
-    assert!(h.get("set-cookie").is_none(), "{what}: the page sets no cookie");
+    assert!(
+        h.get("set-cookie").is_none(),
+        "{what}: the page sets no cookie"
+    );
 }
 
 #[tokio::test]
