@@ -127,3 +127,99 @@ async fn a_browser_at_the_root_is_sent_to_the_page_and_clients_still_reach_their
     assert_eq!(up.seen().len(), 1);
     assert_eq!(up.seen()[0].uri.path(), "/");
 }
+
+/// `origins` (what the page's server list shows): every offered server with the layer it
+/// comes from, disabled ones included, and nothing of another user's.
+#[tokio::test]
+async fn a_users_catalog_names_the_origin_of_every_offered_server() {
+    use crate::support::tokens::{claims, sign, Signer};
+    let bearer = |sub: &str, roles: &[&str], teams: &[&str]| {
+        format!("Bearer {}", sign(Signer::Hs256, &claims(sub, roles, teams)))
+    };
+    let admin = bearer("root", &["admin"], &[]);
+    let alice = bearer("alice", &[], &["ml"]);
+    let bob = bearer("bob", &[], &[]);
+    let fd = Frontdoor::builder().custom_servers().start().await;
+    let c = fd.client(Proto::H1);
+    let put = |path: &'static str, who: &String, body: &'static str| {
+        let (c, who) = (c.clone(), who.clone());
+        async move {
+            let r = c
+                .send_body(
+                    c.req("PUT", path)
+                        .header("authorization", who)
+                        .header("content-type", "application/json"),
+                    body,
+                )
+                .await;
+            assert_eq!(r.status(), 200, "{path}");
+        }
+    };
+    put(
+        "/api/v1/catalogs/base/official",
+        &admin,
+        r#"{"registry":{"fetch":{"image":"mcp/fetch:1"},"shared":{"image":"mcp/shared:1"}}}"#,
+    )
+    .await;
+    put(
+        "/api/v1/catalogs/teams/ml",
+        &admin,
+        r#"{"registry":{"shared":{"image":"ml/shared:1"}}}"#,
+    )
+    .await;
+    put(
+        "/api/v1/users/me/catalogs",
+        &alice,
+        r#"{"custom":{"registry":{"mine":{"image":"example/mine:1"}}},"overrides":{"fetch":false}}"#,
+    )
+    .await;
+    put(
+        "/api/v1/users/me/catalogs",
+        &bob,
+        r#"{"custom":{"registry":{"bobs":{"image":"example/bobs:1"}}}}"#,
+    )
+    .await;
+
+    for (who, path) in [
+        (&alice, "/api/v1/users/me/catalogs?include=merged"),
+        (&admin, "/api/v1/users/alice/catalogs"),
+    ] {
+        let r = c
+            .send(c.req("GET", path).header("authorization", who))
+            .await;
+        assert_eq!(r.status(), 200, "{path}");
+        let v = body_json(r).await;
+        let origins = v["origins"].as_object().unwrap();
+        let shown: Vec<(&str, &str)> = origins
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
+            .collect();
+        // The seeded example catalog `organization` offers servers of its own.
+        let ours: Vec<_> = shown
+            .iter()
+            .filter(|(_, o)| *o != "base:organization")
+            .copied()
+            .collect();
+        assert_eq!(
+            ours,
+            [
+                ("fetch", "base:official"),
+                ("mine", "custom"),
+                ("shared", "team:ml"),
+            ],
+            "{path}"
+        );
+        assert!(!origins.contains_key("bobs"), "{path}");
+        let merged = v["merged"]["registry"].as_object().unwrap();
+        assert!(!merged.contains_key("fetch"), "switched off, still offered");
+        assert!(merged.contains_key("mine") && merged.contains_key("shared"));
+    }
+    // Without the merge, no origins.
+    let r = c
+        .send(
+            c.req("GET", "/api/v1/users/me/catalogs?include=custom")
+                .header("authorization", &alice),
+        )
+        .await;
+    assert!(body_json(r).await.get("origins").is_none());
+}
