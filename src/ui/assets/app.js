@@ -53,8 +53,10 @@ function onEvent({ type, data }) {
       if (data.state === "ready" || data.state === "stopped") user.loadGateway();
     }
     if (adminView) admin.gatewayEvent(data);
-  } else if (type === "catalog.changed" && mine) {
-    user.loadServers();
+  } else if (type === "catalog.changed") {
+    // A base or team catalog (no user: only admins get those) may change anyone's servers.
+    if (mine || data.user === null || data.user === undefined) user.loadServers();
+    if (adminView && (data.scope === "base" || data.scope === "team")) admin.loadCatalogs();
   } else if (type === "secrets.changed" && mine) {
     user.loadSecrets();
   }

@@ -34,7 +34,7 @@ export async function loadGateway() {
     const details = $("gw-details");
     const pairs = [
       ["Uptime", duration(g.uptime_seconds)],
-      ["Idle for", duration(g.idle_seconds)],
+      ["Last activity", typeof g.idle_seconds === "number" ? `${duration(g.idle_seconds)} ago` : "-"],
       ["Memory", bytes(g.memory_bytes)],
       ["Open streams", String(g.open_streams ?? 0)],
       ["Server containers", (g.server_containers || []).join(", ") || "-"],
