@@ -57,6 +57,9 @@ pub enum Error {
     /// The caller made too many audited changes in a short time (`audit.user_rate`).
     #[error("too many changes in a short time; retry in {} s", retry_after.as_secs())]
     RateLimited { retry_after: Duration },
+    /// The caller holds as many event streams as `events.max_streams_per_user` allows.
+    #[error("you have {0} event streams open already; close one first")]
+    TooManyStreams(usize),
     #[error("internal error")]
     Internal(String),
 }
@@ -100,18 +103,18 @@ impl Error {
             Error::LegacySseUnsupported => (StatusCode::GONE, "sse_not_served", None),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
-            Error::Gateway(G::AtCapacity { retry_after }) => (
+            Error::Gateway(e @ G::AtCapacity { retry_after }) => (
                 StatusCode::TOO_MANY_REQUESTS,
-                "at_capacity",
+                Self::gateway_code(e),
                 Some(*retry_after),
             ),
-            Error::Gateway(G::Unavailable { retry_after, .. }) => (
+            Error::Gateway(e @ G::Unavailable { retry_after, .. }) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "gateway_unavailable",
+                Self::gateway_code(e),
                 Some(*retry_after),
             ),
-            Error::Gateway(G::NotConfigured) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "no_gateway_runtime", None)
+            Error::Gateway(e @ G::NotConfigured) => {
+                (StatusCode::SERVICE_UNAVAILABLE, Self::gateway_code(e), None)
             }
             Error::Upstream(UpstreamError::Timeout) => {
                 (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", None)
@@ -147,7 +150,18 @@ impl Error {
                 "rate_limited",
                 Some(*retry_after),
             ),
+            Error::TooManyStreams(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_streams", None),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+        }
+    }
+
+    /// The machine-readable code of a gateway error (also a failed gateway's `reason` in the
+    /// event stream, where its message, which may name an image, is never sent).
+    pub fn gateway_code(e: &GatewayError) -> &'static str {
+        match e {
+            GatewayError::AtCapacity { .. } => "at_capacity",
+            GatewayError::Unavailable { .. } => "gateway_unavailable",
+            GatewayError::NotConfigured => "no_gateway_runtime",
         }
     }
 

@@ -13,6 +13,7 @@ pub mod config;
 pub mod dev;
 pub mod dockerapi;
 pub mod error;
+pub mod events;
 pub mod gateways;
 pub mod metrics;
 pub mod owners;
@@ -183,6 +184,13 @@ pub async fn serve(
         }
     };
     let lifecycle = gateways.lifecycle.clone();
+    // Event streams never end by themselves: end them when shutdown starts, so the drain
+    // does not wait its whole grace period for them.
+    let (events, on_shutdown) = (services.events.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        on_shutdown.triggered().await;
+        events.close();
+    });
     let edge_metrics = server::edge_metrics::EdgeMetrics::default();
     let metrics = Arc::new(metrics::Metrics::new(|r| {
         services.catalog_metrics.register(r);
@@ -193,6 +201,11 @@ pub async fn serve(
     }));
     let sessions = Arc::new(SessionBindings::default());
     spawn_session_sweeper(sessions.clone(), metrics.clone(), background.child_token());
+    audit::spawn_retention(
+        services.audit.clone(),
+        config.audit.max_age.0,
+        background.child_token(),
+    );
     let keepalive = config.server.sse_keepalive.0;
     let owners = lifecycle.as_ref().map(|_| services.owners.clone());
     let workers = server::workers::count(config.server.workers);

@@ -20,9 +20,13 @@ pub struct Services {
     pub audit: Arc<AuditLog>,
     /// Per-user limit on audited API writes (`audit.user_rate`).
     pub audit_limiter: Arc<WriteLimiter>,
+    /// Audit reads (`GET /api/v1/audit`) running at once: each may read every retained file.
+    pub audit_reads: Arc<tokio::sync::Semaphore>,
     pub catalog_metrics: Arc<CatalogMetrics>,
     /// Which user id each user directory belongs to (claimed before it is served).
     pub owners: Arc<Owners>,
+    /// Live events (`GET /api/v1/events`).
+    pub events: Arc<crate::events::EventBus>,
 }
 
 impl Services {
@@ -51,8 +55,12 @@ impl Services {
             catalogs: Arc::new(catalogs),
             audit: Arc::new(audit),
             audit_limiter: Arc::new(WriteLimiter::new(&config.audit)),
+            audit_reads: Arc::new(tokio::sync::Semaphore::new(
+                crate::api::AUDIT_CONCURRENT_READS,
+            )),
             layout,
             catalog_metrics,
+            events: Arc::new(crate::events::EventBus::from_config(&config.events)),
         })
     }
 }

@@ -68,8 +68,8 @@ impl Caller {
         }
     }
 
-    /// True when `{user}` in a path names the caller.
-    fn is_self(&self, path_user: &str) -> bool {
+    /// True when `{user}` in a path (or a query) names the caller.
+    pub fn is_self(&self, path_user: &str) -> bool {
         let p = &self.0;
         path_user == "me" || path_user == p.user || path_user == p.slug
     }

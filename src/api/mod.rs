@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod audit;
+mod audit_query;
 mod body;
 mod caller;
 mod catalogs;
@@ -22,6 +23,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use audit_query::CONCURRENT_READS as AUDIT_CONCURRENT_READS;
 pub use caller::Caller;
 use openapi::Conventions;
 pub use openapi::ErrorBody;
@@ -33,7 +35,7 @@ pub const MAX_BODY: usize = 6 * 1024 * 1024;
 #[openapi(
     info(title = "mcp-frontdoor API", description = "Catalogs, secrets and gateways of mcp-frontdoor. Errors are `{error, message}`."),
     servers((url = "/api/v1")),
-    tags((name = "catalogs"), (name = "users"), (name = "secrets"), (name = "gateways"), (name = "admin"))
+    tags((name = "catalogs"), (name = "users"), (name = "secrets"), (name = "gateways"), (name = "admin"), (name = "audit"))
 )]
 struct ApiDoc;
 
@@ -63,6 +65,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(gateways::pull_images))
         .routes(routes!(admin::start))
         .routes(routes!(admin::status))
+        .routes(routes!(audit_query::query))
+        .routes(routes!(audit_query::export))
 }
 
 /// The OpenAPI 3 document of the API.

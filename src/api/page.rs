@@ -43,19 +43,21 @@ pub fn paginate<T>(
     }
     items.sort_by(|a, b| key(a).cmp(key(b)));
     if let Some(c) = &q.cursor {
-        let after = decode(c)?;
+        let after = decode_cursor(c)?;
         items.retain(|i| key(i) > after.as_str());
     }
-    let next = (items.len() > limit).then(|| encode(key(&items[limit - 1])));
+    let next = (items.len() > limit).then(|| encode_cursor(key(&items[limit - 1])));
     items.truncate(limit);
     Ok((items, next))
 }
 
-fn encode(key: &str) -> String {
+/// The opaque cursor for "after `key`".
+pub fn encode_cursor(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{CURSOR_TAG}{key}"))
 }
 
-fn decode(cursor: &str) -> Result<String, Error> {
+/// The key a cursor of [`encode_cursor`] stands for; 400 for anything else.
+pub fn decode_cursor(cursor: &str) -> Result<String, Error> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()

@@ -197,6 +197,33 @@ impl AuditLog {
         Ok(())
     }
 
+    /// Every retained file, oldest first, opened together under the writer's lock: a
+    /// rotation during a read then moves names, not the bytes being read.
+    pub(super) fn open_files(&self) -> io::Result<Vec<File>> {
+        let _active = self.active.lock();
+        let mut files = Vec::new();
+        for path in super::chain::log_files(&self.path)? {
+            match File::open(&path) {
+                Ok(f) => files.push(f),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(files)
+    }
+
+    /// Runs `f` on the log's files with no line being appended meanwhile; `f` may rotate the
+    /// active file through the function it is given.
+    pub(super) fn exclusive<R>(
+        &self,
+        f: impl FnOnce(&Path, &mut dyn FnMut() -> io::Result<()>) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let mut active = self.active.lock();
+        self.catch_up(&mut active)?;
+        let mut rotate = || self.rotate(&mut active);
+        f(&self.path, &mut rotate)
+    }
+
     /// `audit.log` → `audit.log.1`, older files one number up, files past `max_files`
     /// deleted, a fresh `audit.log` opened. Renames never overwrite: only the files below the
     /// first free number move (a crash mid-rotation leaves a gap, which the next rotation

@@ -8,15 +8,22 @@
 
 pub mod chain;
 pub mod limit;
+mod lines;
 mod log;
+pub mod query;
+mod retention;
+mod time;
 pub mod verify;
 
 pub use limit::WriteLimiter;
 pub use log::{AuditError, AuditLog, RotationPolicy};
+pub use query::{Filter, Page, QueryError};
+pub use retention::spawn_retention;
+pub use time::{parse_rfc3339, rfc3339_utc};
 pub use verify::{verify, verify_with_head, Anchor, VerifyError, VerifyReport};
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -247,44 +254,10 @@ impl fmt::Display for Actor {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a UTC instant (civil-from-days, H. Hinnant).
-pub fn rfc3339_utc(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        d.subsec_millis()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use std::time::Duration;
-
-    #[test]
-    fn formats_rfc3339() {
-        assert_eq!(rfc3339_utc(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        let t = UNIX_EPOCH + Duration::from_millis(951_782_400_123); // leap day 2000
-        assert_eq!(rfc3339_utc(t), "2000-02-29T00:00:00.123Z");
-        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
-        assert_eq!(rfc3339_utc(t), "2026-11-18T11:06:40.000Z");
-    }
 
     #[test]
     fn writes_parseable_lines_and_drops_invalid_names() {

@@ -19,6 +19,7 @@ pub struct RawConfig {
     pub gateways: GatewaysConfig,
     pub audit: AuditConfig,
     pub catalogs: CatalogsConfig,
+    pub events: EventsConfig,
 }
 
 impl Default for RawConfig {
@@ -32,6 +33,7 @@ impl Default for RawConfig {
             gateways: GatewaysConfig::default(),
             audit: AuditConfig::default(),
             catalogs: CatalogsConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }
@@ -487,6 +489,9 @@ pub struct AuditConfig {
     pub user_burst: u32,
     /// Admins are not rate limited (their actions are still audited).
     pub admin_exempt: bool,
+    /// Lines older than this are deleted (at start, then hourly); `0` keeps them until the
+    /// size bound above pushes them out.
+    pub max_age: HumanDuration,
 }
 
 impl Default for AuditConfig {
@@ -497,6 +502,27 @@ impl Default for AuditConfig {
             user_rate: 30,
             user_burst: 60,
             admin_exempt: true,
+            max_age: HumanDuration(std::time::Duration::ZERO),
+        }
+    }
+}
+
+/// The live event stream (`GET /api/v1/events`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Events kept for `Last-Event-ID` resume (and the most a slow client may fall behind
+    /// before it gets `event: reset`).
+    pub history: usize,
+    /// Event streams one user (admins too) may hold open at once; more get 429.
+    pub max_streams_per_user: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            history: 1024,
+            max_streams_per_user: 4,
         }
     }
 }

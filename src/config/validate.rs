@@ -10,6 +10,7 @@ pub(super) fn validate(raw: &RawConfig) -> Result<String, ConfigError> {
     check_auth(raw, &mut errs);
     check_gateways(raw, &mut errs);
     check_audit(raw, &mut errs);
+    check_events(raw, &mut errs);
     check_catalogs(raw, &mut errs);
     // Port 0 asks the OS for a free port (tests), so equal addresses are fine there.
     if raw.metrics.listen == raw.server.listen && raw.server.listen.port() != 0 {
@@ -372,6 +373,21 @@ pub fn parse_cidr(text: &str) -> Option<(std::net::Ipv4Addr, u8)> {
     let prefix: u8 = prefix.parse().ok()?;
     (prefix <= 32).then_some(())?;
     Some((addr.parse().ok()?, prefix))
+}
+
+/// Largest `events.history`: each kept event is a few hundred bytes, held in memory.
+const MAX_EVENTS_HISTORY: usize = 1 << 20;
+
+fn check_events(raw: &RawConfig, errs: &mut Vec<String>) {
+    let e = &raw.events;
+    if e.history == 0 || e.history > MAX_EVENTS_HISTORY {
+        errs.push(format!(
+            "events.history must be between 1 and {MAX_EVENTS_HISTORY}"
+        ));
+    }
+    if e.max_streams_per_user == 0 {
+        errs.push("events.max_streams_per_user must be at least 1".into());
+    }
 }
 
 /// Smallest `audit.max_file_size`: a rotation per line or two would churn files for nothing.

@@ -2,23 +2,20 @@
 //! running containers of this instance are adopted (idle clock from the state file),
 //! half-made and exited ones removed, networks nobody uses removed, and ready gateways whose
 //! container vanished while we were not listening marked crashed. Objects of other instances
-//! are never touched; slots in the middle of a start or stop are left alone.
+//! are never touched; slots in the middle of a start or stop are left alone. Reading one
+//! gateway back is [`super::adopter::Adopter`]'s.
 
-use super::lifecycle::{Inner, StopReason};
+use super::lifecycle::Inner;
 use super::metrics::StartOutcome;
-use super::names::{LABEL_CATALOG_HASH, LABEL_USER, TOKEN_ENV};
-use super::slot::{now_ms, Phase, Running, Slot};
+use super::names::LABEL_USER;
+use super::slot::{now_ms, Effect, Event, Phase, Slot, StopReason};
 use super::subnets::Subnet;
-use crate::config::Reach;
 use crate::runtime::{ContainerInfo, ContainerState, RuntimeError};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 use tokio::sync::watch;
-
-/// How long an adopted gateway gets to answer its health check.
-const ADOPT_PROBE: Duration = Duration::from_secs(3);
+use tokio::time::Instant;
 
 impl Inner {
     /// One reconciliation pass.
@@ -42,7 +39,7 @@ impl Inner {
         let mut keep_networks = HashSet::new();
         for c in &containers {
             // The helper this process is committing the init image from (`init.rs`).
-            if self.init_image.is_own_helper(&c.labels) {
+            if self.starter.init_image.is_own_helper(&c.labels) {
                 continue;
             }
             let Some(slug) = self.naming.owner(&c.name, &c.labels) else {
@@ -59,7 +56,7 @@ impl Inner {
             }
             let act = slot.with_phase(|p| match p {
                 Phase::Starting { .. } | Phase::Stopping { .. } => Act::Keep,
-                Phase::Ready(r) if r.container_id == c.id => {
+                Phase::Ready { running: r, .. } if r.container_id == c.id => {
                     if c.state == ContainerState::Running {
                         Act::Keep
                     } else {
@@ -67,7 +64,7 @@ impl Inner {
                     }
                 }
                 // A second container for a user who has one: not ours to keep.
-                Phase::Ready(_) => Act::Remove,
+                Phase::Ready { .. } => Act::Remove,
                 Phase::Stopped | Phase::Failed { .. } if c.state == ContainerState::Running => {
                     Act::Adopt
                 }
@@ -93,9 +90,10 @@ impl Inner {
         }
         // Ready gateways whose container is gone (events missed while disconnected).
         for slot in self.registry.all() {
-            let gone = slot.with_phase(
-                |p| matches!(p, Phase::Ready(r) if !listed.contains(r.container_id.as_str())),
-            );
+            let gone = slot.with_phase(|p| {
+                p.ready()
+                    .is_some_and(|r| !listed.contains(r.container_id.as_str()))
+            });
             if gone {
                 tracing::warn!(user = %slot.slug, "gateway container disappeared");
                 self.begin_stop(&slot, StopReason::Crashed, false);
@@ -114,7 +112,9 @@ impl Inner {
             } else {
                 tracing::info!(network = %n.name, "removing orphan gateway network");
                 // By id: a start that begins meanwhile makes a new network of the same name.
-                if let Err(e) = self.remove_network_with_servers(&n.id).await {
+                if let Err(e) =
+                    super::servers::remove_network_with_servers(self.rt.as_ref(), &n.id).await
+                {
                     tracing::warn!(network = %n.name, error = %e, "removing orphan network failed");
                 }
             }
@@ -128,7 +128,7 @@ impl Inner {
             s.with_phase(|p| {
                 matches!(
                     p,
-                    Phase::Starting { .. } | Phase::Ready(_) | Phase::Stopping { .. }
+                    Phase::Starting { .. } | Phase::Ready { .. } | Phase::Stopping { .. }
                 )
             })
         })
@@ -157,19 +157,17 @@ impl Inner {
     /// requests wait on the adoption like on a start.
     fn begin_adopt(self: &Arc<Self>, slot: &Arc<Slot>, c: ContainerInfo, subnet: Option<Subnet>) {
         let (tx, rx) = watch::channel(None);
-        let began = slot.transition_if(
-            &self.metrics,
-            |p| matches!(p, Phase::Stopped | Phase::Failed { .. }),
-            || Phase::Starting { done: rx },
-        );
-        if !began {
+        if !matches!(
+            slot.apply(&self.metrics, Event::Adopt(rx)),
+            Some(Effect::RunAdoption)
+        ) {
             return;
         }
         let inner = self.clone();
         let slot = slot.clone();
-        crate::server::workers::spawn_background(async move {
+        self.spawn(async move {
             let began = Instant::now();
-            let adopted = inner.adopt(&c, subnet).await;
+            let adopted = inner.adopter.adopt(&c, subnet).await;
             match adopted {
                 Some(running) => {
                     let saved = inner.saved_activity.lock().remove(&slot.slug);
@@ -178,102 +176,20 @@ impl Inner {
                     inner
                         .metrics
                         .start_finished(StartOutcome::Adopted, began.elapsed().as_secs_f64());
-                    slot.transition_if(
-                        &inner.metrics,
-                        |p| matches!(p, Phase::Starting { .. }),
-                        || Phase::Ready(Arc::new(running)),
-                    );
+                    slot.apply(&inner.metrics, Event::Started(Arc::new(running)));
                     let _ = tx.send(Some(Ok(())));
                 }
                 None => {
                     tracing::info!(user = %slot.slug, container = %c.name, "gateway not adoptable; removing it");
-                    inner.remove_leftovers(&c.name, None).await;
-                    inner.remove_user_servers(&slot.slug).await;
-                    if let Some(s) = subnet {
-                        inner.subnets.release(s);
-                    }
-                    slot.transition_if(
-                        &inner.metrics,
-                        |p| matches!(p, Phase::Starting { .. }),
-                        || Phase::Stopped,
-                    );
+                    inner
+                        .remover
+                        .leftovers(&slot.slug, &c.name, None, subnet)
+                        .await;
+                    slot.apply(&inner.metrics, Event::NotAdopted);
                     // Waiters loop and start a fresh one.
                     let _ = tx.send(Some(Ok(())));
                 }
             }
         });
-    }
-
-    /// Reads token, address and catalog hash back from the container and checks its health.
-    async fn adopt(&self, c: &ContainerInfo, subnet: Option<Subnet>) -> Option<Running> {
-        let info = self.rt.inspect_container(&c.id).await.ok()??;
-        if info.state != ContainerState::Running {
-            return None;
-        }
-        // A gateway started before its user directory was claimed (by a front door of the old
-        // slug scheme) may hold another id's catalog and secrets under this slug.
-        let slug = c.labels.get(LABEL_USER)?;
-        let started = info.started_at?;
-        if !crate::owners::claimed_before(self.catalogs.layout(), slug, started) {
-            tracing::info!(user = %slug, container = %c.name, "gateway predates its owner claim; not adopted");
-            return None;
-        }
-        let prefix = format!("{TOKEN_ENV}=");
-        let token = info.env.iter().find_map(|e| e.strip_prefix(&prefix))?;
-        let d = &self.cfg.docker;
-        let mut joined = None;
-        let addr = match d.reach {
-            Reach::Loopback => format!("127.0.0.1:{}", info.loopback_port?),
-            Reach::Bridge => {
-                if let Some(own) = self.rt.own_container().await {
-                    self.rt.connect_network(&c.name, &own).await.ok()?;
-                    joined = Some(own);
-                }
-                format!("{}:{}", info.addresses.get(&c.name)?, d.port)
-            }
-        };
-        let base: http::uri::Authority = addr.parse().ok()?;
-        if let Some(apis) = &self.apis {
-            // Its endpoint again, in the same directory its mount shows, for the images of
-            // the catalog it was started with (the teams its merged.yaml records).
-            let merged = crate::storage::UserFile::Merged;
-            let path = self.catalogs.layout().user_file(slug, merged).ok()?;
-            let teams = crate::catalog::regen::read_merged_header(&path)
-                .ok()
-                .flatten()
-                .map(|(_, teams)| teams)
-                .unwrap_or_default();
-            let images = self.catalog_images(slug, teams).await?;
-            let scope = crate::dockerapi::Scope::new(slug, &self.naming.instance, &c.name, images);
-            if let Err(e) = apis.open(scope) {
-                tracing::warn!(user = %slug, error = %e, "serving the adopted gateway's Docker API failed");
-                return None;
-            }
-        }
-        let deadline = Instant::now() + ADOPT_PROBE;
-        while !self.prober.healthy(&base, token).await {
-            if Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(super::probe::PROBE_INTERVAL).await;
-        }
-        Some(Running {
-            container_id: info.id.clone(),
-            container_name: c.name.clone(),
-            network: c.name.clone(),
-            subnet,
-            base,
-            authorization: super::bearer(token),
-            catalog_hash: info
-                .labels
-                .get(LABEL_CATALOG_HASH)
-                .cloned()
-                .unwrap_or_default(),
-            started_at: info.started_at.unwrap_or_else(SystemTime::now),
-            joined,
-            stale: AtomicBool::new(false),
-            // Not known after a restart: the next start checks again.
-            unavailable: Vec::new(),
-        })
     }
 }

@@ -4,7 +4,8 @@
 //! leaves such servers out of `--servers`, saying which and why in the gateway's status; the
 //! others run.
 
-use super::lifecycle::Inner;
+use super::pulls::Pulls;
+use crate::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
 /// A server left out of a user's gateway, and why.
@@ -31,42 +32,43 @@ pub(super) fn refused_by_gateway(image: &str, gateway_args: &[String]) -> Option
     })
 }
 
-impl Inner {
-    /// The servers among `images` (server, image) that the gateway could not run: refused by
-    /// the gateway's rule, or missing and not pullable (pulls shared with other starts).
-    pub(super) async fn unavailable_servers(
-        &self,
-        images: &[(String, String)],
-        cancel: &CancellationToken,
-    ) -> Vec<Unavailable> {
-        let checks = images.iter().map(|(server, image)| async move {
-            let reason = match refused_by_gateway(image, &self.cfg.docker.args) {
-                Some(r) => Some(r),
-                None => match self.rt.image(image).await {
-                    Ok(Some(_)) => None,
-                    Ok(None) => match self.pull_shared(image, cancel).await {
-                        Some(Ok(())) => None,
-                        Some(Err(e)) => Some(format!("image `{image}` could not be pulled: {e}")),
-                        None => Some(format!("image `{image}` was still being pulled")),
-                    },
-                    Err(e) => Some(format!("image `{image}` could not be checked: {e}")),
+/// The servers among `images` (server, image) that a gateway run with `gateway_args` could
+/// not run: refused by the gateway's rule, or missing and not pullable (pulls shared with
+/// other starts).
+pub(super) async fn unavailable_servers(
+    rt: &dyn Runtime,
+    pulls: &Pulls,
+    gateway_args: &[String],
+    images: &[(String, String)],
+    cancel: &CancellationToken,
+) -> Vec<Unavailable> {
+    let checks = images.iter().map(|(server, image)| async move {
+        let reason = match refused_by_gateway(image, gateway_args) {
+            Some(r) => Some(r),
+            None => match rt.image(image).await {
+                Ok(Some(_)) => None,
+                Ok(None) => match pulls.pull(image, cancel).await {
+                    Some(Ok(())) => None,
+                    Some(Err(e)) => Some(format!("image `{image}` could not be pulled: {e}")),
+                    None => Some(format!("image `{image}` was still being pulled")),
                 },
-            };
-            reason.map(|reason| Unavailable {
-                server: server.clone(),
-                reason,
-            })
-        });
-        let found: Vec<_> = futures_util::future::join_all(checks)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-        for u in &found {
-            tracing::warn!(server = %u.server, reason = %u.reason, "server left out of the gateway");
-        }
-        found
+                Err(e) => Some(format!("image `{image}` could not be checked: {e}")),
+            },
+        };
+        reason.map(|reason| Unavailable {
+            server: server.clone(),
+            reason,
+        })
+    });
+    let found: Vec<_> = futures_util::future::join_all(checks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    for u in &found {
+        tracing::warn!(server = %u.server, reason = %u.reason, "server left out of the gateway");
     }
+    found
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 //! reconciles when the engine comes back), catalog changes (stale gateways are replaced), the
 //! idle reaper, and the activity state file.
 
-use super::lifecycle::{Inner, StopReason, FAILED_KEPT};
+use super::lifecycle::Inner;
 use super::names::LABEL_USER;
-use super::slot::{now_ms, Phase, Running, Slot};
+use super::slot::{now_ms, Effect, Event, Phase, Slot, StopReason};
 use super::state_file::ActivityState;
 use crate::catalog::CatalogChanged;
 use crate::config::RestartPolicy;
@@ -26,9 +26,9 @@ const SAVE_INTERVAL_MS: u64 = 2_000;
 impl Inner {
     /// Starts events, catalog and reaper tasks; they end when `stop` is cancelled.
     pub(super) fn spawn_background(self: &Arc<Self>) {
-        tokio::spawn(self.clone().watch_events());
-        tokio::spawn(self.clone().watch_catalogs());
-        tokio::spawn(self.clone().reap());
+        self.spawn(self.clone().watch_events());
+        self.spawn(self.clone().watch_catalogs());
+        self.spawn(self.clone().reap());
     }
 
     async fn pause(&self, d: Duration) -> bool {
@@ -108,7 +108,7 @@ impl Inner {
             return;
         };
         let ours =
-            slot.with_phase(|p| matches!(p, Phase::Ready(r) if r.container_id == ev.container_id));
+            slot.with_phase(|p| p.ready().is_some_and(|r| r.container_id == ev.container_id));
         if ours {
             tracing::warn!(
                 user = %slot.slug, event = ?ev.kind,
@@ -148,16 +148,9 @@ impl Inner {
     }
 
     /// The user's current catalog hash is `hash`: a ready gateway spawned with another one is
-    /// replaced now (`immediate`, or idle already) or when its last request ends.
-    fn catalog_is(self: &Arc<Self>, slot: &Arc<Slot>, hash: &str) {
-        let stale = slot.with_phase(|p| match p {
-            Phase::Ready(r) if r.catalog_hash != hash => {
-                r.stale.store(true, Ordering::Release);
-                true
-            }
-            _ => false,
-        });
-        if stale {
+    /// stale, and replaced now (`immediate`, or idle already) or when its last request ends.
+    pub(super) fn catalog_is(self: &Arc<Self>, slot: &Arc<Slot>, hash: &str) {
+        if let Some(Effect::Replace) = slot.apply(&self.metrics, Event::CatalogIs(hash.into())) {
             tracing::info!(user = %slot.slug, policy = ?self.cfg.restart_on_catalog_change, "catalog changed; gateway is stale");
             self.replace_if_due(slot);
         }
@@ -173,7 +166,7 @@ impl Inner {
 
     /// On a request: compares the catalog hash now and then, off the request path (the merge
     /// also catches team changes in the caller's token).
-    pub(super) fn check_catalog_soon(self: &Arc<Self>, slot: &Arc<Slot>, running: &Running) {
+    pub(super) fn check_catalog_soon(self: &Arc<Self>, slot: &Arc<Slot>) {
         let now = now_ms();
         let last = slot.last_catalog_check_ms.load(Ordering::Acquire);
         if now.saturating_sub(last) < CATALOG_CHECK_INTERVAL_MS
@@ -181,13 +174,13 @@ impl Inner {
                 .last_catalog_check_ms
                 .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
                 .is_err()
-            || running.stale.load(Ordering::Acquire)
+            || slot.with_phase(Phase::is_stale)
         {
             return;
         }
         let inner = self.clone();
         let slot = slot.clone();
-        crate::server::workers::spawn_background(async move {
+        self.spawn(async move {
             let (store, cache) = (inner.catalogs.clone(), inner.cache.clone());
             let slug = slot.slug.clone();
             let teams = slot.teams.lock().clone();
@@ -224,20 +217,13 @@ impl Inner {
                 _ = self.registry.idle_wake.notified() => {}
             }
             for slot in self.registry.all() {
-                slot.transition_if(
-                    &self.metrics,
-                    |p| matches!(p, Phase::Failed { at, .. } if at.elapsed() > FAILED_KEPT),
-                    || Phase::Stopped,
-                );
-                let (ready, stale) = slot.with_phase(|p| match p {
-                    Phase::Ready(r) => (true, r.stale.load(Ordering::Acquire)),
-                    _ => (false, false),
-                });
+                slot.apply(&self.metrics, Event::Expire);
+                let (ready, stale) = slot.with_phase(|p| (p.ready().is_some(), p.is_stale()));
                 if !ready {
                     continue;
                 }
                 if slot.idle_for(idle_ms) {
-                    self.begin_stop(&slot, StopReason::Idle, false);
+                    self.begin_stop(&slot, StopReason::Idle(idle), false);
                 } else if stale {
                     self.replace_if_due(&slot);
                 }
@@ -259,12 +245,7 @@ impl Inner {
             .registry
             .all()
             .iter()
-            .filter_map(|slot| {
-                slot.with_phase(|p| match p {
-                    Phase::Ready(r) => Some(r.network.clone()),
-                    _ => None,
-                })
-            })
+            .filter_map(|slot| slot.with_phase(|p| p.ready().map(|r| r.network.clone())))
             .collect();
         if networks.is_empty() {
             self.metrics.server_containers.set(0);
@@ -286,7 +267,7 @@ impl Inner {
     pub(super) fn save_state(&self, force: bool) {
         let mut last_active_ms: HashMap<String, u64> = self.saved_activity.lock().clone();
         for s in self.registry.all() {
-            if s.with_phase(|p| matches!(p, Phase::Ready(_) | Phase::Stopping { .. })) {
+            if s.with_phase(|p| p.running().is_some()) {
                 last_active_ms.insert(s.slug.clone(), s.last_active_ms());
             }
         }

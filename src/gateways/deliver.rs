@@ -42,15 +42,14 @@ pub(super) async fn deliver(
         .await
         .map_err(DeliverError::NotListening)?;
     let _ = conn.set_nodelay(true);
-    let failed = |e: io::Error| DeliverError::Failed(e.to_string());
     conn.write_all(&encode(token, files))
         .await
-        .map_err(failed)?;
+        .map_err(before_answer)?;
     let mut answer = String::new();
     BufReader::new(&mut conn)
         .read_line(&mut answer)
         .await
-        .map_err(failed)?;
+        .map_err(before_answer)?;
     // Closing first leaves the TIME_WAIT here, not on the port the gateway binds next.
     drop(conn);
     match answer.trim_end() {
@@ -63,10 +62,55 @@ pub(super) async fn deliver(
     }
 }
 
+/// A connection that broke before the init answered. With `reach: loopback` Docker's port
+/// proxy accepts the connection for a container whose init is not listening yet and then
+/// resets it (it closes with our delivery unread), so a reset is "not listening yet", worth
+/// another try while the container runs; the readiness loop bounds the tries.
+fn before_answer(e: io::Error) -> DeliverError {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => DeliverError::NotListening(e),
+        _ => DeliverError::Failed(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use zeroize::Zeroizing;
+
+    /// What Docker's port proxy does while the container's init is not listening yet: accept,
+    /// then reset.
+    #[tokio::test]
+    async fn a_connection_reset_before_the_answer_is_not_listening_yet() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: http::uri::Authority =
+            listener.local_addr().unwrap().to_string().parse().unwrap();
+        let proxy = tokio::spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            #[allow(deprecated)]
+            conn.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+            drop(conn);
+        });
+        let r = deliver(&addr, "tok", &[]).await;
+        proxy.await.unwrap();
+        assert!(matches!(r, Err(DeliverError::NotListening(_))), "{r:?}");
+        // An answer that is not `ok` is a failure, not a retry.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: http::uri::Authority =
+            listener.local_addr().unwrap().to_string().parse().unwrap();
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            conn.write_all(b"bad token\n").await.unwrap();
+        });
+        let r = deliver(&addr, "tok", &[]).await;
+        assert!(
+            matches!(&r, Err(DeliverError::Failed(m)) if m.contains("bad token")),
+            "{r:?}"
+        );
+    }
 
     #[test]
     fn what_is_sent_is_what_the_init_reads() {

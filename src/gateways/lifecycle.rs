@@ -5,12 +5,23 @@
 //! start), [`super::stop`], [`super::adopt`] (start-up adoption and reconciliation after an
 //! engine reconnect), [`super::background`] (events, catalog changes, idle reaper).
 
+use super::adopter::Adopter;
+use super::agent::{GatewayAgent, InitAgent};
+use super::engine::EngineHealth;
 use super::metrics::GatewayMetrics;
 use super::names::Naming;
-use super::probe::Prober;
-use super::slot::{now_ms, Lease, Phase, Registry, Running, Slot};
+use super::network::Networks;
+use super::prepare::Preparer;
+use super::pulls::Pulls;
+use super::ready::Readiness;
+use super::remove::Remover;
+use super::slot::{now_ms, Effect, Event, Lease, Phase, Registry, Running, Slot, StopReason};
+use super::start::Starter;
 use super::state_file::StateFile;
 use super::subnets::SubnetPool;
+use super::timing::{
+    FAILED_BACKOFF, QUICK_PING, RETRY_CAPACITY, RETRY_UNAVAILABLE, SHUTDOWN_SETTLE,
+};
 use super::{
     GatewayControl, GatewayError, GatewayResolver, GatewayStatus, ImagePull, PullOutcome, Upstream,
 };
@@ -24,81 +35,48 @@ use crate::services::Services;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
-
-/// A failed start is answered from memory this long before another start is tried, so a
-/// burst of requests does not hammer a broken engine or registry.
-pub(super) const FAILED_BACKOFF: Duration = Duration::from_secs(1);
-/// `Retry-After` when the engine is unreachable or a start failed.
-pub(super) const RETRY_UNAVAILABLE: Duration = Duration::from_secs(5);
-/// `Retry-After` at capacity.
-pub(super) const RETRY_CAPACITY: Duration = Duration::from_secs(10);
-/// How long a reachability check may take before a request that needs a start gets its 503.
-pub(super) const QUICK_PING: Duration = Duration::from_secs(2);
+use tokio_util::task::TaskTracker;
 
 /// How many gateways' statuses `list` gathers at once (each may ask the engine twice).
 const LIST_CONCURRENCY: usize = 8;
-/// A failed slot is reported as failed this long, then forgotten.
-pub(super) const FAILED_KEPT: Duration = Duration::from_secs(600);
-/// SIGTERM grace of a stopping gateway before SIGKILL.
-pub(super) const STOP_GRACE: Duration = Duration::from_secs(3);
-/// How long a shutdown with `stop_on_shutdown` waits for starts and stops under way to finish
-/// before it removes everything (a start finishing later would leave a gateway behind).
-const SHUTDOWN_SETTLE: Duration = Duration::from_secs(10);
-
-/// Waits for one image pull: `None` while it runs, then its outcome.
-pub(super) type PullWaiter = watch::Receiver<Option<Result<(), String>>>;
-
-/// Why a gateway is being stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum StopReason {
-    Idle,
-    Evicted,
-    /// Replaced because its catalog changed (a start follows).
-    Replaced,
-    /// The container died by itself; only leftovers are removed.
-    Crashed,
-    /// Asked for through the API.
-    Requested,
-}
 
 /// Shared state of the lifecycle; background tasks hold an `Arc` of it.
 pub(super) struct Inner {
     pub cfg: GatewaysConfig,
-    pub memory_bytes: u64,
     pub rt: Arc<dyn Runtime>,
     pub catalogs: Arc<CatalogStore>,
     pub cache: Arc<CatalogCache>,
     pub secrets: Arc<SecretStore>,
     pub naming: Naming,
     pub registry: Registry,
-    pub starts: Semaphore,
-    pub subnets: SubnetPool,
+    pub subnets: Arc<SubnetPool>,
     pub metrics: GatewayMetrics,
-    pub reachable: AtomicBool,
+    pub engine: Arc<EngineHealth>,
     pub state_file: StateFile,
     /// Last activity read from the state file at start-up, until adopted (or found gone).
     pub saved_activity: Mutex<HashMap<String, u64>>,
     /// What the state file holds now.
     pub last_saved: Mutex<HashMap<String, u64>>,
-    pub prober: Prober,
-    /// Pulls in flight by image: every start that needs the image waits on the same pull.
-    pub pulls: Mutex<HashMap<String, PullWaiter>>,
-    /// The gateway image with the init added (see `init.rs`).
-    pub init_image: super::init::InitImage,
     /// The policed Docker API endpoints, when gateways get one (`engine_for_gateways: policed`).
     pub apis: Option<crate::dockerapi::GatewayApis>,
+    pub starter: Starter,
+    pub adopter: Adopter,
+    pub remover: Remover,
+    /// Cancelled at shutdown: the background loops end.
     pub stop: CancellationToken,
+    /// Every task the lifecycle spawns (starts, stops, adoptions, pulls, background loops),
+    /// awaited at shutdown.
+    pub tasks: TaskTracker,
 }
 
 /// The Docker (or other runtime) gateway lifecycle; cheap to clone.
 #[derive(Clone)]
 pub struct DockerGateways {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl DockerGateways {
@@ -132,10 +110,23 @@ impl DockerGateways {
         rt: Arc<dyn Runtime>,
         metrics: GatewayMetrics,
     ) -> anyhow::Result<Self> {
+        let agent = Arc::new(InitAgent::new(&config.gateways.docker.health_path));
+        Self::build(config, services, rt, agent, metrics)
+    }
+
+    /// Builds the lifecycle on a runtime and an agent (in-memory gateways in unit tests).
+    pub(super) fn build(
+        config: &Config,
+        services: &Services,
+        rt: Arc<dyn Runtime>,
+        agent: Arc<dyn GatewayAgent>,
+        metrics: GatewayMetrics,
+    ) -> anyhow::Result<Self> {
         let g = config.gateways.clone();
         let memory_bytes = parse_bytes(&g.docker.memory).map_err(anyhow::Error::msg)?;
         let subnets = SubnetPool::new(&g.docker.subnet_pool, g.docker.subnet_prefix)
             .ok_or_else(|| anyhow::anyhow!("gateways.docker.subnet_pool is not usable"))?;
+        let subnets = Arc::new(subnets);
         let state_file = StateFile::new(&config.data_dir);
         let apis = match g.docker.gateway_engine() {
             crate::config::GatewayEngine::Policed => {
@@ -158,31 +149,76 @@ impl DockerGateways {
             _ => None,
         };
         let saved = state_file.load().last_active_ms;
-        let inner = Arc::new(Inner {
-            naming: Naming {
-                instance: g.docker.instance.clone(),
-            },
-            starts: Semaphore::new(g.max_concurrent_starts),
-            prober: Prober::new(&g.docker.health_path),
-            cfg: g,
-            memory_bytes,
-            rt,
+        let naming = Naming {
+            instance: g.docker.instance.clone(),
+        };
+        let tasks = TaskTracker::new();
+        let engine = Arc::new(EngineHealth::new(metrics.engine_reachable.clone()));
+        let preparer = Preparer {
             catalogs: services.catalogs.clone(),
             cache: services.cache.clone(),
             secrets: services.secrets.clone(),
-            registry: Registry::default(),
-            subnets,
+        };
+        let adopter = Adopter {
+            rt: rt.clone(),
+            docker: g.docker.clone(),
+            layout: services.catalogs.layout().clone(),
+            apis: apis.clone(),
+            naming: naming.clone(),
+            agent: agent.clone(),
+            preparer: preparer.clone(),
+        };
+        let starter = Starter {
+            docker: g.docker.clone(),
+            spawn_timeout: g.spawn_timeout.0,
+            memory_bytes,
+            rt: rt.clone(),
+            naming: naming.clone(),
+            preparer,
+            limit: Semaphore::new(g.max_concurrent_starts),
+            networks: Networks {
+                rt: rt.clone(),
+                subnets: subnets.clone(),
+                naming: naming.clone(),
+                internal: g.docker.internal_networks,
+                pool_text: g.docker.subnet_pool.to_string(),
+                prefix: g.docker.subnet_prefix,
+            },
+            pulls: Pulls::new(rt.clone(), tasks.clone()),
+            init_image: super::init::InitImage::new(naming.clone()),
+            apis: apis.clone(),
+            readiness: Readiness {
+                rt: rt.clone(),
+                agent: agent.clone(),
+                secrets: services.secrets.clone(),
+            },
+            engine: engine.clone(),
+        };
+        let inner = Arc::new(Inner {
+            catalogs: services.catalogs.clone(),
+            cache: services.cache.clone(),
+            secrets: services.secrets.clone(),
+            registry: Registry::with_events(services.events.clone()),
             metrics,
-            reachable: AtomicBool::new(false),
+            engine,
             state_file,
             last_saved: Mutex::new(saved.clone()),
             saved_activity: Mutex::new(saved),
-            pulls: Mutex::new(HashMap::new()),
-            init_image: super::init::InitImage::new(Naming {
-                instance: config.gateways.docker.instance.clone(),
-            }),
+            remover: Remover {
+                rt: rt.clone(),
+                apis: apis.clone(),
+                naming: naming.clone(),
+                subnets: subnets.clone(),
+            },
+            starter,
+            adopter,
             apis,
+            naming,
+            subnets,
+            rt,
+            cfg: g,
             stop: CancellationToken::new(),
+            tasks,
         });
         inner.spawn_background();
         Ok(Self { inner })
@@ -193,13 +229,24 @@ impl DockerGateways {
         &self.inner.metrics
     }
 
-    /// Stops the background tasks and saves the activity state. Gateways keep running for the
-    /// next front door to adopt, unless `gateways.stop_on_shutdown` is set: then every object
-    /// of the instance is removed ([`super::teardown`], the code of `gateways stop-all`).
+    /// Stops the background tasks, waits (at most `SHUTDOWN_SETTLE`) for every lifecycle task
+    /// under way (a stop half done would leave objects behind) and saves the activity state.
+    /// Gateways keep running for the next front door to adopt, unless
+    /// `gateways.stop_on_shutdown` is set: then every object of the instance is removed
+    /// ([`super::teardown`], the code of `gateways stop-all`).
     pub async fn shutdown(&self) {
         self.inner.stop.cancel();
+        self.inner.tasks.close();
+        if tokio::time::timeout(SHUTDOWN_SETTLE, self.inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                tasks = self.inner.tasks.len(),
+                "gateway starts or stops still under way at shutdown; not waiting for them"
+            );
+        }
         if self.inner.cfg.stop_on_shutdown {
-            self.inner.settle(SHUTDOWN_SETTLE).await;
             match super::teardown::remove_instance(self.inner.rt.as_ref(), &self.inner.naming).await
             {
                 Ok(t) if t.failed.is_empty() => {}
@@ -216,11 +263,7 @@ impl DockerGateways {
                 }
             }
             for slot in self.inner.registry.all() {
-                slot.transition_if(
-                    &self.inner.metrics,
-                    |p| matches!(p, Phase::Ready(_)),
-                    || Phase::Stopped,
-                );
+                slot.apply(&self.inner.metrics, Event::TornDown);
             }
         }
         if let Some(apis) = &self.inner.apis {
@@ -270,45 +313,20 @@ enum Wait {
 }
 
 impl Inner {
-    /// Waits (at most `limit`) until no slot is starting or stopping.
-    async fn settle(&self, limit: Duration) {
-        let deadline = tokio::time::Instant::now() + limit;
-        while self
-            .registry
-            .all()
-            .iter()
-            .any(|s| s.with_phase(|p| matches!(p, Phase::Starting { .. } | Phase::Stopping { .. })))
-        {
-            if tokio::time::Instant::now() >= deadline {
-                tracing::warn!(
-                    "starts or stops still under way at shutdown; removing everything anyway"
-                );
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    /// Runs `fut` as a lifecycle task: on the shared runtime (not a serving worker's), and
+    /// awaited at shutdown.
+    pub(super) fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
+        crate::server::workers::spawn_background(self.tasks.track_future(fut));
     }
 
     /// True when the engine answered lately.
     pub fn is_reachable(&self) -> bool {
-        self.reachable.load(Ordering::Acquire)
+        self.engine.is_reachable()
     }
 
     /// Records what the last engine call said about reachability.
     pub fn note_engine(&self, result: &Result<(), &RuntimeError>) {
-        match result {
-            Ok(()) => {
-                self.reachable.store(true, Ordering::Release);
-                self.metrics.engine_reachable.set(1);
-            }
-            Err(e) if e.is_unreachable() => {
-                self.metrics.engine_reachable.set(0);
-                if self.reachable.swap(false, Ordering::AcqRel) {
-                    tracing::warn!(error = %e, "container engine unreachable");
-                }
-            }
-            Err(_) => {}
-        }
+        self.engine.note(result);
     }
 
     /// The user's ready gateway with a lease on it, starting it (or waiting for the start or
@@ -327,11 +345,11 @@ impl Inner {
         }
         loop {
             if let Some((running, lease)) = slot.lease_if_ready() {
-                self.check_catalog_soon(&slot, &running);
+                self.check_catalog_soon(&slot);
                 return Ok((running, lease));
             }
             let wait = slot.with_phase(|p| match p {
-                Phase::Ready(_) => Wait::Again,
+                Phase::Ready { .. } => Wait::Again,
                 Phase::Starting { done, .. } => Wait::Start(done.clone()),
                 Phase::Stopping { done, .. } => Wait::Stop(done.clone()),
                 Phase::Failed { error, at } if at.elapsed() < FAILED_BACKOFF => {
@@ -387,8 +405,7 @@ impl Inner {
     /// the least recently used idle gateway is stopped first; with none, `AtCapacity`.
     pub fn begin_start(self: &Arc<Self>, slot: &Arc<Slot>) -> Result<(), GatewayError> {
         let _decide = self.registry.capacity.lock();
-        let startable = |p: &Phase| matches!(p, Phase::Stopped | Phase::Failed { .. });
-        if !slot.with_phase(startable) {
+        if !slot.with_phase(Phase::startable) {
             return Ok(()); // another request began it meanwhile
         }
         let mut evicted = None;
@@ -408,14 +425,9 @@ impl Inner {
             }
         }
         let (tx, rx) = watch::channel(None);
-        let began = slot.transition_if(&self.metrics, startable, || Phase::Starting { done: rx });
-        if began {
+        if let Some(Effect::RunStart) = slot.apply(&self.metrics, Event::Start(rx)) {
             self.metrics.starts.inc();
-            crate::server::workers::spawn_background(self.clone().run_start(
-                slot.clone(),
-                tx,
-                evicted,
-            ));
+            self.spawn(self.clone().run_start(slot.clone(), tx, evicted));
         }
         Ok(())
     }
@@ -427,7 +439,7 @@ impl Inner {
             return false;
         };
         let ready = slot.with_phase(|p| match p {
-            Phase::Ready(r) => Ok(r.container_id.clone()),
+            Phase::Ready { running, .. } => Ok(running.container_id.clone()),
             // Already being replaced (its event came meanwhile): a fresh one is on its way.
             Phase::Stopping { .. } | Phase::Starting { .. } => Err(true),
             _ => Err(false),
@@ -452,66 +464,38 @@ impl Inner {
         gone
     }
 
-    /// Moves a ready slot to stopping and spawns the stop; `None` when it was not ready (or
-    /// an idle stop finds it busy again). `restart` starts a fresh one afterwards.
+    /// Moves a ready slot to stopping and spawns the stop; `None` when the slot's table
+    /// refuses (not ready, or an idle stop or eviction finds it busy). `restart` starts a
+    /// fresh one afterwards.
     pub fn begin_stop(
         self: &Arc<Self>,
         slot: &Arc<Slot>,
         reason: StopReason,
         restart: bool,
     ) -> Option<watch::Receiver<bool>> {
-        let idle_ms = self.cfg.idle_timeout.0.as_millis() as u64;
         let (tx, rx) = watch::channel(false);
-        let running = slot.update(&self.metrics, |p| {
-            let Phase::Ready(r) = p else { return None };
-            let allowed = match reason {
-                StopReason::Idle => slot.idle_for(idle_ms),
-                StopReason::Evicted => slot.leases() == 0,
-                _ => true,
-            };
-            if !allowed {
-                return None;
-            }
-            let r = r.clone();
-            *p = Phase::Stopping {
-                done: rx.clone(),
-                running: r.clone(),
-            };
-            Some(r)
-        })?;
-        crate::server::workers::spawn_background(self.clone().run_stop(
-            slot.clone(),
-            running,
+        let event = Event::Stop {
             reason,
-            tx,
-            restart,
-        ));
+            done: rx.clone(),
+        };
+        let Some(Effect::RunStop(running)) = slot.apply(&self.metrics, event) else {
+            return None;
+        };
+        self.spawn(
+            self.clone()
+                .run_stop(slot.clone(), running, reason, tx, restart),
+        );
         Some(rx)
     }
 
     /// The API's view of one slot.
-    /// A gateway's log text with every part of the user's secrets masked (see `redact.rs`).
-    pub(super) async fn redacted(&self, slug: &str, log: &str) -> String {
-        let secrets = self.secrets.clone();
-        let slug = slug.to_string();
-        let rendered = tokio::task::spawn_blocking(move || secrets.render_gateway_secrets(&slug))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        super::redact::redact(log, &super::redact::secret_values(&rendered))
-    }
-
     pub async fn status_of(&self, slot: &Slot) -> GatewayStatus {
         let (state, reason, running) = slot.with_phase(|p| {
             let reason = match p {
                 Phase::Failed { error, .. } => Some(error.to_string()),
                 _ => None,
             };
-            let running = match p {
-                Phase::Ready(r) | Phase::Stopping { running: r, .. } => Some(r.clone()),
-                _ => None,
-            };
+            let running = p.running().cloned();
             (p.name(), reason, running)
         });
         let memory = match &running {
@@ -526,14 +510,17 @@ impl Inner {
         };
         let leases = slot.leases();
         let servers = match &running {
-            Some(r) => tokio::time::timeout(QUICK_PING, self.server_containers(&r.network))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|c| c.name)
-                .collect(),
+            Some(r) => tokio::time::timeout(
+                QUICK_PING,
+                super::servers::server_containers(self.rt.as_ref(), &r.network),
+            )
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.name)
+            .collect(),
             None => Vec::new(),
         };
         GatewayStatus {
@@ -639,7 +626,9 @@ impl GatewayControl for DockerGateways {
     async fn logs(&self, slug: &str, tail: usize) -> Result<Option<String>, GatewayError> {
         let name = self.inner.naming.object_name(slug);
         match self.inner.rt.logs(&name, tail).await {
-            Ok(text) => Ok(Some(self.inner.redacted(slug, &text).await)),
+            Ok(text) => Ok(Some(
+                super::redact::redact_user(&self.inner.secrets, slug, &text).await,
+            )),
             Err(e) if e.kind == crate::runtime::RuntimeErrorKind::NotFound => Ok(None),
             Err(e) => {
                 tracing::warn!(user = slug, error = %e, "reading gateway logs failed");

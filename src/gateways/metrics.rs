@@ -49,9 +49,10 @@ impl EncodeLabelValue for StateLabel {
     }
 }
 
-impl EncodeLabelValue for StartOutcome {
-    fn encode(&self, e: &mut LabelValueEncoder) -> std::fmt::Result {
-        e.write_str(match self {
+impl StartOutcome {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
             StartOutcome::Ready => "ready",
             StartOutcome::Adopted => "adopted",
             StartOutcome::Timeout => "timeout",
@@ -59,7 +60,13 @@ impl EncodeLabelValue for StartOutcome {
             StartOutcome::Engine => "engine",
             StartOutcome::Exited => "exited",
             StartOutcome::Prepare => "prepare",
-        })
+        }
+    }
+}
+
+impl EncodeLabelValue for StartOutcome {
+    fn encode(&self, e: &mut LabelValueEncoder) -> std::fmt::Result {
+        e.write_str(self.as_str())
     }
 }
 
@@ -178,6 +185,24 @@ impl GatewayMetrics {
         if let Some(t) = to {
             self.states.get_or_create(&StateLabels { state: t }).inc();
         }
+    }
+
+    /// Gateways in `state` now (the gauge's value).
+    pub fn count(&self, state: StateLabel) -> i64 {
+        self.states.get_or_create(&StateLabels { state }).get()
+    }
+
+    /// Starts that ended with `outcome` so far (read as a scrape reads them).
+    #[cfg(test)]
+    pub fn finished(&self, outcome: StartOutcome) -> u64 {
+        let mut r = Registry::default();
+        r.register("d", "", self.start_duration.clone());
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
+        let prefix = format!("d_count{{outcome=\"{}\"}} ", outcome.as_str());
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Records how long a start took and how it ended.

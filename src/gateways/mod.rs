@@ -3,25 +3,39 @@
 //! [`FixedUpstream`] sends everyone to one gateway.
 
 mod adopt;
+mod adopter;
+mod agent;
 mod availability;
 mod background;
 mod deliver;
+mod engine;
+mod failure;
 mod files;
 mod fixed;
 mod init;
 mod lifecycle;
 pub mod metrics;
 pub use availability::Unavailable;
+mod jobs;
 pub mod names;
+mod network;
+mod prepare;
 mod probe;
+mod pulls;
+mod ready;
 mod redact;
+mod remove;
 mod servers;
 mod slot;
+mod spec;
 mod start;
+mod state_events;
 mod state_file;
-mod stop;
 pub mod subnets;
 mod teardown;
+#[cfg(test)]
+mod tests;
+mod timing;
 
 pub use fixed::FixedUpstream;
 pub use lifecycle::{docker_runtime, DockerGateways};

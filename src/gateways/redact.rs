@@ -2,6 +2,23 @@
 //! masked. docker/mcp-gateway is told not to log verbosely (default args), and this is the
 //! second fence, for images or flags that log anyway.
 
+/// A gateway's log text with every part of the user's secrets masked (read off the request
+/// path: rendering the secrets reads the disk).
+pub(super) async fn redact_user(
+    secrets: &std::sync::Arc<crate::secrets::SecretStore>,
+    slug: &str,
+    log: &str,
+) -> String {
+    let secrets = secrets.clone();
+    let slug = slug.to_string();
+    let rendered = tokio::task::spawn_blocking(move || secrets.render_gateway_secrets(&slug))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    redact(log, &secret_values(&rendered))
+}
+
 /// What replaces a masked word.
 const MASK: &str = "[redacted]";
 /// Secret values shorter than this are not searched for (they would mask ordinary words).

@@ -98,6 +98,12 @@ impl SubnetPool {
     pub fn release(&self, subnet: Subnet) {
         self.reserved.lock().remove(&subnet);
     }
+
+    /// How many subnets are reserved now.
+    #[cfg(test)]
+    pub fn reserved(&self) -> usize {
+        self.reserved.lock().len()
+    }
 }
 
 #[cfg(test)]

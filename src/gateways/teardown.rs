@@ -5,9 +5,9 @@
 //! nothing of it on the engine. Found by the instance's labels, as the reconcile finds them;
 //! other instances' objects are never touched.
 
-use super::lifecycle::STOP_GRACE;
 use super::names::{Naming, LABEL_USER};
 use super::servers::{remove_network_with_servers, SERVER_LABEL};
+use super::timing::STOP_GRACE;
 use crate::runtime::{ContainerState, Runtime, RuntimeError};
 use futures_util::StreamExt;
 use std::fmt;

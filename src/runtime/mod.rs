@@ -8,6 +8,8 @@
 
 pub mod docker;
 mod error;
+#[cfg(test)]
+pub mod fake;
 mod metrics;
 
 pub use error::{RuntimeError, RuntimeErrorKind};

@@ -280,3 +280,242 @@ fn audit_verify_passes_an_intact_log_and_names_the_first_broken_line() {
     let (ok, _, err) = run_verify(&cfg, &["--head", &head]);
     assert!(!ok && err.contains("earlier head"), "{err}");
 }
+
+// ---- Reading the trail back: GET /api/v1/audit and /audit/export ----
+
+async fn get_json(
+    c: &crate::support::client::Client,
+    who: &str,
+    path: &str,
+) -> (u16, serde_json::Value) {
+    let r = c
+        .send(c.req("GET", path).header("authorization", who))
+        .await;
+    let status = r.status().as_u16();
+    (status, body_json(r).await)
+}
+
+/// Writes one secret for `who` (one `secret.put` line about them).
+async fn put_secret(c: &crate::support::client::Client, who: &str, user: &str, name: &str) {
+    let r = c
+        .send_body(
+            c.req("PUT", &format!("/api/v1/users/{user}/secrets"))
+                .header("authorization", who)
+                .header("content-type", "application/json"),
+            format!(r#"{{"{name}":"s3cret-value-{name}"}}"#),
+        )
+        .await;
+    assert!(
+        r.status().is_success() || r.status() == 403,
+        "{}",
+        r.status()
+    );
+}
+
+#[tokio::test]
+async fn a_user_reads_only_the_lines_about_them_and_an_admin_reads_all() {
+    let fd = Frontdoor::builder().start().await;
+    let c = fd.client(Proto::H2);
+    let (alice, bob, root) = (
+        token("alice", false),
+        token("bob", false),
+        token("root", true),
+    );
+    put_secret(&c, &alice, "me", "a.one").await;
+    put_secret(&c, &bob, "me", "b.one").await;
+    // An admin changes alice's secrets: alice sees that line, bob does not.
+    put_secret(&c, &root, "alice", "a.two").await;
+    // Bob tries alice's: denied, audited under bob, about alice's secrets: both may see it.
+    put_secret(&c, &bob, "alice", "a.evil").await;
+
+    let (s, mine) = get_json(&c, &alice, "/api/v1/audit").await;
+    assert_eq!(s, 200, "{mine}");
+    let targets: Vec<&str> = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets.len(), 3, "{mine}");
+    assert!(targets
+        .iter()
+        .all(|t| t.starts_with("user:") && !t.contains("bob")));
+    // Newest first: bob's refused attempt, the admin's change, alice's own.
+    assert_eq!(mine["items"][0]["outcome"], "denied");
+    assert_eq!(
+        mine["items"][2]["actor"],
+        mine["items"][2]["target"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+    );
+    assert!(mine["next_cursor"].is_null());
+
+    // Bob may not name anyone else, whichever spelling.
+    let alice_slug = mine["items"][2]["actor"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("user:")
+        .to_string();
+    for other in ["alice", alice_slug.as_str(), "root"] {
+        let (s, body) = get_json(&c, &bob, &format!("/api/v1/audit?user={other}")).await;
+        assert_eq!(s, 403, "{other}: {body}");
+        assert_eq!(body["error"], "forbidden");
+        let r = c
+            .send(
+                c.req("GET", &format!("/api/v1/audit/export?user={other}"))
+                    .header("authorization", &bob),
+            )
+            .await;
+        assert_eq!(r.status(), 403);
+    }
+    let (_, bobs) = get_json(&c, &bob, "/api/v1/audit?user=me").await;
+    assert_eq!(bobs["items"].as_array().unwrap().len(), 2, "{bobs}");
+
+    let (s, all) = get_json(&c, &root, "/api/v1/audit").await;
+    assert_eq!(s, 200);
+    assert_eq!(all["items"].as_array().unwrap().len(), 4);
+    let (_, just_alice) = get_json(&c, &root, "/api/v1/audit?user=alice").await;
+    assert_eq!(just_alice["items"], mine["items"]);
+    // No secret value is in any line a reader gets.
+    for body in [&mine, &all] {
+        assert!(!body.to_string().contains("s3cret-value"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn filters_pages_and_the_export_agree_with_the_file() {
+    let fd = Frontdoor::builder().start().await;
+    let c = fd.client(Proto::H2);
+    let root = token("root", true);
+    let before =
+        mcp_frontdoor::audit::rfc3339_utc(std::time::SystemTime::now() - Duration::from_secs(1));
+    for i in 0..7 {
+        put_secret(&c, &root, "me", &format!("s.k{i}")).await;
+    }
+    let r = c
+        .send(
+            c.req("DELETE", "/api/v1/users/me/secrets?name=s.k0")
+                .header("authorization", &root),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+
+    // Pages of 3, newest first, every line once.
+    let (mut seen, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let path = match &cursor {
+            Some(cur) => format!("/api/v1/audit?action=secret.put&limit=3&cursor={cur}"),
+            None => "/api/v1/audit?action=secret.put&limit=3".into(),
+        };
+        let (s, page) = get_json(&c, &root, &path).await;
+        assert_eq!(s, 200, "{page}");
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["names"][0].as_str().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(n) => cursor = Some(n.to_string()),
+            None => break,
+        }
+    }
+    let want: Vec<String> = (0..7).rev().map(|i| format!("s.k{i}")).collect();
+    assert_eq!(seen, want);
+
+    let (_, deletes) = get_json(&c, &root, "/api/v1/audit?action=secret.delete").await;
+    assert_eq!(deletes["items"].as_array().unwrap().len(), 1);
+    let (_, family) = get_json(&c, &root, "/api/v1/audit?action=secret.*").await;
+    assert_eq!(family["items"].as_array().unwrap().len(), 8);
+    let (_, none) = get_json(&c, &root, &format!("/api/v1/audit?until={before}")).await;
+    assert_eq!(none["items"].as_array().unwrap().len(), 0);
+    let (_, since) = get_json(&c, &root, &format!("/api/v1/audit?since={before}")).await;
+    assert_eq!(since["items"].as_array().unwrap().len(), 8);
+
+    for bad in [
+        "since=yesterday",
+        "until=2026-13-01",
+        "action=Secret.PUT",
+        "action=a/../b",
+        "limit=0",
+        "limit=1001",
+        "cursor=bm90LWEtY3Vyc29y",
+        "cursor=YTE6Li4vLi4vZXRjL3Bhc3N3ZA",
+    ] {
+        let (s, body) = get_json(&c, &root, &format!("/api/v1/audit?{bad}")).await;
+        assert_eq!(s, 400, "{bad}: {body}");
+        assert!(body["message"].is_string());
+    }
+
+    // The export: the file's lines, oldest first, byte for byte.
+    let r = c
+        .send(
+            c.req("GET", "/api/v1/audit/export")
+                .header("authorization", &root),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+    let text = String::from_utf8(crate::support::body_bytes(r).await.to_vec()).unwrap();
+    let on_disk = std::fs::read_to_string(fd.dir.path().join("data/audit/audit.log")).unwrap();
+    assert_eq!(text, on_disk);
+}
+
+#[tokio::test]
+async fn lines_older_than_max_age_are_deleted_at_start() {
+    let keep = tempfile::tempdir().unwrap();
+    let data = keep.path().join("data");
+    // Two old lines and a young one, chained, as an earlier front door wrote them.
+    let path = data.join("audit/audit.log");
+    let log = AuditLog::open(&path, RotationPolicy::default()).unwrap();
+    for (age, target) in [(7200, "old1"), (3700, "old2"), (10, "young")] {
+        let mut e = AuditEntry::new(
+            Actor::System,
+            Action::GatewayStop,
+            Target::gateway(target),
+            Outcome::Success,
+        );
+        e.time = std::time::SystemTime::now() - Duration::from_secs(age);
+        log.append(&e).unwrap();
+    }
+    drop(log);
+    let mut fd = Frontdoor::builder()
+        .data_dir(data.clone())
+        .audit("max_age: 1h")
+        .start()
+        .await;
+    // Every retained file, oldest first: retention rotated the old lines out of audit.log.
+    let targets = || -> Vec<String> {
+        mcp_frontdoor::audit::chain::log_files(&path)
+            .unwrap()
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(&l).unwrap()["target"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    for _ in 0..50 {
+        if targets() == ["gateway:young"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(targets(), ["gateway:young"]);
+    assert_eq!(verify(&path).unwrap().lines, 1);
+    fd.shutdown.trigger(Duration::ZERO);
+    fd.join().await.unwrap();
+}
