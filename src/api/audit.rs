@@ -58,7 +58,8 @@ impl Permit {
         result: Result<T, Error>,
     ) -> Result<T, Error> {
         let entry = AuditEntry::new(Actor::User(self.actor), action, target, outcome(&result));
-        append(state, entry).await?;
+        append(state, &entry).await?;
+        publish(state, &entry);
         result
     }
 
@@ -77,13 +78,26 @@ impl Permit {
         if !names.is_empty() {
             entry = entry.with_secret_names(names.iter().map(String::as_str));
         }
-        append(state, entry).await?;
+        append(state, &entry).await?;
+        publish(state, &entry);
         result
     }
 }
 
-async fn append(state: &AppState, entry: AuditEntry) -> Result<(), Error> {
-    let log = state.services.audit.clone();
+/// The change's event for the live stream (only a success publishes one), after its audit
+/// line is on disk.
+fn publish(state: &AppState, entry: &AuditEntry) {
+    crate::events::publish_change(
+        &state.services.events,
+        entry.action,
+        entry.target.subject(),
+        entry.outcome,
+        entry.count.unwrap_or(1),
+    );
+}
+
+async fn append(state: &AppState, entry: &AuditEntry) -> Result<(), Error> {
+    let (log, entry) = (state.services.audit.clone(), entry.clone());
     blocking(move || {
         log.append(&entry)
             .map_err(|e| Error::Internal(format!("audit log append failed: {e}")))

@@ -7,9 +7,11 @@ mod audit_query;
 mod body;
 mod caller;
 mod catalogs;
+mod events;
 mod gateways;
 mod openapi;
 mod page;
+mod user_config;
 mod users;
 
 use crate::app::AppState;
@@ -35,7 +37,9 @@ pub const MAX_BODY: usize = 6 * 1024 * 1024;
 #[openapi(
     info(title = "mcp-frontdoor API", description = "Catalogs, secrets and gateways of mcp-frontdoor. Errors are `{error, message}`."),
     servers((url = "/api/v1")),
-    tags((name = "catalogs"), (name = "users"), (name = "secrets"), (name = "gateways"), (name = "admin"), (name = "audit"))
+    // What `GET /events` sends as each event's `data` (the route's body is the stream).
+    components(schemas(crate::events::Event)),
+    tags((name = "catalogs"), (name = "users"), (name = "secrets"), (name = "gateways"), (name = "events"), (name = "admin"), (name = "audit"))
 )]
 struct ApiDoc;
 
@@ -54,6 +58,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
             catalogs::delete_team
         ))
         .routes(routes!(users::get_catalogs, users::put_catalogs))
+        .routes(routes!(user_config::toggle_servers))
+        .routes(routes!(
+            user_config::export_config,
+            user_config::import_config
+        ))
         .routes(routes!(
             users::list_secrets,
             users::put_secrets,
@@ -63,6 +72,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(gateways::logs))
         .routes(routes!(gateways::list))
         .routes(routes!(gateways::pull_images))
+        .routes(routes!(events::stream))
         .routes(routes!(admin::start))
         .routes(routes!(admin::status))
         .routes(routes!(audit_query::query))

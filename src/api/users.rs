@@ -9,7 +9,9 @@ use crate::app::AppState;
 use crate::audit::{Action, Target};
 use crate::catalog::merge;
 use crate::catalog::regen::read_merged_header;
-use crate::catalog::{regenerate_user, Format, UserCatalogUpdate, UserFile};
+use crate::catalog::{
+    regenerate_user, CatalogError, CatalogStore, Format, UserCatalogUpdate, UserFile,
+};
 use crate::error::Error;
 use crate::owners::Access;
 use crate::secrets::SecretValue;
@@ -72,7 +74,7 @@ pub struct MergedSummary {
 }
 
 /// Teams for a user's merge: from the token when it is the caller, else as last recorded.
-fn teams_of(services: &Services, user: &UserRef) -> Result<Vec<String>, Error> {
+pub(super) fn teams_of(services: &Services, user: &UserRef) -> Result<Vec<String>, Error> {
     if let Some(t) = &user.own_teams {
         return Ok(t.clone());
     }
@@ -184,18 +186,8 @@ pub async fn put_catalogs(
     let result = async {
         let user = caller.user(&user, Access::Write).await?;
         let update = UserCatalogUpdate::parse(&body.bytes, body.format)?;
-        let services = s.services.clone();
-        blocking(move || {
-            let teams = teams_of(&services, &user)?;
-            services
-                .catalogs
-                .put_user_catalogs(&user.slug, &teams, &update)?;
-            let r = regenerate_user(&services.catalogs, &services.cache, &user.slug, &teams)?;
-            Ok(MergedSummary {
-                user: user.slug,
-                merged_hash: r.hash.as_str().to_string(),
-                servers: r.catalog.server_names().map(str::to_string).collect(),
-            })
+        change_catalogs(&s.services, user, move |store, slug, teams| {
+            store.put_user_catalogs(slug, teams, &update)
         })
         .await
     }
@@ -209,6 +201,28 @@ pub async fn put_catalogs(
         )
         .await
         .map(Json)
+}
+
+/// Runs one change of a user's layers (`change` checks the policy and writes), then
+/// regenerates their merged catalog so the gateway is told: the one path every user catalog
+/// write takes (`PUT /catalogs`, bulk `/servers`, `PUT /config`).
+pub(super) async fn change_catalogs(
+    services: &Services,
+    user: UserRef,
+    change: impl FnOnce(&CatalogStore, &str, &[String]) -> Result<(), CatalogError> + Send + 'static,
+) -> Result<MergedSummary, Error> {
+    let services = services.clone();
+    blocking(move || {
+        let teams = teams_of(&services, &user)?;
+        change(&services.catalogs, &user.slug, &teams)?;
+        let r = regenerate_user(&services.catalogs, &services.cache, &user.slug, &teams)?;
+        Ok(MergedSummary {
+            user: user.slug,
+            merged_hash: r.hash.as_str().to_string(),
+            servers: r.catalog.server_names().map(str::to_string).collect(),
+        })
+    })
+    .await
 }
 
 /// Secret names (values are never returned).

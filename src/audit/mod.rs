@@ -59,6 +59,12 @@ pub enum Action {
     /// A user's custom catalog and/or overrides replaced.
     #[serde(rename = "catalog.user.put")]
     UserCatalogPut,
+    /// Servers of a user enabled or disabled in bulk (one change of their overrides).
+    #[serde(rename = "catalog.user.servers")]
+    UserServers,
+    /// A user's configuration (custom catalog + overrides) imported.
+    #[serde(rename = "catalog.user.import")]
+    UserConfigImport,
     /// Merged catalogs regenerated.
     #[serde(rename = "catalog.regenerate")]
     CatalogsRegenerate,
@@ -81,7 +87,21 @@ pub enum Action {
 
 /// What the action was applied to. Built through constructors that keep only valid names.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target(String);
+pub struct Target(String, Subject);
+
+/// The object a [`Target`] names, as a type (the event stream reads it; names are the
+/// validated ones, or the placeholder for a name that failed validation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A base catalog, by name.
+    Base(String),
+    /// A team catalog, by team.
+    Team(String),
+    /// Something of one user (catalog, secrets, gateway), by slug.
+    User(String),
+    /// Every user at once.
+    AllUsers,
+}
 
 /// Placeholder for a name that failed validation (the raw text is not logged).
 const INVALID: &str = "<invalid-name>";
@@ -97,41 +117,51 @@ fn checked(kind: NameKind, name: &str) -> &str {
 impl Target {
     /// `base:<name>`
     pub fn base_catalog(name: &str) -> Self {
-        Target(format!("base:{}", checked(NameKind::BaseCatalog, name)))
+        let name = checked(NameKind::BaseCatalog, name);
+        Target(format!("base:{name}"), Subject::Base(name.to_string()))
     }
     /// `team:<team>`
     pub fn team_catalog(team: &str) -> Self {
-        Target(format!("team:{}", checked(NameKind::Team, team)))
+        let team = checked(NameKind::Team, team);
+        Target(format!("team:{team}"), Subject::Team(team.to_string()))
     }
     /// `user:<slug>/catalog`
     pub fn user_catalog(slug: &str) -> Self {
-        Target(format!(
-            "user:{}/catalog",
-            checked(NameKind::UserSlug, slug)
-        ))
+        let slug = checked(NameKind::UserSlug, slug);
+        Target(
+            format!("user:{slug}/catalog"),
+            Subject::User(slug.to_string()),
+        )
     }
     /// `user:<slug>/secret:<name>`
     pub fn secret(slug: &str, name: &str) -> Self {
-        Target(format!(
-            "user:{}/secret:{}",
-            checked(NameKind::UserSlug, slug),
-            checked_secret(name)
-        ))
+        let slug = checked(NameKind::UserSlug, slug);
+        Target(
+            format!("user:{slug}/secret:{}", checked_secret(name)),
+            Subject::User(slug.to_string()),
+        )
     }
     /// `user:<slug>/secrets`: several secrets at once (the names go in the entry's `names`).
     pub fn secrets(slug: &str) -> Self {
-        Target(format!(
-            "user:{}/secrets",
-            checked(NameKind::UserSlug, slug)
-        ))
+        let slug = checked(NameKind::UserSlug, slug);
+        Target(
+            format!("user:{slug}/secrets"),
+            Subject::User(slug.to_string()),
+        )
     }
     /// `gateway:<slug>`
     pub fn gateway(slug: &str) -> Self {
-        Target(format!("gateway:{}", checked(NameKind::UserSlug, slug)))
+        let slug = checked(NameKind::UserSlug, slug);
+        Target(format!("gateway:{slug}"), Subject::User(slug.to_string()))
     }
     /// `all-users`
     pub fn all_users() -> Self {
-        Target("all-users".into())
+        Target("all-users".into(), Subject::AllUsers)
+    }
+
+    /// The object, as a type.
+    pub fn subject(&self) -> &Subject {
+        &self.1
     }
 }
 

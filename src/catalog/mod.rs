@@ -18,7 +18,9 @@ pub mod policy;
 pub mod regen;
 pub mod server_name;
 pub mod store;
+pub mod toggle;
 pub mod user;
+pub mod user_config;
 pub mod validate;
 
 pub use cache::{CatalogCache, CatalogChanged, MergedCatalog};
@@ -35,5 +37,7 @@ pub use policy::{CatalogPolicy, PolicyError};
 pub use regen::{merge_for_cli, regenerate_all, regenerate_user, RegenerateReport, Regenerated};
 pub use server_name::{check_secret_name, MAX_SECRET_NAME_LEN};
 pub use store::{BaseInfo, CatalogStore};
+pub use toggle::ServerToggle;
 pub use user::UserCatalogUpdate;
+pub use user_config::{parse_import, UserConfig};
 pub use validate::{parse_validated, validate, ValidationError};

@@ -343,6 +343,14 @@ impl CatalogStore {
         self.write_checked(&path, catalog)
     }
 
+    /// Removes the user's custom catalog, if they have one.
+    pub fn delete_custom(&self, slug: &str) -> Result<(), CatalogError> {
+        let path = self.layout.user_file(slug, UserFile::Custom)?;
+        let r = self.track(remove_file(&path)).map(drop);
+        self.catalogs.forget(&path);
+        r
+    }
+
     /// The user's overrides (empty when they have none).
     pub fn get_overrides(&self, slug: &str) -> Result<Overrides, CatalogError> {
         Ok(self

@@ -22,6 +22,8 @@ pub struct UserCatalogUpdate {
     pub custom: Option<Catalog>,
     /// New `overrides.yaml`, if given.
     pub overrides: Option<Overrides>,
+    /// Remove `custom.yaml` (an import without a custom catalog); `custom` is then `None`.
+    pub clear_custom: bool,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +75,7 @@ impl UserCatalogUpdate {
         Ok(UserCatalogUpdate {
             custom: raw.custom,
             overrides,
+            clear_custom: false,
         })
     }
 }
@@ -90,6 +93,8 @@ impl CatalogStore {
         let mut inputs = self.load_layers(slug, teams)?;
         if let Some(c) = &update.custom {
             inputs.custom = Some(Digested::new(c.clone()));
+        } else if update.clear_custom {
+            inputs.custom = None;
         }
         if let Some(o) = &update.overrides {
             inputs.overrides = Digested::new(o.clone());
@@ -100,6 +105,9 @@ impl CatalogStore {
         }
         if let Some(o) = &update.overrides {
             self.put_overrides(slug, o)?;
+        }
+        if update.clear_custom && update.custom.is_none() {
+            self.delete_custom(slug)?;
         }
         Ok(())
     }

@@ -6,8 +6,11 @@
 //! names, fixed error codes): there is no field a secret value or free error text could
 //! travel in.
 
+mod audit;
 mod bus;
 mod model;
+
+pub use audit::publish_change;
 
 pub use bus::{EventBus, Resume, StreamGuard, Subscription, TooManyStreams};
 pub use model::{CatalogAction, Event, EventBody, Scope};

@@ -175,3 +175,75 @@ async fn images_named_in_catalogs_are_pulled_ahead_of_time() {
     assert!(results["present"].as_u64().unwrap() >= 1, "{results}");
     assert!(results.get("error").is_none(), "{results}");
 }
+
+#[tokio::test]
+async fn gateway_state_changes_reach_the_users_event_stream_only() {
+    let Some(eng) = engine("events") else { return };
+    let fd = eng.frontdoor(&[], "").await;
+    let c = fd.client(Proto::H2);
+    let (erin, frank) = (bearer("erin", false), bearer("frank", false));
+    let open = |who: String| {
+        let c = c.clone();
+        async move {
+            crate::support::sse::SseReader::new(
+                c.send(c.req("GET", "/api/v1/events").header("authorization", who))
+                    .await,
+            )
+        }
+    };
+    let mut mine = open(erin.clone()).await;
+    let mut theirs = open(frank.clone()).await;
+    let started = c
+        .send(
+            c.req("POST", "/api/v1/users/me/gateway")
+                .header("authorization", &erin),
+        )
+        .await;
+    assert_eq!(started.status(), 200);
+    let stop = c
+        .send(
+            c.req("DELETE", "/api/v1/users/me/gateway")
+                .header("authorization", &erin),
+        )
+        .await;
+    assert_eq!(stop.status(), 204);
+    let frames = mine.take(4).await;
+    let seen: Vec<(String, String, String)> = frames
+        .iter()
+        .map(|f| {
+            assert_eq!(f.event, "gateway.state");
+            assert_eq!(f.data["user"], "erin");
+            (
+                f.data["previous"].as_str().unwrap().to_string(),
+                f.data["state"].as_str().unwrap().to_string(),
+                f.id.clone().unwrap(),
+            )
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|(p, s, _)| (p.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("stopped", "starting"),
+            ("starting", "ready"),
+            ("ready", "stopping"),
+            ("stopping", "stopped")
+        ]
+    );
+    // frank's stream got none of it: his own change is the next thing he sees.
+    let put = c
+        .send_body(
+            c.req("PUT", "/api/v1/users/me/secrets")
+                .header("authorization", &frank)
+                .header("content-type", "application/json"),
+            r#"{"fetch.key": "v"}"#,
+        )
+        .await;
+    assert_eq!(put.status(), 200);
+    let next = theirs.next().await.unwrap();
+    assert_eq!(next.event, "secrets.changed");
+    assert_eq!(next.data["user"], "frank");
+}

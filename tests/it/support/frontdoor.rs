@@ -26,6 +26,7 @@ pub struct FrontdoorBuilder {
     resolver: Option<Arc<dyn GatewayResolver>>,
     auth_extra: Vec<String>,
     audit: Vec<String>,
+    events: Vec<String>,
     metrics_extra: Vec<String>,
     lifecycle: bool,
     runtime: Option<Arc<dyn mcp_frontdoor::runtime::Runtime>>,
@@ -65,6 +66,7 @@ impl Default for FrontdoorBuilder {
             resolver: None,
             auth_extra: Vec::new(),
             audit: Vec::new(),
+            events: Vec::new(),
             metrics_extra: Vec::new(),
             lifecycle: false,
             runtime: None,
@@ -103,6 +105,13 @@ impl FrontdoorBuilder {
     #[allow(dead_code)] // used by tests/it
     pub fn audit(mut self, kv: &str) -> Self {
         self.audit.push(kv.to_string());
+        self
+    }
+
+    /// Adds `key: value` to the `events:` section.
+    #[allow(dead_code)] // used by tests/it
+    pub fn events(mut self, kv: &str) -> Self {
+        self.events.push(kv.to_string());
         self
     }
 
@@ -244,6 +253,18 @@ impl FrontdoorBuilder {
             format!(
                 "{yaml}audit:\n{}",
                 audit.iter().map(|l| format!("  {l}\n")).collect::<String>()
+            )
+        };
+        let yaml = if self.events.is_empty() {
+            yaml
+        } else {
+            let events = last_wins(self.events);
+            format!(
+                "{yaml}events:\n{}",
+                events
+                    .iter()
+                    .map(|l| format!("  {l}\n"))
+                    .collect::<String>()
             )
         };
         let config =

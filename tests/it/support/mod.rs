@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod frontdoor;
+pub mod sse;
 pub mod tokens;
 pub mod upstream;
 
