@@ -37,9 +37,21 @@ export function authHeaders() {
   return { Authorization: `Bearer ${token.get()}` };
 }
 
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Tries of one call whose request never got an answer (see `api`). */
+const TRIES = 4;
+
 /**
  * One API call: the parsed JSON (text for text bodies, null for 204), or an ApiError.
  * `body` is sent as JSON when given.
+ *
+ * A request that got no answer at all is sent again (a few times, briefly apart): Chromium
+ * aborts every request in flight when a network interface of the machine changes
+ * (ERR_NETWORK_CHANGED), and a front door's host changes interfaces whenever a gateway's
+ * network is made or removed. Every call the page makes may be repeated: PUT replaces, the
+ * bulk switch and the gateway start are idempotent, and a DELETE repeated after the first one
+ * went through answers 404, taken as done.
  */
 export async function api(method, path, body) {
   const headers = authHeaders();
@@ -49,11 +61,18 @@ export async function api(method, path, body) {
     init.body = JSON.stringify(body);
   }
   let resp;
-  try {
-    resp = await fetch(apiUrl(path), init);
-  } catch (e) {
-    throw new ApiError(0, "network", "the front door could not be reached");
+  let repeated = false;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      resp = await fetch(apiUrl(path), init);
+      break;
+    } catch (e) {
+      if (attempt >= TRIES) throw new ApiError(0, "network", "the front door could not be reached");
+      repeated = true;
+      await sleep(250 * attempt);
+    }
   }
+  if (resp.status === 404 && method === "DELETE" && repeated) return null;
   if (!resp.ok) {
     let err = {};
     try {

@@ -88,6 +88,7 @@ async function start() {
   $("whoami").textContent = `${me}${adminView ? " (admin)" : ""}`;
   stream = follow({
     onEvent,
+    onResync: reloadAll,
     onStatus: (s) => {
       showStatus(s);
       if (s === "unauthorized") signOut("Your token expired or was refused: paste a new one.");
@@ -114,3 +115,5 @@ function wire() {
 wire();
 if (token.get()) start();
 else showLogin();
+// Every module loaded and the page wired (tests wait for this).
+document.body.dataset.ready = "true";

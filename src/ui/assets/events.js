@@ -69,13 +69,16 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /**
  * Follows the event stream until `close()`. Handlers: `onEvent({id, type, data})` with
  * `data` parsed from JSON, `onStatus(status)` with "connecting", "live", "retrying",
- * "unauthorized", "unavailable" or "closed".
+ * "unauthorized", "unavailable" or "closed", and `onResync()` when a stream cut before its
+ * first event is opened again: with no id to resume from, whatever happened in between is
+ * read again instead.
  */
-export function follow({ onEvent, onStatus }) {
+export function follow({ onEvent, onStatus, onResync }) {
   let lastId = null;
   let closed = false;
   let controller = null;
   let backoff = 1000;
+  let opened = 0;
 
   async function once() {
     controller = new AbortController();
@@ -92,6 +95,8 @@ export function follow({ onEvent, onStatus }) {
     if (!resp.ok || !resp.body) return "retry";
     onStatus("live");
     backoff = 1000;
+    if (lastId === null && opened > 0 && onResync) onResync();
+    opened++;
     const parser = new SseParser((ev) => {
       if (ev.id !== undefined) lastId = ev.id;
       let data = {};
