@@ -46,34 +46,23 @@ impl StateEvents {
 
 #[cfg(test)]
 mod tests {
-    use super::super::metrics::GatewayMetrics;
-    use super::super::slot::Registry;
     use super::*;
     use crate::events::Resume;
-    use crate::gateways::GatewayError;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     #[test]
     fn a_state_name_change_publishes_once_with_the_fixed_code() {
         let bus = Arc::new(EventBus::starting_at(1, 16, 4));
         let mut sub = bus.subscribe(Resume::Live);
-        let (m, reg) = (
-            GatewayMetrics::default(),
-            Registry::with_events(bus.clone()),
-        );
-        let slot = reg.slot("alice");
+        let events = StateEvents::to(bus.clone());
         // Same name: nothing.
-        slot.update(&m, |p| *p = Phase::Stopped);
-        slot.update(&m, |p| {
-            *p = Phase::Failed {
-                error: GatewayError::Unavailable {
-                    message: "image registry.example/secret-token-abc missing".into(),
-                    retry_after: Duration::from_secs(1),
-                },
-                at: Instant::now(),
-            }
-        });
-        slot.update(&m, |p| *p = Phase::Stopped);
+        events.changed("alice", "stopped", "stopped", None);
+        let error = GatewayError::Unavailable {
+            message: "image registry.example/secret-token-abc missing".into(),
+            retry_after: Duration::from_secs(1),
+        };
+        events.changed("alice", "stopped", "failed", Some(&error));
+        events.changed("alice", "failed", "stopped", None);
         let first = sub.live.try_recv().unwrap();
         assert_eq!(first.user.as_deref(), Some("alice"));
         let json = serde_json::to_value(&*first).unwrap();
@@ -85,5 +74,7 @@ mod tests {
         assert_eq!(second["state"], "stopped");
         assert!(second.get("reason").is_none());
         assert!(sub.live.try_recv().is_err(), "one event per change");
+        // Without a bus nothing is published (and nothing breaks).
+        StateEvents::default().changed("alice", "stopped", "starting", None);
     }
 }
