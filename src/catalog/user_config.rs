@@ -67,7 +67,7 @@ pub fn parse_import(bytes: &[u8], format: Format) -> Result<UserCatalogUpdate, C
         path: None,
         message: e.to_string(),
     })?;
-    if raw.version != Value::from(CONFIG_VERSION) {
+    if raw.version != CONFIG_VERSION {
         return Err(invalid(
             "version",
             &format!(
