@@ -40,7 +40,7 @@ export function authHeaders() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Tries of one call whose request never got an answer (see `api`). */
-const TRIES = 4;
+const TRIES = 8;
 
 /**
  * One API call: the parsed JSON (text for text bodies, null for 204), or an ApiError.
@@ -69,7 +69,7 @@ export async function api(method, path, body) {
     } catch (e) {
       if (attempt >= TRIES) throw new ApiError(0, "network", "the front door could not be reached");
       repeated = true;
-      await sleep(250 * attempt);
+      await sleep(Math.min(250 * attempt, 2000));
     }
   }
   if (resp.status === 404 && method === "DELETE" && repeated) return null;
