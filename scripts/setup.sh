@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What the tests need besides Rust and Docker, installed once and skipped when present:
 # rustfmt/clippy, the musl target (static test images), promtool (Debian's `prometheus`
-# package: checks /metrics and the alert rules), and the Python venv at .venv with
-# tests/requirements.txt (schemathesis, the official MCP Python SDK, openapi-spec-validator). scripts/test.sh runs it
+# package: checks /metrics and the alert rules), chromium (Debian's package: the page's browser
+# tests), and the Python venv at .venv with
+# tests/requirements.txt (schemathesis, the official MCP Python SDK, openapi-spec-validator, Playwright). scripts/test.sh runs it
 # first, so the test command works on a fresh machine; .ci/run does the same through test.sh.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +30,19 @@ if ! command -v promtool >/dev/null 2>&1; then
     fi
   else
     log "promtool missing and apt-get not usable here (not root?): install Debian's prometheus package (or promtool from prometheus.io) to run the promtool tests"
+  fi
+fi
+
+# chromium: the browser tests of the page (tests/e2e/test_ui.py) drive Debian's chromium with
+# Playwright (`executable_path`), so no browser is downloaded. Like promtool: from apt when we
+# may, else say why (the tests then skip outside CI and fail under CI=true).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    log "apt-get install chromium (for the page's browser tests)"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2
+  else
+    log "chromium missing and apt-get not usable here (not root?): install Debian's chromium package to run tests/e2e/test_ui.py"
   fi
 fi
 

@@ -1,5 +1,5 @@
-//! The routers: the public one (front door endpoints, REST API, everything else proxied to
-//! the caller's gateway) and the metrics one.
+//! The routers: the public one (front door endpoints, REST API, the page at `/ui/`,
+//! everything else proxied to the caller's gateway) and the metrics one.
 
 use crate::auth::metadata;
 use crate::error::json_error;
@@ -78,13 +78,22 @@ pub fn public_router(state: AppState) -> Router {
         )
         .route("/.well-known/{*other}", get(not_found))
         .nest("/api/v1", crate::api::router())
+        .merge(crate::ui::router())
         .route_layer(axum::middleware::from_fn(crate::error::json_error_bodies))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .fallback({
             // The proxy path needs only the proxy and the gate: cloning the whole state per
             // request showed in profiles.
             let (proxy, gate) = (state.proxy.clone(), state.gate.clone());
-            move |req: axum::extract::Request| proxy::handle(proxy.clone(), gate.clone(), req)
+            move |req: axum::extract::Request| {
+                let (proxy, gate) = (proxy.clone(), gate.clone());
+                async move {
+                    if crate::ui::is_browser_at_root(&req) {
+                        return crate::ui::to_page();
+                    }
+                    proxy::handle(proxy, gate, req).await
+                }
+            }
         })
         .with_state(state)
 }

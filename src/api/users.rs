@@ -6,6 +6,7 @@ use super::body::{blocking, DocBody};
 use super::caller::{Caller, UserRef};
 use super::page::{paginate, PageQuery};
 use crate::audit::{Action, Target};
+use crate::catalog::merge;
 use crate::catalog::regen::read_merged_header;
 use crate::catalog::{
     regenerate_user, CatalogError, CatalogStore, Format, UserCatalogUpdate, UserFile,
@@ -53,6 +54,11 @@ pub struct UserCatalogs {
     /// Hash of the merge inputs (the gateway container's `catalog-hash` label).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged_hash: Option<String>,
+    /// With `merged`: every server the user's layers offer, by name, and where it comes from
+    /// (`base:<name>`, `team:<team>` or `custom`). Taken before the overrides: a server listed
+    /// here but absent from `merged` is one the user disabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origins: Option<std::collections::BTreeMap<String, String>>,
     /// What this user may declare (`catalogs.user_policy` and the fields it lets through).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -150,6 +156,12 @@ pub async fn get_catalogs(
             let m = services.cache.get_or_merge(&user.slug, &inputs);
             out.merged = Some(to_value(&*m.catalog)?);
             out.merged_hash = Some(m.hash.as_str().to_string());
+            out.origins = Some(
+                merge::origins(&inputs)
+                    .into_iter()
+                    .map(|(name, origin)| (name, origin.to_string()))
+                    .collect(),
+            );
         }
         Ok(Json(out))
     })

@@ -152,22 +152,62 @@ pub fn input_hash(inputs: &MergeInputs) -> CatalogHash {
     CatalogHash(to_hex(&h.finalize().into()))
 }
 
+/// The layer a server of a user's catalog comes from: the one whose entry wins the merge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// An admin base catalog, by name.
+    Base(String),
+    /// The catalog of one of the user's teams.
+    Team(String),
+    /// The user's own custom catalog.
+    Custom,
+}
+
+impl fmt::Display for Origin {
+    /// `base:<name>`, `team:<team>` or `custom` (the API's `origins` values).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Base(n) => write!(f, "base:{n}"),
+            Origin::Team(t) => write!(f, "team:{t}"),
+            Origin::Custom => f.write_str("custom"),
+        }
+    }
+}
+
+/// The catalog layers in merge order, each with the origin it gives its servers. [`merge`]
+/// and [`origins`] both walk this, so an origin always names the layer whose entry won.
+fn layers(inputs: &MergeInputs) -> impl Iterator<Item = (Origin, &Catalog)> {
+    let base = inputs
+        .ordered_base()
+        .into_iter()
+        .map(|b| (Origin::Base(b.name.clone()), &**b.catalog.value()));
+    let teams = inputs
+        .ordered_teams()
+        .into_iter()
+        .map(|t| (Origin::Team(t.team.clone()), &**t.catalog.value()));
+    let custom = inputs.custom.iter().map(|c| (Origin::Custom, &**c.value()));
+    base.chain(teams).chain(custom)
+}
+
+/// Every server the layers offer the user, sorted by name, with the layer it comes from.
+/// Taken before the overrides, so a server the user disabled (`false`) is listed too: it is
+/// the one in here that the merged catalog lacks. A patch does not change an origin.
+pub fn origins(inputs: &MergeInputs) -> IndexMap<String, Origin> {
+    let mut out: IndexMap<String, Origin> = IndexMap::new();
+    for (origin, layer) in layers(inputs) {
+        for name in layer.registry.keys() {
+            out.insert(name.clone(), origin.clone());
+        }
+    }
+    out.sort_unstable_keys();
+    out
+}
+
 /// Merges the layers into the catalog a gateway is given. Pure: no I/O, no clock.
 pub fn merge(inputs: &MergeInputs) -> Catalog {
     let mut servers: IndexMap<&str, &Server> = IndexMap::new();
     let mut extra = serde_json::Map::new();
-    let layers = inputs
-        .ordered_base()
-        .into_iter()
-        .map(|b| &**b.catalog.value())
-        .chain(
-            inputs
-                .ordered_teams()
-                .into_iter()
-                .map(|t| &**t.catalog.value()),
-        )
-        .chain(inputs.custom.iter().map(|c| &**c.value()));
-    for layer in layers {
+    for (_, layer) in layers(inputs) {
         for (name, server) in &layer.registry {
             servers.insert(name, server);
         }
@@ -275,6 +315,37 @@ mod tests {
         assert_ne!(input_hash(&a), input_hash(&c));
         assert!(CatalogHash::parse(input_hash(&a).as_str()).is_some());
         assert!(CatalogHash::parse("xyz").is_none());
+    }
+
+    #[test]
+    fn each_offered_server_names_the_layer_that_won() {
+        let o = origins(&inputs());
+        let shown: Vec<(String, String)> =
+            o.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+        let want = [
+            ("fetch", "team:ml"),    // the team layer replaces the base entry
+            ("fs", "base:official"), // patched by an override, still the base's server
+            ("github", "base:org"),  // disabled, still offered; priority 10 beats 0
+            ("jupyter", "custom"),   // the user's layer comes last
+            ("mine", "custom"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(shown, want);
+        assert!(!o.contains_key("ghost"), "an override offers nothing");
+        let merged = merge(&inputs());
+        assert!(
+            merged.server_names().all(|n| o.contains_key(n)),
+            "every merged server has an origin"
+        );
+        assert!(!merged.registry.contains_key("github"));
+        assert_eq!(
+            origins(&MergeInputs::empty()).len(),
+            0,
+            "no layers, no origins"
+        );
     }
 
     #[test]

@@ -42,6 +42,9 @@ use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// How many gateways' statuses `list` gathers at once (each may ask the engine twice).
+const LIST_CONCURRENCY: usize = 8;
+
 /// Shared state of the lifecycle; background tasks hold an `Arc` of it.
 pub(super) struct Inner {
     pub cfg: GatewaysConfig,
@@ -660,8 +663,14 @@ impl GatewayControl for DockerGateways {
             .into_iter()
             .filter(|s| !s.with_phase(|p| matches!(p, Phase::Stopped)))
             .collect();
-        let mut out =
-            futures_util::future::join_all(slots.iter().map(|s| self.inner.status_of(s))).await;
+        // Each status may ask the engine twice (one-shot stats, server containers): a few at a
+        // time, so listing hundreds of gateways does not open hundreds of engine requests.
+        let permits = Semaphore::new(LIST_CONCURRENCY);
+        let mut out = futures_util::future::join_all(slots.iter().map(|s| async {
+            let _permit = permits.acquire().await;
+            self.inner.status_of(s).await
+        }))
+        .await;
         out.sort_by(|a, b| a.user.cmp(&b.user));
         Ok(out)
     }

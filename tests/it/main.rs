@@ -24,5 +24,6 @@ mod shutdown;
 mod streaming;
 mod support;
 mod tls;
+mod ui;
 mod upstream_errors;
 mod user_config;
