@@ -2,6 +2,7 @@
 //! reconciles when the engine comes back), catalog changes (stale gateways are replaced), the
 //! idle reaper, and the activity state file.
 
+use super::engine::isolation_gap;
 use super::lifecycle::Inner;
 use super::names::LABEL_USER;
 use super::reaper::{Due, Reaper};
@@ -32,6 +33,23 @@ impl Inner {
         self.spawn(self.clone().reap());
     }
 
+    /// Says loudly at start when the engine's own isolation between users' networks has a gap
+    /// (see [`isolation_gap`]): the host guard closes it, and the operator must know to install it.
+    async fn warn_of_isolation_gap(&self) {
+        if let Ok(Some(version)) = self.rt.version().await {
+            if isolation_gap(&version, self.cfg.docker.internal_networks) {
+                tracing::warn!(
+                    engine = %version,
+                    pool = %self.cfg.docker.subnet_pool,
+                    "this Docker Engine (before 28) briefly lets one user's gateway reach another's \
+                     while any network is created; install the host guard \
+                     (scripts/bridge-guard.sh install <subnet_pool>) or set \
+                     gateways.docker.internal_networks: true; README: Isolation between users"
+                );
+            }
+        }
+    }
+
     async fn pause(&self, d: Duration) -> bool {
         tokio::select! {
             _ = self.stop.cancelled() => false,
@@ -44,12 +62,17 @@ impl Inner {
     async fn watch_events(self: Arc<Self>) {
         let mut backoff = Duration::from_millis(100);
         let mut warned = false;
+        let mut version_checked = false;
         loop {
             if self.stop.is_cancelled() {
                 return;
             }
             let ping = self.rt.ping().await;
             self.note_engine(&ping.as_ref().map(drop));
+            if ping.is_ok() && !version_checked {
+                version_checked = true;
+                self.warn_of_isolation_gap().await;
+            }
             let stream = match ping {
                 Ok(()) => self.rt.events(&self.naming.filter()).await,
                 Err(e) => Err(e),

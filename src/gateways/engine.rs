@@ -44,3 +44,32 @@ impl EngineHealth {
         }
     }
 }
+
+/// Whether an engine of this version lets traffic between two users' bridge networks through
+/// while another network is created: engines before 28 delete and re-insert their FORWARD
+/// jump to the isolation chains as two steps on every create, and in between every
+/// non-internal bridge accepts what leaves it (README, "Isolation between users"). Internal
+/// networks accept nothing leaving them, so the gap does not open for them.
+pub(super) fn isolation_gap(version: &str, internal_networks: bool) -> bool {
+    let major = version
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    !internal_networks && major.is_some_and(|m| m < 28)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::isolation_gap;
+
+    #[test]
+    fn engines_before_28_open_the_gap_for_non_internal_networks() {
+        assert!(isolation_gap("20.10.24+dfsg1", false));
+        assert!(isolation_gap("27.5.1", false));
+        assert!(!isolation_gap("20.10.24+dfsg1", true));
+        assert!(!isolation_gap("28.0.0", false));
+        assert!(!isolation_gap("28.2.2", false));
+        assert!(!isolation_gap("", false), "unknown: no claim either way");
+        assert!(!isolation_gap("dev", false));
+    }
+}

@@ -214,6 +214,11 @@ pub trait Runtime: Send + Sync + 'static {
     /// Cheap reachability check.
     async fn ping(&self) -> Result<(), RuntimeError>;
 
+    /// The engine's version (`28.2.2`), when the engine tells it.
+    async fn version(&self) -> Result<Option<String>, RuntimeError> {
+        Ok(None)
+    }
+
     /// The local image, or `None` when it is not present.
     async fn image(&self, image: &str) -> Result<Option<ImageInfo>, RuntimeError>;
     /// Pulls an image, logging progress; bounded by the runtime's pull timeout.

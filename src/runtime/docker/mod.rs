@@ -230,6 +230,12 @@ impl Runtime for DockerRuntime {
             .map(drop)
     }
 
+    async fn version(&self) -> Result<Option<String>, RuntimeError> {
+        self.call("version", |d| async move { d.version().await })
+            .await
+            .map(|v| v.version)
+    }
+
     async fn image(&self, image: &str) -> Result<Option<ImageInfo>, RuntimeError> {
         match self
             .call(
