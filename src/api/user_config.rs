@@ -3,11 +3,10 @@
 //! `PUT /users/{user}/catalogs` ([`super::users::change_catalogs`]): same policy, one audit
 //! line, the merged catalog regenerated.
 
-use super::audit::admit;
 use super::body::{blocking, DocBody};
 use super::caller::Caller;
 use super::users::{change_catalogs, MergedSummary};
-use crate::audit::{Action, Target};
+use crate::audit::Action;
 use crate::catalog::{parse_import, ServerToggle};
 use crate::error::Error;
 use crate::owners::Access;
@@ -32,26 +31,16 @@ pub async fn toggle_servers(
     Path(user): Path<String>,
     body: DocBody,
 ) -> Result<Json<MergedSummary>, Error> {
-    let permit = admit(&s, &caller)?;
-    let target_slug = caller.target_slug(&user);
-    let result = async {
-        let user = caller.user(&user, Access::Write).await?;
-        let toggle = ServerToggle::parse(&body.bytes, body.format)?;
-        change_catalogs(&s.services, user, move |store, slug, teams| {
-            store.toggle_servers(slug, teams, &toggle)
-        })
-        .await
-    }
-    .await;
-    permit
-        .record(
-            &s,
-            Action::UserServers,
-            Target::user_catalog(&target_slug),
-            result,
-        )
-        .await
-        .map(Json)
+    change_catalogs(
+        &s,
+        &caller,
+        &user,
+        Action::UserServers,
+        &body,
+        ServerToggle::parse,
+        |store, slug, teams, toggle| store.toggle_servers(slug, teams, toggle),
+    )
+    .await
 }
 
 /// Export a user's configuration: `{version: 1, user, custom, overrides}` (`custom` is null
@@ -123,26 +112,16 @@ pub async fn import_config(
     Path(user): Path<String>,
     body: DocBody,
 ) -> Result<Json<MergedSummary>, Error> {
-    let permit = admit(&s, &caller)?;
-    let target_slug = caller.target_slug(&user);
-    let result = async {
-        let user = caller.user(&user, Access::Write).await?;
-        let update = parse_import(&body.bytes, body.format)?;
-        change_catalogs(&s.services, user, move |store, slug, teams| {
-            store.put_user_catalogs(slug, teams, &update)
-        })
-        .await
-    }
-    .await;
-    permit
-        .record(
-            &s,
-            Action::UserConfigImport,
-            Target::user_catalog(&target_slug),
-            result,
-        )
-        .await
-        .map(Json)
+    change_catalogs(
+        &s,
+        &caller,
+        &user,
+        Action::UserConfigImport,
+        &body,
+        parse_import,
+        |store, slug, teams, update| store.put_user_catalogs(slug, teams, update),
+    )
+    .await
 }
 
 #[cfg(test)]

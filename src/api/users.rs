@@ -181,48 +181,54 @@ pub async fn put_catalogs(
     Path(user): Path<String>,
     body: DocBody,
 ) -> Result<Json<MergedSummary>, Error> {
-    let permit = admit(&s, &caller)?;
-    let target_slug = caller.target_slug(&user);
+    change_catalogs(
+        &s,
+        &caller,
+        &user,
+        Action::UserCatalogPut,
+        &body,
+        UserCatalogUpdate::parse,
+        |store, slug, teams, update| store.put_user_catalogs(slug, teams, update),
+    )
+    .await
+}
+
+/// One audited change of a user's layers (custom catalog, overrides), the same for every
+/// route that makes one: the caller's write permit first, then the user the path names, the
+/// body read by `parse`, `change` applied under the catalog policy (a refusal writes nothing),
+/// the merged catalog regenerated, and one audit line whatever happened.
+pub(super) async fn change_catalogs<U: Send + 'static>(
+    s: &AppState,
+    caller: &Caller,
+    path_user: &str,
+    action: Action,
+    body: &DocBody,
+    parse: impl FnOnce(&[u8], Format) -> Result<U, CatalogError>,
+    change: impl FnOnce(&CatalogStore, &str, &[String], &U) -> Result<(), CatalogError> + Send + 'static,
+) -> Result<Json<MergedSummary>, Error> {
+    let permit = admit(s, caller)?;
+    let target_slug = caller.target_slug(path_user);
     let result = async {
-        let user = caller.user(&user, Access::Write).await?;
-        let update = UserCatalogUpdate::parse(&body.bytes, body.format)?;
-        change_catalogs(&s.services, user, move |store, slug, teams| {
-            store.put_user_catalogs(slug, teams, &update)
+        let user = caller.user(path_user, Access::Write).await?;
+        let update = parse(&body.bytes, body.format)?;
+        let services = s.services.clone();
+        blocking(move || {
+            let teams = teams_of(&services, &user)?;
+            change(&services.catalogs, &user.slug, &teams, &update)?;
+            let r = regenerate_user(&services.catalogs, &services.cache, &user.slug, &teams)?;
+            Ok(MergedSummary {
+                user: user.slug,
+                merged_hash: r.hash.as_str().to_string(),
+                servers: r.catalog.server_names().map(str::to_string).collect(),
+            })
         })
         .await
     }
     .await;
     permit
-        .record(
-            &s,
-            Action::UserCatalogPut,
-            Target::user_catalog(&target_slug),
-            result,
-        )
+        .record(s, action, Target::user_catalog(&target_slug), result)
         .await
         .map(Json)
-}
-
-/// Runs one change of a user's layers (`change` checks the policy and writes), then
-/// regenerates their merged catalog so the gateway is told: the one path every user catalog
-/// write takes (`PUT /catalogs`, bulk `/servers`, `PUT /config`).
-pub(super) async fn change_catalogs(
-    services: &Services,
-    user: UserRef,
-    change: impl FnOnce(&CatalogStore, &str, &[String]) -> Result<(), CatalogError> + Send + 'static,
-) -> Result<MergedSummary, Error> {
-    let services = services.clone();
-    blocking(move || {
-        let teams = teams_of(&services, &user)?;
-        change(&services.catalogs, &user.slug, &teams)?;
-        let r = regenerate_user(&services.catalogs, &services.cache, &user.slug, &teams)?;
-        Ok(MergedSummary {
-            user: user.slug,
-            merged_hash: r.hash.as_str().to_string(),
-            servers: r.catalog.server_names().map(str::to_string).collect(),
-        })
-    })
-    .await
 }
 
 /// Secret names (values are never returned).

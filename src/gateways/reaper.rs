@@ -56,23 +56,8 @@ impl Reaper<'_> {
 mod tests {
     use super::super::slot::{now_ms, Effect, Running, StartResult};
     use super::*;
-    use std::time::SystemTime;
     use tokio::sync::watch;
 
-    fn running(hash: &str) -> Arc<Running> {
-        Arc::new(Running {
-            container_id: "c".into(),
-            container_name: "n".into(),
-            network: "n".into(),
-            subnet: None,
-            base: "127.0.0.1:1".parse().unwrap(),
-            authorization: None,
-            catalog_hash: hash.into(),
-            started_at: SystemTime::now(),
-            joined: None,
-            unavailable: Vec::new(),
-        })
-    }
 
     fn ready(m: &GatewayMetrics, reg: &Registry, slug: &str) -> Arc<Slot> {
         let s = reg.slot(slug);
@@ -81,7 +66,7 @@ mod tests {
             s.apply(m, Event::Start(rx)),
             Some(Effect::RunStart)
         ));
-        assert!(s.apply(m, Event::Started(running("h"))).is_some());
+        assert!(s.apply(m, Event::Started(Running::fake("h"))).is_some());
         s
     }
 

@@ -479,10 +479,9 @@ impl Registry {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn running(hash: &str) -> Arc<Running> {
+impl Running {
+    /// A running gateway with no engine behind it, for the table's tests.
+    pub fn fake(hash: &str) -> Arc<Self> {
         Arc::new(Running {
             container_id: "c".into(),
             container_name: "n".into(),
@@ -495,6 +494,15 @@ mod tests {
             joined: None,
             unavailable: Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running(hash: &str) -> Arc<Running> {
+        Running::fake(hash)
     }
 
     fn start(m: &GatewayMetrics, s: &Slot) {

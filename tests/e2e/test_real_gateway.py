@@ -197,7 +197,9 @@ def test_a_user_with_no_servers_sees_no_tools(realgw):
     token = fd.token("rg-empty")
     fd.api("PUT", "/users/me/catalogs", token, {"overrides": {"hashsrv": False}})
     merged = fd.api("GET", "/users/me/catalogs?include=merged", token)
-    assert "hashsrv" not in json.dumps(merged), merged
+    assert "hashsrv" not in json.dumps(merged["merged"]), merged
+    # `origins` still lists the server it switched off: where it would come from.
+    assert merged["origins"] == {"hashsrv": "base:realgw"}, merged
 
     out = asyncio.run(session(fd, token, calls=()))
     assert not set(out["tools"]) & DYNAMIC_TOOLS, f"dynamic management tools: {out['tools']}"
