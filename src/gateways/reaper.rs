@@ -58,7 +58,6 @@ mod tests {
     use super::*;
     use tokio::sync::watch;
 
-
     fn ready(m: &GatewayMetrics, reg: &Registry, slug: &str) -> Arc<Slot> {
         let s = reg.slot(slug);
         let (_tx, rx) = watch::channel::<StartResult>(None);
