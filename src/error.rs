@@ -70,7 +70,7 @@ fn unauthorized_message(reason: AuthFailure, expired_at: Option<u64>) -> String 
     match (reason, expired_at) {
         (AuthFailure::Expired, Some(exp)) => format!(
             "token expired at {}; get a new token",
-            crate::audit::rfc3339_utc(std::time::UNIX_EPOCH + Duration::from_secs(exp))
+            crate::time::rfc3339_utc(std::time::UNIX_EPOCH + Duration::from_secs(exp))
         ),
         (AuthFailure::Missing, _) => {
             "missing bearer token: send Authorization: Bearer <token>".to_string()

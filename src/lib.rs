@@ -26,6 +26,7 @@ pub mod services;
 pub mod shutdown;
 pub mod state;
 pub mod storage;
+pub mod time;
 pub mod ui;
 
 use anyhow::Context;

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::Json;
 
 fn now() -> String {
-    crate::audit::rfc3339_utc(std::time::SystemTime::now())
+    crate::time::rfc3339_utc(std::time::SystemTime::now())
 }
 
 /// Start regenerating every user's merged catalog (a running job is not started twice).

@@ -12,14 +12,13 @@ mod lines;
 mod log;
 pub mod query;
 mod retention;
-mod time;
 pub mod verify;
 
+use crate::time::rfc3339_utc;
 pub use limit::WriteLimiter;
 pub use log::{AuditError, AuditLog, RotationPolicy};
 pub use query::{Filter, Page, QueryError};
 pub use retention::spawn_retention;
-pub use time::{parse_rfc3339, rfc3339_utc};
 pub use verify::{verify, verify_with_head, Anchor, VerifyError, VerifyReport};
 
 use std::fmt;

@@ -28,7 +28,7 @@ pub struct Filter {
     pub user: Option<String>,
     /// Action names (`secret.put`), or a family with a final `.*` (`catalog.*`).
     pub actions: Vec<String>,
-    /// Lines at or after this time (the log's own format, see [`super::rfc3339_utc`]).
+    /// Lines at or after this time (the log's own format, see [`crate::time::rfc3339_utc`]).
     pub since: Option<String>,
     /// Lines before this time.
     pub until: Option<String>,

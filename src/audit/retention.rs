@@ -20,9 +20,10 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::chain::log_files;
-use super::{rfc3339_utc, AuditLog};
+use super::AuditLog;
 use crate::storage::atomic::write_atomic;
 use crate::storage::files::FILE_MODE;
+use crate::time::rfc3339_utc;
 
 /// How often retention runs (and once at start).
 const EVERY: Duration = Duration::from_secs(3600);

@@ -135,7 +135,7 @@ impl EventBus {
         log.next += 1;
         let event = Arc::new(Event {
             seq,
-            time: crate::audit::rfc3339_utc(SystemTime::now()),
+            time: crate::time::rfc3339_utc(SystemTime::now()),
             kind,
             user: user.map(str::to_string),
             body,

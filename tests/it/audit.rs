@@ -391,7 +391,7 @@ async fn filters_pages_and_the_export_agree_with_the_file() {
     let c = fd.client(Proto::H2);
     let root = token("root", true);
     let before =
-        mcp_frontdoor::audit::rfc3339_utc(std::time::SystemTime::now() - Duration::from_secs(1));
+        mcp_frontdoor::time::rfc3339_utc(std::time::SystemTime::now() - Duration::from_secs(1));
     for i in 0..7 {
         put_secret(&c, &root, "me", &format!("s.k{i}")).await;
     }

@@ -9,7 +9,7 @@ use bollard::errors::Error as BollardError;
 use bollard::models::{EndpointSettings, EventMessage, Mount, MountType, MountVolumeOptions};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// Maps a bollard error to a kind the lifecycle can act on.
 pub(super) fn classify(op: &'static str, e: BollardError) -> RuntimeError {
@@ -55,31 +55,6 @@ pub(super) fn split_image(image: &str) -> (&str, Option<&str>) {
         Some(i) => (&image[..last + i], Some(&image[last + i + 1..])),
         None => (image, Some("latest")),
     }
-}
-
-/// Seconds since the epoch from an RFC 3339 time as Docker writes it
-/// (`2026-11-21T17:30:01.123456789Z`); `None` for the zero time or anything else.
-pub(super) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[10] != b'T' || !s.ends_with('Z') {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
-    let (h, mi, se) = (n(11..13)?, n(14..16)?, n(17..19)?);
-    if y < 1970 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant).
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
 }
 
 pub(super) fn state_of(status: &str) -> ContainerState {
@@ -253,15 +228,6 @@ mod tests {
         );
         assert_eq!(split_image("reg:5000/a:x"), ("reg:5000/a", Some("x")));
         assert_eq!(split_image("a@sha256:00"), ("a@sha256:00", None));
-    }
-
-    #[test]
-    fn docker_times_parse() {
-        let t = parse_rfc3339("2024-02-29T12:00:01.123456789Z").unwrap();
-        let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
-        assert_eq!(secs, 1_709_208_001);
-        assert!(parse_rfc3339("0001-01-01T00:00:00Z").is_none());
-        assert!(parse_rfc3339("garbage").is_none());
     }
 
     #[test]

@@ -29,8 +29,8 @@ use futures_util::{Future, StreamExt};
 
 mod convert;
 use convert::{
-    addresses, classify, event_of, label_filters, mounts_of, parse_rfc3339, split_image, state_of,
-    tar_of, tmpfs_of,
+    addresses, classify, event_of, label_filters, mounts_of, split_image, state_of, tar_of,
+    tmpfs_of,
 };
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -646,7 +646,10 @@ impl Runtime for DockerRuntime {
             addresses: addresses(net.networks.as_ref()),
             loopback_port,
             env: config.env.unwrap_or_default(),
-            started_at: state.started_at.as_deref().and_then(parse_rfc3339),
+            started_at: state
+                .started_at
+                .as_deref()
+                .and_then(crate::time::parse_rfc3339),
             exit_code: state.exit_code,
             oom_killed: state.oom_killed.unwrap_or(false),
         }))

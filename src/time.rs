@@ -1,5 +1,6 @@
-//! The audit log's one time format, `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, milliseconds), and the
-//! RFC 3339 reader for query bounds (`since`, `until`). Because every line is written in this
+//! The one time format the front door writes, `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, milliseconds:
+//! audit lines, events, error messages), and the one RFC 3339 reader (audit query bounds, the
+//! engine's container times). Because every line is written in this
 //! one fixed-width format, two times in it compare as strings, so a query normalizes its
 //! bounds once and never parses a line's time.
 
@@ -167,6 +168,16 @@ mod tests {
             parse_rfc3339("2026-11-18T11:06:40.5Z"),
             Some(t + Duration::from_millis(500))
         );
+    }
+
+    #[test]
+    fn reads_the_engines_container_times() {
+        let t = parse_rfc3339("2024-02-29T12:00:01.123456789Z").unwrap();
+        let secs = t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        assert_eq!(secs, 1_709_208_001);
+        // Docker's zero time: a container that never started.
+        assert!(parse_rfc3339("0001-01-01T00:00:00Z").is_none());
+        assert!(parse_rfc3339("garbage").is_none());
     }
 
     #[test]
