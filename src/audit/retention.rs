@@ -11,7 +11,7 @@
 //! still finds the chain's head on disk.
 
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -68,8 +68,8 @@ fn old_prefix(lines: &[&[u8]], cutoff: &str, spare_last: bool) -> usize {
     n
 }
 
-/// The non-empty lines of the file at `path`, and its bytes they borrow from.
-fn read_lines(path: &Path) -> io::Result<Vec<u8>> {
+/// The bytes of the file at `path` (a rotated file: at most `max_file_size`).
+fn read_all(path: &Path) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
     Ok(bytes)
@@ -90,7 +90,10 @@ pub(super) fn prune(
     rotate: &mut dyn FnMut() -> io::Result<()>,
 ) -> io::Result<Pruned> {
     let cutoff = rfc3339_utc(cutoff);
-    let first_is_old = split_lines(&read_lines(active)?)
+    // Only the active file's first line decides; the rest of it is not read.
+    let mut first = Vec::new();
+    BufReader::new(File::open(active)?).read_until(b'\n', &mut first)?;
+    let first_is_old = split_lines(&first)
         .first()
         .is_some_and(|l| older(l, &cutoff) != Some(false));
     if first_is_old {
@@ -107,7 +110,7 @@ pub(super) fn prune(
     for (i, path) in files.iter().enumerate() {
         // The newest line of the log is in the last rotated file when the active one is empty.
         let holds_newest = active_empty && i + 1 == files.len();
-        let bytes = read_lines(path)?;
+        let bytes = read_all(path)?;
         let lines = split_lines(&bytes);
         let old = old_prefix(&lines, &cutoff, holds_newest);
         if old == lines.len() {
