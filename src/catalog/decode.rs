@@ -119,40 +119,34 @@ mod tests {
         assert!(matches!(err, CatalogError::Parse { .. }), "{err:?}");
     }
 
+    fn assert_too_many_servers(doc: &str, format: Format) {
+        let err = Catalog::parse(doc.as_bytes(), format).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CatalogError::TooLarge {
+                    unit: "servers",
+                    ..
+                }
+            ),
+            "{format:?}: {err}"
+        );
+    }
+
     #[test]
     fn too_many_servers_is_refused() {
         let mut yaml = String::from("registry:\n");
         for i in 0..=MAX_SERVERS {
             yaml.push_str(&format!("  s{i}: {{image: a}}\n"));
         }
-        let err = Catalog::parse(yaml.as_bytes(), Format::Yaml).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                CatalogError::TooLarge {
-                    unit: "servers",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_too_many_servers(&yaml, Format::Yaml);
         let mut json = String::from("{\"registry\":{");
         for i in 0..=MAX_SERVERS {
             json.push_str(&format!("\"s{i}\":{{\"image\":\"a\"}},"));
         }
         json.pop();
         json.push_str("}}");
-        let err = Catalog::parse(json.as_bytes(), Format::Json).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                CatalogError::TooLarge {
-                    unit: "servers",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_too_many_servers(&json, Format::Json);
     }
 
     #[test]
