@@ -8,7 +8,7 @@
 
 use super::body::blocking;
 use super::caller::Caller;
-use super::page::{decode_cursor, encode_cursor, DEFAULT_LIMIT, MAX_LIMIT};
+use super::page::{decode_cursor, encode_cursor, page_limit};
 use crate::audit::chain::is_hash;
 use crate::audit::{Filter, QueryError};
 use crate::error::Error;
@@ -152,12 +152,7 @@ pub async fn query(
     Query(page): Query<AuditPageQuery>,
 ) -> Result<Json<AuditPage>, Error> {
     let filter = filter_for(&caller, &filter)?;
-    let limit = page.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Error::BadRequest(format!(
-            "limit={limit}: use 1 to {MAX_LIMIT}"
-        )));
-    }
+    let limit = page_limit(page.limit)?;
     let after = page.cursor.as_deref().map(decode_cursor).transpose()?;
     if after.as_deref().is_some_and(|h| !is_hash(h)) {
         return Err(Error::BadRequest(

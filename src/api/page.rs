@@ -28,6 +28,18 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
+/// `?limit=` checked: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
+pub fn page_limit(limit: Option<usize>) -> Result<usize, Error> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Error::BadRequest(format!(
+            "limit={limit}: use 1 to {MAX_LIMIT}"
+        )))
+    }
+}
+
 /// One page of `items` (any order; sorted here by `key`, which must be unique) and the
 /// cursor of the next page, if there is one.
 pub fn paginate<T>(
@@ -35,12 +47,7 @@ pub fn paginate<T>(
     key: impl Fn(&T) -> &str,
     q: &PageQuery,
 ) -> Result<(Vec<T>, Option<String>), Error> {
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Error::BadRequest(format!(
-            "limit={limit}: use 1 to {MAX_LIMIT}"
-        )));
-    }
+    let limit = page_limit(q.limit)?;
     items.sort_by(|a, b| key(a).cmp(key(b)));
     if let Some(c) = &q.cursor {
         let after = decode_cursor(c)?;
