@@ -268,9 +268,8 @@ pub struct BridgeGuard {
 impl Engine {
     pub fn bridge_guard(&self) -> Option<BridgeGuard> {
         let table = format!("mcpfd_{}", self.instance.replace('-', "_"));
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bridge-guard.sh");
         let out = Command::new("bash")
-            .args([script, "install", DEFAULT_POOL, &table])
+            .args([GUARD_SCRIPT, "install", DEFAULT_POOL, &table])
             .output();
         match out {
             Ok(o) if o.status.success() => Some(BridgeGuard { table }),
@@ -291,14 +290,15 @@ impl Engine {
     }
 }
 
+const GUARD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bridge-guard.sh");
+
 /// `gateways.docker.subnet_pool`'s default, which the Docker tests use.
 pub const DEFAULT_POOL: &str = "10.213.0.0/16";
 
 impl Drop for BridgeGuard {
     fn drop(&mut self) {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bridge-guard.sh");
         let _ = Command::new("bash")
-            .args([script, "remove", DEFAULT_POOL, &self.table])
+            .args([GUARD_SCRIPT, "remove", DEFAULT_POOL, &self.table])
             .output();
     }
 }
