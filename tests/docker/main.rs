@@ -16,6 +16,7 @@ mod support;
 
 mod adoption;
 mod api;
+mod capacity;
 mod engine;
 mod failures;
 mod gateway_api;
