@@ -44,6 +44,12 @@ fi
 apt_tool chromium chromium "the page's browser tests"
 # nft installs scripts/bridge-guard.sh's table in the isolation tests.
 apt_tool nft nftables "the bridge guard of the isolation tests"
+# HAProxy is the TCP balancer of deploy/replicas/ (scripts/build-balancer-image.sh), built from
+# the host binary like the front door image.
+apt_tool haproxy haproxy "the balancer image of the replicas deployment test"
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet haproxy 2>/dev/null; then
+  systemctl disable --now haproxy >&2 || true
+fi
 
 # The venv is current when it was made from this exact requirements file.
 stamp=.venv/.requirements.sha256
