@@ -11,6 +11,7 @@ mod error;
 #[cfg(test)]
 pub mod fake;
 mod metrics;
+pub mod swarm;
 
 pub use error::{RuntimeError, RuntimeErrorKind};
 pub use metrics::RuntimeMetrics;
