@@ -228,6 +228,23 @@ impl SwarmRuntime {
     }
 }
 
+impl SwarmRuntime {
+    /// Whether a network of that name or id is still listed here.
+    async fn network_present(&self, name: &str) -> Result<bool, RuntimeError> {
+        match self
+            .docker
+            .call("inspect_network", |d| async move {
+                d.inspect_network(name, None).await
+            })
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == RuntimeErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 fn spec_name(s: &Service) -> Option<&str> {
     s.spec.as_ref()?.name.as_deref()
 }
@@ -276,20 +293,40 @@ impl Runtime for SwarmRuntime {
         self.docker.create_network_of(spec, "overlay", true).await
     }
 
+    /// Removes the network and waits until this node has let go of it too: after a task
+    /// left an overlay, the node keeps its own copy (same name, same subnet) for a few
+    /// seconds, and a network made meanwhile would share the name (refused as a conflict) or
+    /// the subnet (its task rejected: "Pool overlaps").
     async fn remove_network(&self, name: &str) -> Result<(), RuntimeError> {
         let deadline = Instant::now() + NETWORK_RELEASE;
         loop {
-            match self.docker.remove_network(name).await {
+            let retry = match self.docker.remove_network(name).await {
+                Ok(()) => false,
+                // The node's copy: listed, but unknown to the manager.
+                Err(e) if e.message.contains("not found") => false,
                 // The manager releases a removed task's endpoint a moment after its
                 // container is gone.
                 Err(e)
-                    if (e.message.contains("in use") || e.message.contains("active endpoints"))
-                        && Instant::now() < deadline =>
+                    if e.message.contains("in use") || e.message.contains("active endpoints") =>
                 {
-                    tokio::time::sleep(POLL * 2).await;
+                    if Instant::now() > deadline {
+                        return Err(e);
+                    }
+                    true
                 }
-                other => return other,
+                Err(e) => return Err(e),
+            };
+            if !retry && !self.network_present(name).await? {
+                return Ok(());
             }
+            if Instant::now() > deadline {
+                return Err(RuntimeError::new(
+                    "remove_network",
+                    RuntimeErrorKind::Api,
+                    format!("network {name} is still present on this node"),
+                ));
+            }
+            tokio::time::sleep(POLL * 2).await;
         }
     }
 
