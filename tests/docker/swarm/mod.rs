@@ -5,6 +5,7 @@
 
 mod guard;
 mod isolation;
+mod measure;
 
 use crate::engine::{metric, status, wait_state};
 use crate::mcp::Mcp;
