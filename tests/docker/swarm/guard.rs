@@ -150,12 +150,14 @@ impl Drop for SwarmEngine {
             args.extend(ids.iter().map(String::as_str));
             docker(&args);
         }
-        // Their task containers go with them (the engine's clean-up then removes any left).
+        // Their task containers go with them; what else of the instance runs (a front door
+        // in a container, joined to the overlays) goes now, or the overlays stay in use.
         let start = Instant::now();
-        while !lines(docker(&["ps", "-aq", "--filter", &label]).1).is_empty()
-            && start.elapsed() < Duration::from_secs(15)
-        {
-            std::thread::sleep(Duration::from_millis(100));
+        let left = lines(docker(&["ps", "-aq", "--filter", &label]).1);
+        if !left.is_empty() {
+            let mut args = vec!["rm", "-fv"];
+            args.extend(left.iter().map(String::as_str));
+            docker(&args);
         }
         // The manager lets go of an overlay a moment after its last task is gone.
         while !self.networks().is_empty() && start.elapsed() < Duration::from_secs(25) {

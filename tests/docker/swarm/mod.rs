@@ -4,6 +4,7 @@
 //! restarted front door, no reach between users, and the clean-up guard.
 
 mod guard;
+mod in_container;
 mod isolation;
 mod measure;
 
@@ -61,6 +62,12 @@ async fn swarm_first_request_starts_a_service_and_mcp_works_through_it() {
     assert_eq!(
         eng.inspect_service(&name, "{{.Spec.TaskTemplate.RestartPolicy.Condition}}"),
         "none"
+    );
+    // On the host it reaches tasks through this node's docker_gwbridge: they stay here.
+    let node = crate::engine::docker(&["info", "--format", "{{.Swarm.NodeID}}"]).1;
+    assert_eq!(
+        eng.inspect_service(&name, "{{json .Spec.TaskTemplate.Placement.Constraints}}"),
+        format!("[\"node.id=={node}\"]")
     );
     assert_eq!(
         eng.inspect(&task, "{{json .HostConfig.CapDrop}}"),
