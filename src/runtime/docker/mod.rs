@@ -1,4 +1,5 @@
-//! [`Runtime`] on the Docker Engine API through bollard: the only code that talks to bollard.
+//! [`Runtime`] on the Docker Engine API through bollard (with `super::swarm`, which builds on
+//! it, the only code that talks to bollard).
 //!
 //! Every call has its own timeout (`gateways.docker.api_timeout`; pulls `pull_timeout`), every
 //! failure is counted by operation. The client is made lazily and made again after a failed
