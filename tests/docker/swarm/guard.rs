@@ -1,8 +1,9 @@
 //! A one-node swarm for the Swarm tests: made (`docker swarm init`) by the first test that
 //! needs it when the engine is in none, left (`docker swarm leave --force`) after the last
-//! such test in this process, and never left when it was there before. Each test's
-//! [`SwarmEngine`] removes its instance's services before the plain clean-up of
-//! [`Engine`] (a network a service still names cannot be removed), even when the test panics.
+//! such test in this process (with the `docker_gwbridge` that init made), and never left when
+//! it was there before. Each test's [`SwarmEngine`] removes its instance's services before the
+//! plain clean-up of [`Engine`] (a network a service still names cannot be removed), even when
+//! the test panics.
 
 use crate::engine::{docker, engine, Engine};
 use std::ops::Deref;
@@ -12,11 +13,14 @@ use std::time::{Duration, Instant};
 struct Holders {
     count: usize,
     made: bool,
+    /// `docker_gwbridge` was made by our `swarm init` (leaving does not remove it).
+    made_gwbridge: bool,
 }
 
 static HOLDERS: parking_lot::Mutex<Holders> = parking_lot::Mutex::new(Holders {
     count: 0,
     made: false,
+    made_gwbridge: false,
 });
 
 /// One test's hold on the swarm.
@@ -31,6 +35,7 @@ impl SwarmLease {
             match state.as_str() {
                 "active" => {}
                 "inactive" => {
+                    let had_gwbridge = docker(&["network", "inspect", "docker_gwbridge"]).0;
                     let out = std::process::Command::new("docker")
                         .args(["swarm", "init", "--advertise-addr", "127.0.0.1"])
                         .output()
@@ -42,6 +47,7 @@ impl SwarmLease {
                         ));
                     }
                     h.made = true;
+                    h.made_gwbridge = !had_gwbridge;
                 }
                 other => return Err(format!("the engine's swarm state is `{other}`")),
             }
@@ -57,6 +63,9 @@ impl Drop for SwarmLease {
         h.count -= 1;
         if h.count == 0 && h.made {
             docker(&["swarm", "leave", "--force"]);
+            if h.made_gwbridge {
+                docker(&["network", "rm", "docker_gwbridge"]);
+            }
             h.made = false;
         }
     }
