@@ -212,6 +212,20 @@ impl DockerRuntime {
             .collect())
     }
 
+    /// Removes the network with exactly this id; a missing one is not an error.
+    pub(in crate::runtime) async fn remove_network_id(&self, id: &str) -> Result<(), RuntimeError> {
+        match self
+            .call(
+                "remove_network",
+                |d| async move { d.remove_network(id).await },
+            )
+            .await
+        {
+            Err(e) if e.kind == RuntimeErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
     /// Creates a network of `driver` (`bridge`, or `overlay` for the Swarm runtime, which
     /// needs it `attachable` so a front door in a plain container can join) with the spec's
     /// subnet; returns its id.

@@ -229,6 +229,23 @@ impl SwarmRuntime {
 }
 
 impl SwarmRuntime {
+    /// Removes every network named `name`, or the one with that id. Swarm's ids (25
+    /// characters) are not the 64 hex digits the Docker runtime tells names apart by.
+    async fn remove_networks_named(&self, name: &str) -> Result<(), RuntimeError> {
+        let ids: Vec<String> = self
+            .docker
+            .list_networks(&Vec::new())
+            .await?
+            .into_iter()
+            .filter(|n| n.id == name || n.name == name)
+            .map(|n| n.id)
+            .collect();
+        for id in ids {
+            self.docker.remove_network_id(&id).await?;
+        }
+        Ok(())
+    }
+
     /// Whether a network of that name or id is still listed here.
     async fn network_present(&self, name: &str) -> Result<bool, RuntimeError> {
         match self
@@ -300,7 +317,7 @@ impl Runtime for SwarmRuntime {
     async fn remove_network(&self, name: &str) -> Result<(), RuntimeError> {
         let deadline = Instant::now() + NETWORK_RELEASE;
         loop {
-            let retry = match self.docker.remove_network(name).await {
+            let retry = match self.remove_networks_named(name).await {
                 Ok(()) => false,
                 // The node's copy: listed, but unknown to the manager.
                 Err(e) if e.message.contains("not found") => false,

@@ -203,6 +203,27 @@ async fn swarm_a_restarted_front_door_adopts_the_running_service() {
     fd.join().await.unwrap();
     drop(fd);
 
+    // An overlay a crashed front door left behind (removed by id at the reconcile).
+    let orphan = eng.name("kim");
+    let inst = format!("mcp-frontdoor.instance={}", eng.instance);
+    let (ok, out) = crate::engine::docker(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--attachable",
+        "--subnet",
+        "10.213.250.0/28",
+        "--label",
+        "mcp-frontdoor.managed=true",
+        "--label",
+        &inst,
+        "--label",
+        "mcp-frontdoor.user=kim",
+        &orphan,
+    ]);
+    assert!(ok, "{out}");
+
     let fd = eng.frontdoor_in(data.path(), &gw, "").await;
     wait_state(&fd, "ida", "ready", Duration::from_secs(15)).await;
     let mcp = Mcp::open(&fd, "ida")
@@ -212,6 +233,12 @@ async fn swarm_a_restarted_front_door_adopts_the_running_service() {
     assert_eq!(eng.services(), [eng.name("ida")], "no second service");
     assert_eq!(eng.inspect_service(&eng.name("ida"), "{{.ID}}"), service_id);
     assert_eq!(eng.running_task("ida"), task);
+    eng.until(
+        "the orphan overlay removed",
+        Duration::from_secs(15),
+        || eng.networks() == [eng.name("ida")],
+    )
+    .await;
     assert!(fd
         .metrics_text()
         .await
@@ -246,4 +273,44 @@ async fn swarm_the_guard_cleans_up_after_a_panic() {
         ("", "", "")
     );
     drop(probe);
+}
+
+/// `mcp-frontdoor gateways stop-all` with `gateways.runtime: swarm` removes the services a
+/// stopped front door left running, their overlays and the derived image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swarm_stop_all_removes_the_services_a_stopped_front_door_left() {
+    let Some(eng) = swarm_engine("swstopall") else {
+        return;
+    };
+    let mut fd = frontdoor(&eng, &["idle_timeout: 1h"]).await;
+    Mcp::open(&fd, "ann").await.expect("ann's gateway");
+    Mcp::open(&fd, "ben").await.expect("ben's gateway");
+    fd.shutdown.trigger(Duration::ZERO);
+    fd.join().await.unwrap();
+    drop(fd);
+    assert_eq!(eng.services().len(), 2, "gateways still running");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-frontdoor"))
+        .args(["gateways", "stop-all"])
+        .env("FRONTDOOR_GATEWAYS__RUNTIME", "swarm")
+        .env("FRONTDOOR_GATEWAYS__DOCKER__INSTANCE", &eng.instance)
+        .env("FRONTDOOR_GATEWAYS__DOCKER__ENGINE_FOR_GATEWAYS", "none")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("removed 2 gateway containers"), "{stdout}");
+    assert_eq!(eng.services(), Vec::<String>::new(), "services left");
+    assert_eq!(eng.networks(), Vec::<String>::new(), "overlays left");
+    assert_eq!(
+        eng.containers(true),
+        Vec::<String>::new(),
+        "task containers left"
+    );
+    assert_eq!(eng.images(), Vec::<String>::new(), "derived image left");
 }
