@@ -5,11 +5,14 @@
 //!
 //! The mapping: create → a service with no replica (`spec.rs`), start → one replica and a
 //! wait until its task runs, inspect → the service and its newest task (`tasks.rs`) with the
-//! task's address (`reach.rs`), remove → the service, then its task's container, events →
-//! this node's container events mapped to the service. Swarm restarts nothing: the front door
-//! handles crashes as on plain Docker.
+//! task's address (`lookup.rs`, `reach.rs`), remove → the service, then its task's container,
+//! then the node's copy of the overlay (`remove.rs`), events → this node's container events
+//! mapped to the service. Swarm restarts nothing: the front door handles crashes as on plain
+//! Docker.
 
+mod lookup;
 mod reach;
+mod remove;
 mod spec;
 mod tasks;
 
@@ -20,20 +23,19 @@ use super::{
     LabelFilter, NetworkInfo, NetworkSpec, Runtime, RuntimeError, RuntimeErrorKind, RuntimeEvent,
 };
 use async_trait::async_trait;
-use bollard::models::{Service, Task};
-use bollard::query_parameters::{ListServicesOptionsBuilder, ListTasksOptionsBuilder};
+use bollard::models::Task;
+use bollard::query_parameters::ListServicesOptionsBuilder;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::time::Duration;
 use tasks::SERVICE_ID_LABEL;
-use tokio::time::Instant;
 
 /// A service label naming the user's network (the spec keeps only its id).
 const NETWORK_LABEL: &str = "mcp-frontdoor.swarm.network";
 /// How often a starting or removed service's task is looked at.
 const POLL: Duration = Duration::from_millis(50);
-/// How long a network Swarm still counts as in use (the removed task's endpoint) is retried.
+/// How long a removed network may stay in use (the task's endpoint) or present on this node.
 const NETWORK_RELEASE: Duration = Duration::from_secs(10);
 
 /// How services are run.
@@ -62,208 +64,6 @@ impl SwarmRuntime {
             node: parking_lot::Mutex::new(None),
         }
     }
-
-    /// The service by name or id, `None` when there is none.
-    async fn service(&self, name: &str) -> Result<Option<Service>, RuntimeError> {
-        match self
-            .docker
-            .call("inspect_service", |d| async move {
-                d.inspect_service(name, None).await
-            })
-            .await
-        {
-            // The engine resolves id prefixes too: only an exact match is this service.
-            Ok(s) if s.id.as_deref() == Some(name) || spec_name(&s) == Some(name) => Ok(Some(s)),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind == RuntimeErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Every task of the services `ids`.
-    async fn tasks(&self, ids: &[String]) -> Result<Vec<Task>, RuntimeError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let filters = HashMap::from([("service", ids.to_vec())]);
-        let opts = ListTasksOptionsBuilder::new().filters(&filters).build();
-        self.docker
-            .call(
-                "list_tasks",
-                |d| async move { d.list_tasks(Some(opts)).await },
-            )
-            .await
-    }
-
-    /// The newest task of service `id`.
-    async fn task(&self, id: &str) -> Result<Option<Task>, RuntimeError> {
-        let all = self.tasks(&[id.to_string()]).await?;
-        Ok(tasks::newest(&all).cloned())
-    }
-
-    /// This node's id: gateways of a front door on the host are placed here, the only node
-    /// whose `docker_gwbridge` it can reach.
-    async fn local_node(&self) -> Result<String, RuntimeError> {
-        if let Some(n) = self.node.lock().clone() {
-            return Ok(n);
-        }
-        let info = self
-            .docker
-            .call("info", |d| async move { d.info().await })
-            .await?;
-        let node = info
-            .swarm
-            .and_then(|s| s.node_id)
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| {
-                RuntimeError::new(
-                    "info",
-                    RuntimeErrorKind::Api,
-                    "this engine is not part of a swarm (gateways.runtime: swarm needs a manager)",
-                )
-            })?;
-        *self.node.lock() = Some(node.clone());
-        Ok(node)
-    }
-
-    /// The address the front door reaches a running task at, keyed by the user's network
-    /// name as the lifecycle looks it up.
-    async fn addresses(
-        &self,
-        service: &Service,
-        task: &Task,
-    ) -> Result<HashMap<String, std::net::Ipv4Addr>, RuntimeError> {
-        let Some(network) = service
-            .spec
-            .as_ref()
-            .and_then(|s| s.labels.as_ref()?.get(NETWORK_LABEL).cloned())
-        else {
-            return Ok(HashMap::new());
-        };
-        let ip = if self.docker.own_container().await.is_some() {
-            match task.id.as_deref() {
-                Some(t) => reach::overlay_address(&self.docker, &network, t).await?,
-                None => None,
-            }
-        } else {
-            match tasks::container_of(task) {
-                Some(c) => reach::local_address(&self.docker, reach::GWBRIDGE, c).await?,
-                None => None,
-            }
-        };
-        Ok(ip.map(|ip| (network, ip)).into_iter().collect())
-    }
-
-    /// Local containers of service `id` (its tasks on this node).
-    async fn task_containers(&self, id: &str) -> Result<Vec<String>, RuntimeError> {
-        let filter = vec![(SERVICE_ID_LABEL.to_string(), id.to_string())];
-        Ok(self
-            .docker
-            .list_containers(&filter)
-            .await?
-            .into_iter()
-            .map(|c| c.id)
-            .collect())
-    }
-
-    /// Removes the service, then waits (at most `grace` and a few seconds) for its task's
-    /// container to stop; what is left is removed by force: a network with an endpoint still
-    /// on it cannot be removed.
-    async fn remove_service(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
-        match self
-            .docker
-            .call(
-                "remove_service",
-                |d| async move { d.delete_service(id).await },
-            )
-            .await
-        {
-            Ok(()) => {}
-            Err(e) if e.kind == RuntimeErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        let deadline = Instant::now() + grace + Duration::from_secs(3);
-        loop {
-            let left = self.task_containers(id).await?;
-            if left.is_empty() {
-                return Ok(());
-            }
-            if grace.is_zero() || Instant::now() > deadline {
-                for c in left {
-                    self.docker.remove_container(&c, Duration::ZERO).await?;
-                }
-                return Ok(());
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// Waits until the newest task of service `id` runs; a task that ended instead fails the
-    /// start with Swarm's reason (a missing image on the node, a refused mount).
-    async fn wait_running(&self, id: &str) -> Result<(), RuntimeError> {
-        let deadline = Instant::now() + self.settings.start_timeout;
-        loop {
-            let task = self.task(id).await?;
-            match tasks::state_of(task.as_ref()) {
-                ContainerState::Running => return Ok(()),
-                ContainerState::Exited => {
-                    let why = task.as_ref().map_or_else(String::new, tasks::why);
-                    return Err(RuntimeError::new(
-                        "start_container",
-                        RuntimeErrorKind::Api,
-                        why,
-                    ));
-                }
-                _ if Instant::now() > deadline => {
-                    let why = task.as_ref().map_or("no task".into(), tasks::why);
-                    return Err(RuntimeError::new(
-                        "start_container",
-                        RuntimeErrorKind::Timeout,
-                        format!("the service's task is not running: {why}"),
-                    ));
-                }
-                _ => tokio::time::sleep(POLL).await,
-            }
-        }
-    }
-}
-
-impl SwarmRuntime {
-    /// Removes every network named `name`, or the one with that id. Swarm's ids (25
-    /// characters) are not the 64 hex digits the Docker runtime tells names apart by.
-    async fn remove_networks_named(&self, name: &str) -> Result<(), RuntimeError> {
-        let ids: Vec<String> = self
-            .docker
-            .list_networks(&Vec::new())
-            .await?
-            .into_iter()
-            .filter(|n| n.id == name || n.name == name)
-            .map(|n| n.id)
-            .collect();
-        for id in ids {
-            self.docker.remove_network_id(&id).await?;
-        }
-        Ok(())
-    }
-
-    /// Whether a network of that name or id is still listed here.
-    async fn network_present(&self, name: &str) -> Result<bool, RuntimeError> {
-        match self
-            .docker
-            .call("inspect_network", |d| async move {
-                d.inspect_network(name, None).await
-            })
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind == RuntimeErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-fn spec_name(s: &Service) -> Option<&str> {
-    s.spec.as_ref()?.name.as_deref()
 }
 
 /// Whether a plain-Docker listing entry is a task's container (the service stands for it).
@@ -310,41 +110,9 @@ impl Runtime for SwarmRuntime {
         self.docker.create_network_of(spec, "overlay", true).await
     }
 
-    /// Removes the network and waits until this node has let go of it too: after a task
-    /// left an overlay, the node keeps its own copy (same name, same subnet) for a few
-    /// seconds, and a network made meanwhile would share the name (refused as a conflict) or
-    /// the subnet (its task rejected: "Pool overlaps").
+    /// See `remove.rs`: the node's copy of the overlay goes too.
     async fn remove_network(&self, name: &str) -> Result<(), RuntimeError> {
-        let deadline = Instant::now() + NETWORK_RELEASE;
-        loop {
-            let retry = match self.remove_networks_named(name).await {
-                Ok(()) => false,
-                // The node's copy: listed, but unknown to the manager.
-                Err(e) if e.message.contains("not found") => false,
-                // The manager releases a removed task's endpoint a moment after its
-                // container is gone.
-                Err(e)
-                    if e.message.contains("in use") || e.message.contains("active endpoints") =>
-                {
-                    if Instant::now() > deadline {
-                        return Err(e);
-                    }
-                    true
-                }
-                Err(e) => return Err(e),
-            };
-            if !retry && !self.network_present(name).await? {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(RuntimeError::new(
-                    "remove_network",
-                    RuntimeErrorKind::Api,
-                    format!("network {name} is still present on this node"),
-                ));
-            }
-            tokio::time::sleep(POLL * 2).await;
-        }
+        self.remove_network_released(name).await
     }
 
     async fn list_networks(&self, labels: &LabelFilter) -> Result<Vec<NetworkInfo>, RuntimeError> {
