@@ -441,17 +441,16 @@ fn main() -> anyhow::Result<()> {
             command: GatewaysCommand::StopAll { config },
         } => {
             use mcp_frontdoor::gateways::{
-                docker_runtime, remove_instance, GatewayMetrics, Naming,
+                gateway_runtime, remove_instance, GatewayMetrics, Naming,
             };
-            use mcp_frontdoor::runtime::Runtime;
             let raw = Config::load_raw(config_path(config).as_deref(), std::env::vars())?;
-            let engine = docker_runtime(&raw.gateways.docker, &GatewayMetrics::default());
+            let engine = gateway_runtime(&raw.gateways, &GatewayMetrics::default());
             let naming = Naming {
                 instance: raw.gateways.docker.instance.clone(),
             };
             let done = rt.block_on(async {
                 engine.ping().await.context("the Docker engine")?;
-                remove_instance(&engine, &naming)
+                remove_instance(engine.as_ref(), &naming)
                     .await
                     .context("listing the instance's objects")
             })?;

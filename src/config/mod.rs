@@ -266,6 +266,30 @@ mod tests {
     }
 
     #[test]
+    fn the_runtime_is_docker_unless_swarm_is_named_and_swarm_refuses_what_it_cannot_do() {
+        let c = Config::from_yaml(MINIMAL).unwrap();
+        assert_eq!(c.gateways.runtime, RuntimeKind::Docker);
+        let swarm = |docker: &str| {
+            Config::from_yaml(&format!(
+                "{MINIMAL}gateways: {{ runtime: swarm, docker: {{ {docker} }} }}\n"
+            ))
+        };
+        let c = swarm("engine_for_gateways: none").unwrap();
+        assert_eq!(c.gateways.runtime, RuntimeKind::Swarm);
+        let err = Config::from_yaml(&format!("{MINIMAL}gateways: {{ runtime: kubernetes }}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("kubernetes"), "{err}");
+        let err = swarm("engine_for_gateways: none, reach: loopback")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("reach: loopback"), "{err}");
+        // The default engine for gateways (policed) is a socket of this host.
+        let err = swarm("").unwrap_err().to_string();
+        assert!(err.contains("engine_for_gateways: none"), "{err}");
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let err = Config::from_yaml("server: { lisen: 0.0.0.0:1 }\n").unwrap_err();
         let msg = err.to_string();

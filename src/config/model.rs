@@ -261,10 +261,24 @@ pub enum RestartPolicy {
     Immediate,
 }
 
+/// Which engine runs the per-user gateways (`gateways.runtime`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// A container per gateway on one Docker engine.
+    #[default]
+    Docker,
+    /// A service per gateway on Docker Swarm, each on its own overlay network (README, "More
+    /// than one host").
+    Swarm,
+}
+
 /// Per-user gateway lifecycle.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewaysConfig {
+    /// `docker` (default) or `swarm`; `gateways.docker` configures both.
+    pub runtime: RuntimeKind,
     pub idle_timeout: HumanDuration,
     pub spawn_timeout: HumanDuration,
     pub max_running: usize,
@@ -289,6 +303,7 @@ pub struct GatewaysConfig {
 impl Default for GatewaysConfig {
     fn default() -> Self {
         Self {
+            runtime: RuntimeKind::Docker,
             idle_timeout: HumanDuration::secs(900),
             spawn_timeout: HumanDuration::secs(60),
             max_running: 100,

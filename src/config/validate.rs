@@ -1,6 +1,9 @@
 //! Cross-field checks, collected so an operator sees every problem in one run.
 
-use super::{ConfigError, EngineHost, GatewayEngine, RawConfig, HOME_TEMPLATE};
+use super::{
+    ConfigError, DockerConfig, EngineHost, GatewayEngine, RawConfig, Reach, RuntimeKind,
+    HOME_TEMPLATE,
+};
 
 /// Checks `raw` and returns the resolved public URL.
 pub(super) fn validate(raw: &RawConfig) -> Result<String, ConfigError> {
@@ -152,6 +155,9 @@ fn check_gateways(raw: &RawConfig, errs: &mut Vec<String>) {
         errs.push("gateways.max_concurrent_starts must be at least 1".into());
     }
     let d = &g.docker;
+    if g.runtime == RuntimeKind::Swarm {
+        check_swarm(d, errs);
+    }
     let instance_ok = !d.instance.is_empty()
         && d.instance.len() <= 20
         && d.instance
@@ -377,6 +383,23 @@ fn check_audit(raw: &RawConfig, errs: &mut Vec<String>) {
     }
     if a.user_burst == 0 {
         errs.push("audit.user_burst must be at least 1".into());
+    }
+}
+
+/// What the Swarm runtime cannot do (yet): publish on the host's loopback (Docker Desktop has
+/// no Swarm overlay reach either), and give gateways a Docker API (the policed socket and the
+/// host's socket are files of this host, while a task may run on another node).
+fn check_swarm(d: &DockerConfig, errs: &mut Vec<String>) {
+    if d.reach == Reach::Loopback {
+        errs.push(
+            "gateways.docker.reach: loopback is not available with gateways.runtime: swarm".into(),
+        );
+    }
+    if d.gateway_engine() != GatewayEngine::None {
+        errs.push(
+            "gateways.runtime: swarm needs gateways.docker.engine_for_gateways: none (gateways on Swarm get no Docker API yet)"
+                .into(),
+        );
     }
 }
 

@@ -28,8 +28,9 @@ use super::{
 };
 use crate::auth::Principal;
 use crate::catalog::{CatalogCache, CatalogStore};
-use crate::config::{Config, GatewaysConfig};
+use crate::config::{Config, GatewaysConfig, RuntimeKind};
 use crate::runtime::docker::{DockerRuntime, DockerSettings};
+use crate::runtime::swarm::{SwarmRuntime, SwarmSettings};
 use crate::runtime::{ContainerState, Runtime, RuntimeError};
 use crate::secrets::SecretStore;
 use crate::services::Services;
@@ -100,8 +101,8 @@ impl DockerGateways {
                  gateways the engine's socket, which is root on this host for every tenant"
             );
         }
-        let rt = docker_runtime(d, &metrics);
-        Self::with_runtime(config, services, Arc::new(rt), metrics)
+        let rt = gateway_runtime(&config.gateways, &metrics);
+        Self::with_runtime(config, services, rt, metrics)
     }
 
     /// Builds the lifecycle on any runtime (a second engine, or fault injection in tests).
@@ -280,7 +281,23 @@ impl DockerGateways {
     }
 }
 
-/// The Docker runtime `gateways.docker` names (the lifecycle's, and `gateways stop-all`'s).
+/// The runtime `gateways.runtime` names, on the engine `gateways.docker` names (the
+/// lifecycle's, and `gateways stop-all`'s).
+pub fn gateway_runtime(g: &GatewaysConfig, metrics: &GatewayMetrics) -> Arc<dyn Runtime> {
+    let docker = docker_runtime(&g.docker, metrics);
+    match g.runtime {
+        RuntimeKind::Docker => Arc::new(docker),
+        RuntimeKind::Swarm => Arc::new(SwarmRuntime::new(
+            docker,
+            SwarmSettings {
+                stop_grace: super::timing::STOP_GRACE,
+                start_timeout: g.spawn_timeout.0,
+            },
+        )),
+    }
+}
+
+/// The Docker runtime `gateways.docker` names.
 pub fn docker_runtime(d: &crate::config::DockerConfig, metrics: &GatewayMetrics) -> DockerRuntime {
     DockerRuntime::new(
         DockerSettings {

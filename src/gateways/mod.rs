@@ -39,7 +39,7 @@ mod tests;
 mod timing;
 
 pub use fixed::FixedUpstream;
-pub use lifecycle::{docker_runtime, DockerGateways};
+pub use lifecycle::{docker_runtime, gateway_runtime, DockerGateways};
 pub use metrics::GatewayMetrics;
 pub use names::Naming;
 pub use teardown::{remove_instance, Teardown};

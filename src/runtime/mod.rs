@@ -1,9 +1,9 @@
 //! The container engine behind the gateway lifecycle, as a trait: networks, containers, files
 //! put into a container before it starts, images, events, logs and stats.
 //!
-//! [`docker::DockerRuntime`] (bollard) is the first implementation and the only code that
-//! talks to bollard. A second engine (Kubernetes, Swarm) implements [`Runtime`] too; the
-//! lifecycle in `crate::gateways` only speaks these types. Nothing here knows about users,
+//! [`docker::DockerRuntime`] (bollard) is the first implementation; [`swarm::SwarmRuntime`]
+//! runs gateways as Swarm services and leaves everything else to it. These two are the only
+//! code that talks to bollard; the lifecycle in `crate::gateways` only speaks these types. Nothing here knows about users,
 //! catalogs or HTTP requests.
 
 pub mod docker;
@@ -11,6 +11,7 @@ mod error;
 #[cfg(test)]
 pub mod fake;
 mod metrics;
+pub mod swarm;
 
 pub use error::{RuntimeError, RuntimeErrorKind};
 pub use metrics::RuntimeMetrics;
@@ -232,7 +233,8 @@ pub trait Runtime: Send + Sync + 'static {
     /// in use is [`RuntimeErrorKind::Conflict`].
     async fn remove_image(&self, image: &str) -> Result<(), RuntimeError>;
 
-    /// Creates a bridge network with the spec's subnet; returns its id.
+    /// Creates a network with the spec's subnet (a bridge; an attachable overlay on Swarm);
+    /// returns its id.
     async fn create_network(&self, spec: &NetworkSpec) -> Result<String, RuntimeError>;
     /// Removes a network by name (every network of that name) or id; a missing one is not
     /// an error.

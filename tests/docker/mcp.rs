@@ -117,7 +117,11 @@ impl Mcp {
 
     /// Opens a session with an explicit `Authorization` value.
     pub async fn open_with(fd: &Frontdoor, auth: &str) -> Result<Mcp, Refused> {
-        let client = fd.client(Proto::H1);
+        Self::open_at(fd.client(Proto::H1), auth).await
+    }
+
+    /// Opens a session through `client` (a front door that is not this process's).
+    pub async fn open_at(client: Client, auth: &str) -> Result<Mcp, Refused> {
         let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": PROTOCOL, "capabilities": {},
             "clientInfo": {"name": "frontdoor-docker-test", "version": "0"}}});

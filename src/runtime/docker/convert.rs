@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::time::SystemTime;
 
 /// Maps a bollard error to a kind the lifecycle can act on.
-pub(super) fn classify(op: &'static str, e: BollardError) -> RuntimeError {
+pub(in crate::runtime) fn classify(op: &'static str, e: BollardError) -> RuntimeError {
     use RuntimeErrorKind as K;
     let (kind, message) = match e {
         BollardError::DockerResponseServerError {
@@ -41,12 +41,12 @@ pub(super) fn classify(op: &'static str, e: BollardError) -> RuntimeError {
     RuntimeError::new(op, kind, message)
 }
 
-pub(super) fn label_filters(labels: &LabelFilter) -> Vec<String> {
+pub(in crate::runtime) fn label_filters(labels: &LabelFilter) -> Vec<String> {
     labels.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
 /// Splits `repo[:tag]` (a digest reference is passed whole) so a pull never means "all tags".
-pub(super) fn split_image(image: &str) -> (&str, Option<&str>) {
+pub(in crate::runtime) fn split_image(image: &str) -> (&str, Option<&str>) {
     if image.contains('@') {
         return (image, None);
     }
@@ -57,7 +57,7 @@ pub(super) fn split_image(image: &str) -> (&str, Option<&str>) {
     }
 }
 
-pub(super) fn state_of(status: &str) -> ContainerState {
+pub(in crate::runtime) fn state_of(status: &str) -> ContainerState {
     match status {
         "created" => ContainerState::Created,
         "running" => ContainerState::Running,
@@ -66,7 +66,7 @@ pub(super) fn state_of(status: &str) -> ContainerState {
     }
 }
 
-pub(super) fn addresses(
+pub(in crate::runtime) fn addresses(
     networks: Option<&HashMap<String, EndpointSettings>>,
 ) -> HashMap<String, Ipv4Addr> {
     networks
@@ -81,7 +81,7 @@ pub(super) fn addresses(
 
 /// `HostConfig.Tmpfs`: scratch directories, and the memory directories owned by the
 /// container's user (who fills them; see `gateways::init`).
-pub(super) fn tmpfs_of(spec: &ContainerSpec) -> HashMap<String, String> {
+pub(in crate::runtime) fn tmpfs_of(spec: &ContainerSpec) -> HashMap<String, String> {
     let scratch = spec
         .tmpfs
         .iter()
@@ -97,7 +97,7 @@ pub(super) fn tmpfs_of(spec: &ContainerSpec) -> HashMap<String, String> {
 }
 
 /// Docker mounts for the spec's named volumes.
-pub(super) fn mounts_of(spec: &ContainerSpec) -> Vec<Mount> {
+pub(in crate::runtime) fn mounts_of(spec: &ContainerSpec) -> Vec<Mount> {
     spec.volumes
         .iter()
         .map(|v| Mount {
@@ -115,7 +115,7 @@ pub(super) fn mounts_of(spec: &ContainerSpec) -> Vec<Mount> {
 }
 
 /// A tar archive of `files` (paths relative to the upload directory), parent directories first.
-pub(super) fn tar_of(files: &[FileSpec]) -> std::io::Result<Vec<u8>> {
+pub(in crate::runtime) fn tar_of(files: &[FileSpec]) -> std::io::Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
     let mut dirs_done = std::collections::BTreeSet::new();
     for f in files {
@@ -154,7 +154,7 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-pub(super) fn event_of(m: EventMessage) -> Option<RuntimeEvent> {
+pub(in crate::runtime) fn event_of(m: EventMessage) -> Option<RuntimeEvent> {
     let kind = match m.action.as_deref()? {
         "start" => EventKind::Start,
         "die" => EventKind::Die,

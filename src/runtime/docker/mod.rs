@@ -1,4 +1,5 @@
-//! [`Runtime`] on the Docker Engine API through bollard: the only code that talks to bollard.
+//! [`Runtime`] on the Docker Engine API through bollard (with `super::swarm`, which builds on
+//! it, the only code that talks to bollard).
 //!
 //! Every call has its own timeout (`gateways.docker.api_timeout`; pulls `pull_timeout`), every
 //! failure is counted by operation. The client is made lazily and made again after a failed
@@ -27,7 +28,7 @@ use bollard::{Docker, API_DEFAULT_VERSION};
 use futures_util::stream::BoxStream;
 use futures_util::{Future, StreamExt};
 
-mod convert;
+pub(in crate::runtime) mod convert;
 use convert::{
     addresses, classify, event_of, label_filters, mounts_of, split_image, state_of, tar_of,
     tmpfs_of,
@@ -74,7 +75,7 @@ impl DockerRuntime {
     }
 
     /// The connected client, connecting (and negotiating the API version) when needed.
-    async fn client(&self) -> Result<Docker, RuntimeError> {
+    pub(in crate::runtime) async fn client(&self) -> Result<Docker, RuntimeError> {
         if let Some(c) = self.client.lock().clone() {
             return Ok(c);
         }
@@ -101,7 +102,11 @@ impl DockerRuntime {
     }
 
     /// Runs one API call with the API timeout; counts and classifies failures.
-    async fn call<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, RuntimeError>
+    pub(in crate::runtime) async fn call<T, F, Fut>(
+        &self,
+        op: &'static str,
+        f: F,
+    ) -> Result<T, RuntimeError>
     where
         F: FnOnce(Docker) -> Fut,
         Fut: Future<Output = Result<T, BollardError>>,
@@ -109,7 +114,7 @@ impl DockerRuntime {
         self.call_within(op, self.settings.api_timeout, f).await
     }
 
-    async fn call_within<T, F, Fut>(
+    pub(in crate::runtime) async fn call_within<T, F, Fut>(
         &self,
         op: &'static str,
         limit: Duration,
@@ -187,7 +192,10 @@ impl DockerRuntime {
             .collect())
     }
 
-    async fn network_ids(&self, name: &str) -> Result<Vec<String>, RuntimeError> {
+    pub(in crate::runtime) async fn network_ids(
+        &self,
+        name: &str,
+    ) -> Result<Vec<String>, RuntimeError> {
         let filters = HashMap::from([("name", vec![name])]);
         let nets = self
             .call("list_networks", |d| async move {
@@ -202,6 +210,72 @@ impl DockerRuntime {
             .filter(|n| n.name.as_deref() == Some(name))
             .filter_map(|n| n.id)
             .collect())
+    }
+
+    /// Removes the network with exactly this id; a missing one is not an error.
+    pub(in crate::runtime) async fn remove_network_id(&self, id: &str) -> Result<(), RuntimeError> {
+        match self
+            .call(
+                "remove_network",
+                |d| async move { d.remove_network(id).await },
+            )
+            .await
+        {
+            Err(e) if e.kind == RuntimeErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Creates a network of `driver` (`bridge`, or `overlay` for the Swarm runtime, which
+    /// needs it `attachable` so a front door in a plain container can join) with the spec's
+    /// subnet; returns its id.
+    pub(in crate::runtime) async fn create_network_of(
+        &self,
+        spec: &NetworkSpec,
+        driver: &str,
+        attachable: bool,
+    ) -> Result<String, RuntimeError> {
+        let req = NetworkCreateRequest {
+            name: spec.name.clone(),
+            driver: Some(driver.into()),
+            attachable: attachable.then_some(true),
+            ipam: Some(Ipam {
+                driver: Some("default".into()),
+                config: Some(vec![IpamConfig {
+                    subnet: Some(spec.subnet.clone()),
+                    ..Default::default()
+                }]),
+                options: None,
+            }),
+            labels: Some(spec.labels.clone()),
+            // Normally gateways reach the internet for their servers' APIs; an internal network
+            // has no way out but can never become a joined front door's gateway endpoint.
+            internal: Some(spec.internal),
+            ..Default::default()
+        };
+        let id = self
+            .call(
+                "create_network",
+                |d| async move { d.create_network(req).await },
+            )
+            .await?
+            .id;
+        // Engines before API 1.44 accept a second network of the same name: keep only one.
+        let ids = self.network_ids(&spec.name).await?;
+        if ids.len() > 1 {
+            let _ = self
+                .call(
+                    "remove_network",
+                    |d| async move { d.remove_network(&id).await },
+                )
+                .await;
+            return Err(RuntimeError::new(
+                "create_network",
+                RuntimeErrorKind::Conflict,
+                format!("network {} already exists", spec.name),
+            ));
+        }
+        Ok(id)
     }
 }
 
@@ -351,46 +425,7 @@ impl Runtime for DockerRuntime {
     }
 
     async fn create_network(&self, spec: &NetworkSpec) -> Result<String, RuntimeError> {
-        let req = NetworkCreateRequest {
-            name: spec.name.clone(),
-            driver: Some("bridge".into()),
-            ipam: Some(Ipam {
-                driver: Some("default".into()),
-                config: Some(vec![IpamConfig {
-                    subnet: Some(spec.subnet.clone()),
-                    ..Default::default()
-                }]),
-                options: None,
-            }),
-            labels: Some(spec.labels.clone()),
-            // Normally gateways reach the internet for their servers' APIs; an internal network
-            // has no way out but can never become a joined front door's gateway endpoint.
-            internal: Some(spec.internal),
-            ..Default::default()
-        };
-        let id = self
-            .call(
-                "create_network",
-                |d| async move { d.create_network(req).await },
-            )
-            .await?
-            .id;
-        // Engines before API 1.44 accept a second network of the same name: keep only one.
-        let ids = self.network_ids(&spec.name).await?;
-        if ids.len() > 1 {
-            let _ = self
-                .call(
-                    "remove_network",
-                    |d| async move { d.remove_network(&id).await },
-                )
-                .await;
-            return Err(RuntimeError::new(
-                "create_network",
-                RuntimeErrorKind::Conflict,
-                format!("network {} already exists", spec.name),
-            ));
-        }
-        Ok(id)
+        self.create_network_of(spec, "bridge", false).await
     }
 
     async fn remove_network(&self, name: &str) -> Result<(), RuntimeError> {
