@@ -16,12 +16,15 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
-step "test gateway images; the real docker/mcp-gateway image"
+step "test gateway images, the front door image, the real docker/mcp-gateway image"
 # The real gateway's files sit beside the repository (../shared/real-gateway/, see issue 9);
 # make-image.sh imports them as an image offline, and skips that when the image is current.
 real_gateway="${REAL_GATEWAY_DIR:-$root/../shared/real-gateway}"
 if docker info >/dev/null 2>&1; then
   test-gateway/build-image.sh
+  # The front door's own image (a Swarm test runs it in a container; the compose smokes
+  # deploy it): built once here from this checkout.
+  scripts/build-frontdoor-image.sh
   if [[ -f "$real_gateway/make-image.sh" ]]; then
     bash "$real_gateway/make-image.sh"
   elif [[ "${CI:-}" == "true" ]]; then

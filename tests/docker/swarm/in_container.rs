@@ -1,7 +1,7 @@
 //! The front door itself in a container (as `docker-compose.yml` runs it) on the swarm
 //! manager: it joins each user's overlay and reaches the task at its overlay address; no
 //! placement constraint keeps gateways on its node. Needs the front door image
-//! (`IMAGE=mcp-frontdoor:swarm-test scripts/build-frontdoor-image.sh`, or
+//! (`scripts/build-frontdoor-image.sh` makes `mcp-frontdoor:local`, as `scripts/test.sh` does first, or
 //! `MCP_FRONTDOOR_IMAGE`): without it the test prints why and passes (fails under CI=true).
 
 use super::guard::swarm_engine;
@@ -14,7 +14,7 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 fn frontdoor_image() -> String {
-    std::env::var("MCP_FRONTDOOR_IMAGE").unwrap_or_else(|_| "mcp-frontdoor:swarm-test".into())
+    std::env::var("MCP_FRONTDOOR_IMAGE").unwrap_or_else(|_| "mcp-frontdoor:local".into())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
