@@ -221,6 +221,10 @@ pub async fn serve(
             workers,
         ),
         sessions,
+        // Derived from the master key every replica shares, so any replica opens the ids.
+        seal: Arc::new(proxy::sealed::SessionSeal::from_keyring(
+            services.secrets.keyring(),
+        )),
         owners,
         metrics: metrics.clone(),
         allowed_origins: config.server.allowed_origins.clone(),
