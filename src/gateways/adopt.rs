@@ -26,6 +26,14 @@ impl Inner {
             .iter()
             .filter_map(|n| Some((n.name.clone(), Subnet::parse(n.subnets.first()?)?)))
             .collect();
+        // Networks another replica (or this one) is starting a gateway on: nothing of theirs
+        // is a leftover yet (`claim.rs`).
+        let now = now_ms();
+        let starting: HashSet<String> = networks
+            .iter()
+            .filter(|n| super::names::start_window_open(&n.labels, now))
+            .map(|n| n.name.clone())
+            .collect();
         let containers = self.rt.list_containers(&filter).await?;
         let listed: HashSet<&str> = containers.iter().map(|c| c.id.as_str()).collect();
         // Saved activity of users without a container is of no further use.
@@ -68,6 +76,7 @@ impl Inner {
                 Phase::Stopped | Phase::Failed { .. } if c.state == ContainerState::Running => {
                     Act::Adopt
                 }
+                Phase::Stopped | Phase::Failed { .. } if starting.contains(&c.name) => Act::Keep,
                 Phase::Stopped | Phase::Failed { .. } => Act::Remove,
             });
             match act {
@@ -84,7 +93,8 @@ impl Inner {
                 }
                 Act::Adopt => {
                     keep_networks.insert(c.name.clone());
-                    self.begin_adopt(&slot, c.clone(), subnet_of.get(&c.name).copied());
+                    let in_window = starting.contains(&c.name);
+                    self.begin_adopt(&slot, c.clone(), subnet_of.get(&c.name).copied(), in_window);
                 }
             }
         }
@@ -105,7 +115,7 @@ impl Inner {
                 .labels
                 .get(LABEL_USER)
                 .is_some_and(|slug| self.user_in_flux(slug));
-            if keep_networks.contains(&n.name) || in_flux {
+            if keep_networks.contains(&n.name) || in_flux || starting.contains(&n.name) {
                 if let Some(s) = subnet_of.get(&n.name) {
                     self.subnets.reserve(*s);
                 }
@@ -154,8 +164,15 @@ impl Inner {
     }
 
     /// Adopts a running container: the slot is `starting` while its health is checked, so
-    /// requests wait on the adoption like on a start.
-    fn begin_adopt(self: &Arc<Self>, slot: &Arc<Slot>, c: ContainerInfo, subnet: Option<Subnet>) {
+    /// requests wait on the adoption like on a start. One that is not healthy is removed,
+    /// unless it is `in_window`: another replica's start still under way (`claim.rs`).
+    fn begin_adopt(
+        self: &Arc<Self>,
+        slot: &Arc<Slot>,
+        c: ContainerInfo,
+        subnet: Option<Subnet>,
+        in_window: bool,
+    ) {
         let (tx, rx) = watch::channel(None);
         if !matches!(
             slot.apply(&self.metrics, Event::Adopt(rx)),
@@ -177,6 +194,11 @@ impl Inner {
                         .metrics
                         .start_finished(StartOutcome::Adopted, began.elapsed().as_secs_f64());
                     slot.apply(&inner.metrics, Event::Started(Arc::new(running)));
+                    let _ = tx.send(Some(Ok(())));
+                }
+                None if in_window => {
+                    tracing::info!(user = %slot.slug, container = %c.name, "gateway not healthy yet while another replica starts it; left to it");
+                    slot.apply(&inner.metrics, Event::NotAdopted);
                     let _ = tx.send(Some(Ok(())));
                 }
                 None => {

@@ -244,12 +244,20 @@ impl Inner {
                 _ = tokio::time::sleep(tick) => {}
                 _ = self.registry.idle_wake.notified() => {}
             }
+            let mut idle_slots = Vec::new();
             for due in reaper().sweep() {
                 match due {
-                    Due::Stop(slot) => {
-                        self.begin_stop(&slot, StopReason::Idle(idle), false);
-                    }
+                    Due::Stop(slot) => idle_slots.push(slot),
                     Due::Replace(slot) => self.replace_if_due(&slot),
+                }
+            }
+            let agreed = futures_util::future::join_all(
+                idle_slots.iter().map(|s| self.peers_agree_idle(s, idle)),
+            )
+            .await;
+            for (slot, agreed) in idle_slots.iter().zip(agreed) {
+                if agreed {
+                    self.begin_stop(slot, StopReason::Idle(idle), false);
                 }
             }
             self.registry.prune();
@@ -258,6 +266,29 @@ impl Inner {
                 last_save = now_ms();
                 let inner = self.clone();
                 let _ = tokio::task::spawn_blocking(move || inner.save_state(false)).await;
+            }
+        }
+    }
+
+    /// Whether the other replicas agree that `slot`'s gateway is idle (`crate::replicas`);
+    /// true without peers. A peer's more recent activity becomes this slot's, so the gateway
+    /// is not asked about again before the idle time passed from there.
+    async fn peers_agree_idle(&self, slot: &Slot, idle: Duration) -> bool {
+        if !self.peers.any() {
+            return true;
+        }
+        match self.peers.ask(&slot.slug, idle).await {
+            crate::replicas::Verdict::Idle => true,
+            crate::replicas::Verdict::Keep {
+                last_active_ms,
+                why,
+            } => {
+                if let Some(t) = last_active_ms {
+                    slot.note_activity_ms(t);
+                }
+                self.metrics.peer_kept.inc();
+                tracing::debug!(user = %slot.slug, %why, "idle stop put off: a peer replica uses the gateway");
+                false
             }
         }
     }

@@ -67,6 +67,11 @@ pub(super) struct Inner {
     pub starter: Starter,
     pub adopter: Adopter,
     pub remover: Remover,
+    /// Gateways of this instance other replicas run or start, as last counted
+    /// (`capacity.rs`).
+    pub peer_running: std::sync::atomic::AtomicUsize,
+    /// The other replicas, asked before an idle stop (`replicas.peers`).
+    pub peers: Arc<crate::replicas::Peers>,
     /// Cancelled at shutdown: the background loops end.
     pub stop: CancellationToken,
     /// Every task the lifecycle spawns (starts, stops, adoptions, pulls, background loops),
@@ -219,6 +224,11 @@ impl DockerGateways {
             rt,
             cfg: g,
             stop: CancellationToken::new(),
+            peer_running: Default::default(),
+            peers: Arc::new(crate::replicas::Peers::from_config(
+                config,
+                services.secrets.keyring(),
+            )),
             tasks,
         });
         inner.spawn_background();
@@ -272,6 +282,14 @@ impl DockerGateways {
         }
         let inner = self.inner.clone();
         let _ = tokio::task::spawn_blocking(move || inner.save_state(true)).await;
+    }
+
+    /// What answers other replicas' activity questions about this replica's gateways.
+    pub fn peer_server(&self) -> crate::replicas::PeerServer {
+        crate::replicas::PeerServer {
+            peers: self.inner.peers.clone(),
+            source: self.inner.clone(),
+        }
     }
 
     /// The runtime underneath (tests read hardening back through it).
@@ -371,6 +389,7 @@ impl Inner {
                 }
                 Wait::Begin => {
                     self.check_engine().await?;
+                    self.count_peer_gateways(slug).await;
                     self.begin_start(&slot)?;
                 }
             }
@@ -405,7 +424,8 @@ impl Inner {
             return Ok(()); // another request began it meanwhile
         }
         let mut evicted = None;
-        if self.registry.occupied_except(slot) >= self.cfg.max_running {
+        let peers = self.peer_running.load(std::sync::atomic::Ordering::Acquire);
+        if self.registry.occupied_except(slot) + peers >= self.cfg.max_running {
             let victim = self
                 .registry
                 .lru_idle_except(slot)
@@ -560,6 +580,14 @@ impl GatewayResolver for DockerGateways {
 
     async fn ready(&self) -> bool {
         self.inner.is_reachable()
+    }
+}
+
+impl crate::replicas::Activity for Inner {
+    fn activity(&self, slug: &str) -> Option<(u64, u64)> {
+        let slot = self.registry.get(slug)?;
+        slot.with_phase(|p| p.running().is_some())
+            .then(|| (slot.leases(), slot.last_active_ms()))
     }
 }
 

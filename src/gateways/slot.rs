@@ -374,6 +374,11 @@ impl Slot {
         self.last_active_ms.store(ms, Ordering::Release);
     }
 
+    /// Activity seen elsewhere (a peer replica) at `ms`; never moves the clock back.
+    pub fn note_activity_ms(&self, ms: u64) {
+        self.last_active_ms.fetch_max(ms, Ordering::AcqRel);
+    }
+
     fn touch(&self) {
         self.last_active_ms.fetch_max(now_ms(), Ordering::AcqRel);
     }

@@ -24,4 +24,5 @@ mod isolation;
 mod lifecycle;
 mod mcp;
 mod measure;
+mod replicas;
 mod teardown;
