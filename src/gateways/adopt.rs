@@ -186,7 +186,7 @@ impl Inner {
             let began = Instant::now();
             let adopted = inner.adopter.adopt(&c, subnet).await;
             match adopted {
-                Some(running) => {
+                Ok(running) => {
                     let saved = inner.saved_activity.lock().remove(&slot.slug);
                     slot.set_last_active_ms(saved.unwrap_or_else(now_ms));
                     tracing::info!(user = %slot.slug, container = %c.name, address = %running.base, "adopted running gateway");
@@ -196,12 +196,12 @@ impl Inner {
                     slot.apply(&inner.metrics, Event::Started(Arc::new(running)));
                     let _ = tx.send(Some(Ok(())));
                 }
-                None if in_window => {
+                Err(super::adopter::Rejected::NotHealthy) if in_window => {
                     tracing::info!(user = %slot.slug, container = %c.name, "gateway not healthy yet while another replica starts it; left to it");
                     slot.apply(&inner.metrics, Event::NotAdopted);
                     let _ = tx.send(Some(Ok(())));
                 }
-                None => {
+                Err(_) => {
                     tracing::info!(user = %slot.slug, container = %c.name, "gateway not adoptable; removing it");
                     inner
                         .remover

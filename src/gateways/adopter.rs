@@ -33,7 +33,30 @@ pub(super) struct Adopter {
 
 impl Adopter {
     /// Reads token, address and catalog hash back from the container and checks its health.
-    pub async fn adopt(&self, c: &ContainerInfo, subnet: Option<Subnet>) -> Option<Running> {
+    pub async fn adopt(
+        &self,
+        c: &ContainerInfo,
+        subnet: Option<Subnet>,
+    ) -> Result<Running, Rejected> {
+        let running = self.read_back(c, subnet).await.ok_or(Rejected::Unusable)?;
+        let token = running.1;
+        let deadline = Instant::now() + ADOPT_PROBE;
+        while !self.agent.healthy(&running.0.base, &token).await {
+            if Instant::now() > deadline {
+                return Err(Rejected::NotHealthy);
+            }
+            tokio::time::sleep(super::probe::PROBE_INTERVAL).await;
+        }
+        Ok(running.0)
+    }
+
+    /// The gateway as the container tells it, and its token; `None` when it is not one to
+    /// serve through (not running, no token or address, older than its owner claim).
+    async fn read_back(
+        &self,
+        c: &ContainerInfo,
+        subnet: Option<Subnet>,
+    ) -> Option<(Running, String)> {
         let info = self.rt.inspect_container(&c.id).await.ok()??;
         if info.state != ContainerState::Running {
             return None;
@@ -78,14 +101,7 @@ impl Adopter {
                 return None;
             }
         }
-        let deadline = Instant::now() + ADOPT_PROBE;
-        while !self.agent.healthy(&base, token).await {
-            if Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(super::probe::PROBE_INTERVAL).await;
-        }
-        Some(Running {
+        let running = Running {
             container_id: info.id.clone(),
             container_name: c.name.clone(),
             network: c.name.clone(),
@@ -101,6 +117,16 @@ impl Adopter {
             joined,
             // Not known after a restart: the next start checks again.
             unavailable: Vec::new(),
-        })
+        };
+        Some((running, token.to_string()))
     }
+}
+
+/// Why a container was not adopted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Rejected {
+    /// Not one to serve through (see [`Adopter::read_back`]).
+    Unusable,
+    /// It did not answer its health check in time: perhaps still starting (another replica's).
+    NotHealthy,
 }

@@ -14,6 +14,7 @@
 //! create) comes back here and waits like the others. The whole is bounded by `spawn_timeout`
 //! (`jobs.rs`).
 
+use super::adopter::Rejected;
 use super::failure::StartFailure;
 use super::lifecycle::Inner;
 use super::names::start_window_open;
@@ -62,14 +63,18 @@ impl Inner {
             match container {
                 Some(c) if c.state == ContainerState::Running => {
                     let ours = self.naming.owner(&c.name, &c.labels).as_deref() == Some(slug);
-                    if ours {
-                        if let Some(running) = self.adopter.adopt(&c, None).await {
+                    let adopted = match ours {
+                        true => self.adopter.adopt(&c, None).await,
+                        false => Err(Rejected::Unusable),
+                    };
+                    match adopted {
+                        Ok(running) => {
                             tracing::info!(user = slug, container = %name, "adopted the gateway another replica started");
                             return Ok(Claim::Adopted(running));
                         }
-                    }
-                    if !ours || !window_open {
-                        return Ok(Claim::Free(leftovers));
+                        // Perhaps still starting: wait while its window is open.
+                        Err(Rejected::NotHealthy) if window_open => {}
+                        Err(_) => return Ok(Claim::Free(leftovers)),
                     }
                 }
                 Some(c) if c.state == ContainerState::Exited => return Ok(Claim::Free(leftovers)),
