@@ -84,22 +84,8 @@ impl Adopter {
             }
         };
         let base: http::uri::Authority = addr.parse().ok()?;
-        if let Some(apis) = &self.apis {
-            // Its endpoint again, in the same directory its mount shows, for the images of
-            // the catalog it was started with (the teams its merged.yaml records).
-            let merged = crate::storage::UserFile::Merged;
-            let path = self.layout.user_file(slug, merged).ok()?;
-            let teams = crate::catalog::regen::read_merged_header(&path)
-                .ok()
-                .flatten()
-                .map(|(_, teams)| teams)
-                .unwrap_or_default();
-            let images = self.preparer.images(slug, teams).await?;
-            let scope = crate::dockerapi::Scope::new(slug, &self.naming.instance, &c.name, images);
-            if let Err(e) = apis.open(scope) {
-                tracing::warn!(user = %slug, error = %e, "serving the adopted gateway's Docker API failed");
-                return None;
-            }
+        if self.apis.is_some() && !self.serve_api(slug, &c.name).await {
+            return None;
         }
         let running = Running {
             container_id: info.id.clone(),
@@ -119,6 +105,42 @@ impl Adopter {
             unavailable: Vec::new(),
         };
         Some((running, token.to_string()))
+    }
+}
+
+impl Adopter {
+    /// Serves the policed Docker API of `slug`'s gateway `name` again, in the same directory
+    /// its mount shows, for the images of the catalog it was started with (the teams its
+    /// merged.yaml records), unless another replica answers on it already. False when it
+    /// could not be served.
+    pub async fn serve_api(&self, slug: &str, name: &str) -> bool {
+        let Some(apis) = &self.apis else {
+            return true;
+        };
+        let merged = crate::storage::UserFile::Merged;
+        let Ok(path) = self.layout.user_file(slug, merged) else {
+            return false;
+        };
+        let teams = crate::catalog::regen::read_merged_header(&path)
+            .ok()
+            .flatten()
+            .map(|(_, teams)| teams)
+            .unwrap_or_default();
+        let Some(images) = self.preparer.images(slug, teams).await else {
+            return false;
+        };
+        let scope = crate::dockerapi::Scope::new(slug, &self.naming.instance, name, images);
+        match apis.open_unless_served(scope) {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::debug!(user = %slug, "another replica serves this gateway's Docker API");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(user = %slug, error = %e, "serving the gateway's Docker API failed");
+                false
+            }
+        }
     }
 }
 

@@ -262,6 +262,7 @@ impl Inner {
             }
             self.registry.prune();
             self.count_server_containers().await;
+            self.serve_orphaned_apis().await;
             if now_ms().saturating_sub(last_save) >= SAVE_INTERVAL_MS {
                 last_save = now_ms();
                 let inner = self.clone();
@@ -290,6 +291,26 @@ impl Inner {
                 tracing::debug!(user = %slot.slug, %why, "idle stop put off: a peer replica uses the gateway");
                 false
             }
+        }
+    }
+
+    /// The policed Docker APIs of ready gateways this replica does not serve (another one
+    /// started or adopted them first) and nobody answers on any more (that replica died or
+    /// stopped): served from here, so the gateway keeps its API (README: Replicas).
+    async fn serve_orphaned_apis(&self) {
+        let Some(apis) = &self.apis else {
+            return;
+        };
+        for slot in self.registry.all() {
+            let Some(name) = slot.with_phase(|p| p.ready().map(|r| r.container_name.clone()))
+            else {
+                continue;
+            };
+            if apis.serves(&slot.slug) || apis.answered(&slot.slug) {
+                continue;
+            }
+            tracing::info!(user = %slot.slug, "nobody serves this gateway's Docker API any more; serving it");
+            self.adopter.serve_api(&slot.slug, &name).await;
         }
     }
 
