@@ -79,13 +79,22 @@ enum AskError {
 
 impl Peers {
     pub fn from_config(config: &crate::config::Config, ring: &crate::secrets::KeyRing) -> Self {
+        Self::new(
+            config.replicas.peers.clone(),
+            config.replicas.peer_timeout.0,
+            ring,
+        )
+    }
+
+    /// Peers at `specs` (`host:port`), each given `timeout` to answer.
+    pub fn new(specs: Vec<String>, timeout: Duration, ring: &crate::secrets::KeyRing) -> Self {
         Self {
             replica: (0..16)
                 .map(|_| format!("{:x}", rand::random::<u8>() % 16))
                 .collect(),
             auth: Arc::new(PeerAuth::from_keyring(ring)),
-            specs: config.replicas.peers.clone(),
-            timeout: config.replicas.peer_timeout.0,
+            specs,
+            timeout,
         }
     }
 
@@ -244,3 +253,7 @@ impl PeerServer {
         resp
     }
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;
