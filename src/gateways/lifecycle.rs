@@ -215,6 +215,7 @@ impl DockerGateways {
                 apis: apis.clone(),
                 naming: naming.clone(),
                 subnets: subnets.clone(),
+                spawn_timeout: g.spawn_timeout.0,
             },
             starter,
             adopter,
