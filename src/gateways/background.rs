@@ -181,10 +181,38 @@ impl Inner {
     }
 
     fn replace_if_due(self: &Arc<Self>, slot: &Arc<Slot>) {
-        let due =
-            self.cfg.restart_on_catalog_change == RestartPolicy::Immediate || slot.leases() == 0;
-        if due {
+        let immediate = self.cfg.restart_on_catalog_change == RestartPolicy::Immediate;
+        // With peers, an idle moment is everyone's: they are asked first (and again at each
+        // sweep while it stays stale).
+        if !immediate && self.peers.any() {
+            if slot.leases() == 0 {
+                let (inner, slot) = (self.clone(), slot.clone());
+                self.spawn(async move { inner.replace_when_peers_idle(&slot).await });
+            }
+            return;
+        }
+        if immediate || slot.leases() == 0 {
             self.begin_stop(slot, StopReason::Replaced, true);
+        }
+    }
+
+    /// A stale gateway with no open stream here, replaced once no peer has one either
+    /// (`restart_on_catalog_change: idle` with `replicas.peers`).
+    async fn replace_when_peers_idle(self: Arc<Self>, slot: &Arc<Slot>) {
+        if slot.leases() > 0 {
+            return;
+        }
+        // An idle time of zero: only open streams keep it.
+        match self.peers.ask(&slot.slug, Duration::ZERO).await {
+            crate::replicas::Verdict::Idle => {
+                if slot.leases() == 0 {
+                    self.begin_stop(slot, StopReason::Replaced, true);
+                }
+            }
+            crate::replicas::Verdict::Keep { why, .. } => {
+                self.metrics.peer_kept.inc();
+                tracing::debug!(user = %slot.slug, %why, "catalog replacement put off: a peer replica streams through the gateway");
+            }
         }
     }
 

@@ -111,6 +111,59 @@ async fn no_idle_stop_while_the_other_replica_holds_a_stream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_change_waits_for_the_other_replicas_stream() {
+    let Some(eng) = engine("replcat") else {
+        return;
+    };
+    let (a, b, _data) = pair(&eng, &["idle_timeout: 1h"]).await;
+    let on_a = Mcp::open(&a, "cat").await.unwrap();
+    let before = on_a.instance().await;
+    let on_b = on_a.via(&b, &tokens::bearer("cat"));
+    let stream = on_b.call_with(
+        "stream_progress",
+        json!({"count": 10, "interval_ms": 400}),
+        |_| {},
+    );
+    let change = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let c = a.client(crate::support::Proto::H1);
+        let put = c
+            .send_body(
+                c.req("PUT", "/api/v1/users/me/catalogs")
+                    .header("authorization", tokens::bearer("cat"))
+                    .header("content-type", "application/json"),
+                r#"{"custom": {"registry": {"own-cat": {"image": "example/cat:1", "title": "cat"}}}}"#,
+            )
+            .await;
+        assert_eq!(put.status(), 200);
+    };
+    let (out, ()) = tokio::join!(stream, change);
+    assert_eq!(
+        out.expect("B's stream is not cut by A's catalog replacement"),
+        "sent 10 progress notifications"
+    );
+    assert!(
+        metric(&a, "mcp_frontdoor_gateway_peer_kept_total").await >= 1.0,
+        "A asked B and waited"
+    );
+    // Once B's stream ended, A replaces it.
+    let start = std::time::Instant::now();
+    loop {
+        let fresh = Mcp::open(&a, "cat").await;
+        if let Ok(m) = fresh {
+            if m.instance().await != before {
+                break;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "replaced after the stream"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_running_counts_the_other_replicas_gateways() {
     let Some(eng) = engine("replcap") else {
         return;
