@@ -6,7 +6,8 @@
 //! The race left: replicas that count at the same moment, before any of them made its
 //! network, each admit their start. So the instance may run up to
 //! `max_running + (replicas - 1) × max_concurrent_starts` gateways for a moment; the next
-//! starts see them all. Only this replica's own idle gateways can be evicted to make room.
+//! starts see them all. Only this replica's own idle gateways can be evicted to make room, and
+//! with peers only those no peer streams through (asked before the start, [`Inner::peer_busy`]).
 
 use super::lifecycle::Inner;
 use super::names::start_window_open;
@@ -47,5 +48,29 @@ impl Inner {
             })
             .count();
         self.peer_running.store(peers, Ordering::Release);
+    }
+}
+
+impl Inner {
+    /// At capacity with peers: asks them about this replica's idle gateways, least recently
+    /// used first, until one no peer streams through; the ones they stream through are kept
+    /// from eviction (`peer_busy`, read by `begin_start`).
+    pub(super) async fn note_peer_busy(&self, slot: &super::slot::Slot) {
+        self.peer_busy.lock().clear();
+        let peers = self.peer_running.load(Ordering::Acquire);
+        if !self.peers.any() || self.registry.occupied_except(slot) + peers < self.cfg.max_running {
+            return;
+        }
+        for candidate in self.registry.idle_by_age_except(slot) {
+            let verdict = self
+                .peers
+                .ask(&candidate.slug, std::time::Duration::ZERO)
+                .await;
+            if verdict == crate::replicas::Verdict::Idle {
+                return;
+            }
+            self.metrics.peer_kept.inc();
+            self.peer_busy.lock().insert(candidate.slug.clone());
+        }
     }
 }

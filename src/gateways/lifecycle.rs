@@ -70,6 +70,8 @@ pub(super) struct Inner {
     /// Gateways of this instance other replicas run or start, as last counted
     /// (`capacity.rs`).
     pub peer_running: std::sync::atomic::AtomicUsize,
+    /// This replica's idle gateways a peer streams through: not evicted (`capacity.rs`).
+    pub peer_busy: Mutex<std::collections::HashSet<String>>,
     /// The other replicas, asked before an idle stop (`replicas.peers`).
     pub peers: Arc<crate::replicas::Peers>,
     /// Cancelled at shutdown: the background loops end.
@@ -226,6 +228,7 @@ impl DockerGateways {
             cfg: g,
             stop: CancellationToken::new(),
             peer_running: Default::default(),
+            peer_busy: Default::default(),
             peers: Arc::new(crate::replicas::Peers::from_config(
                 config,
                 services.secrets.keyring(),
@@ -391,6 +394,7 @@ impl Inner {
                 Wait::Begin => {
                     self.check_engine().await?;
                     self.count_peer_gateways(slug).await;
+                    self.note_peer_busy(&slot).await;
                     self.begin_start(&slot)?;
                 }
             }
@@ -427,9 +431,12 @@ impl Inner {
         let mut evicted = None;
         let peers = self.peer_running.load(std::sync::atomic::Ordering::Acquire);
         if self.registry.occupied_except(slot) + peers >= self.cfg.max_running {
+            let busy = self.peer_busy.lock().clone();
             let victim = self
                 .registry
-                .lru_idle_except(slot)
+                .idle_by_age_except(slot)
+                .into_iter()
+                .find(|v| !busy.contains(&v.slug))
                 .and_then(|v| self.begin_stop(&v, StopReason::Evicted, false));
             match victim {
                 Some(done) => evicted = Some(done),

@@ -225,3 +225,34 @@ async fn the_activity_question_needs_the_peer_key_and_is_not_replayable() {
     let (old, _) = right.sign(path, now - 120_000);
     assert_eq!(get(Some(old)).await, StatusCode::UNAUTHORIZED, "stale");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_eviction_of_a_gateway_the_other_replica_streams_through() {
+    let Some(eng) = engine("replevict") else {
+        return;
+    };
+    let (a, b, _data) = pair(&eng, &["max_running: 1", "idle_timeout: 1h"]).await;
+    let on_a = Mcp::open(&a, "eve").await.unwrap();
+    let on_b = on_a.via(&b, &tokens::bearer("eve"));
+    let stream = on_b.call_with(
+        "stream_progress",
+        json!({"count": 8, "interval_ms": 400}),
+        |_| {},
+    );
+    let other = async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        Mcp::open(&a, "fay").await.err()
+    };
+    let (out, refused) = tokio::join!(stream, other);
+    assert_eq!(
+        out.expect("B's stream is not cut by an eviction on A"),
+        "sent 8 progress notifications"
+    );
+    let refused = refused.expect("A has no gateway it may evict");
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{refused:?}");
+    // Nobody streams now: room is made.
+    Mcp::open(&a, "fay")
+        .await
+        .expect("eve's idle gateway evicted");
+    assert_eq!(eng.containers(true), [eng.name("fay")]);
+}
