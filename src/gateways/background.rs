@@ -312,11 +312,18 @@ impl Inner {
                 last_active_ms,
                 why,
             } => {
-                if let Some(t) = last_active_ms {
-                    slot.note_activity_ms(t);
-                }
                 self.metrics.peer_kept.inc();
-                tracing::debug!(user = %slot.slug, %why, "idle stop put off: a peer replica uses the gateway");
+                match last_active_ms {
+                    Some(t) => {
+                        slot.note_activity_ms(t);
+                        tracing::debug!(user = %slot.slug, %why, "idle stop put off: a peer replica uses the gateway");
+                    }
+                    // No peer said it uses it: one could not be asked (asked again next sweep;
+                    // a peer that stays unreachable keeps its gateways running).
+                    None => {
+                        tracing::warn!(user = %slot.slug, %why, "idle stop put off: a peer replica could not be asked")
+                    }
+                }
                 false
             }
         }

@@ -108,6 +108,13 @@ async fn no_idle_stop_while_the_other_replica_holds_a_stream() {
         eng.containers(true).is_empty() && eng.networks().is_empty()
     })
     .await;
+    // Stopped by one replica, it is no error on the other: B starts (or adopts) a fresh one,
+    // and A serves through that same one.
+    let again_b = Mcp::open(&b, "ivy").await.expect("B after A's stop");
+    let again_a = Mcp::open(&a, "ivy").await.expect("A too");
+    assert_eq!(again_a.instance().await, again_b.instance().await);
+    assert_ne!(again_b.instance().await, instance, "a fresh gateway");
+    assert_eq!(eng.containers(true), [eng.name("ivy")]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
