@@ -46,8 +46,11 @@ impl Inner {
             .retain(|slug, _| users.contains(slug.as_str()));
         let mut keep_networks = HashSet::new();
         for c in &containers {
-            // The helper this process is committing the init image from (`init.rs`).
-            if self.starter.init_image.is_own_helper(&c.labels) {
+            // The helper this process is committing the init image from (`init.rs`); with
+            // replicas, any: another replica may be making its image right now (one left by a
+            // replica that died mid-way stays until `gateways stop-all`).
+            let helper = c.labels.contains_key(super::names::LABEL_INIT_HELPER);
+            if self.starter.init_image.is_own_helper(&c.labels) || (helper && self.peers.any()) {
                 continue;
             }
             let Some(slug) = self.naming.owner(&c.name, &c.labels) else {
