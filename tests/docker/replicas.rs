@@ -156,10 +156,13 @@ async fn a_catalog_change_waits_for_the_other_replicas_stream() {
     // Once B's stream ended, A replaces it.
     let start = std::time::Instant::now();
     loop {
-        let fresh = Mcp::open(&a, "cat").await;
-        if let Ok(m) = fresh {
-            if m.instance().await != before {
-                break;
+        // A session opened just before the replacement may be gone at the next call: retried.
+        if let Ok(m) = Mcp::open(&a, "cat").await {
+            if let Ok(who) = m.call_with("whoami", json!({}), |_| {}).await {
+                let who: serde_json::Value = serde_json::from_str(&who).unwrap();
+                if who["instance"] != before.as_str() {
+                    break;
+                }
             }
         }
         assert!(
