@@ -2,7 +2,8 @@
 # The test command (README): formatting, lints, the test gateway image, every Rust test
 # (unit, integration, Docker), the API fuzz run, the end-to-end tests with the official MCP
 # Python SDK (against the test gateway and the real docker/mcp-gateway from
-# ../shared/real-gateway/), and a real docker-compose deployment. It installs what it needs
+# ../shared/real-gateway/), and real docker-compose deployments (one front door; two replicas
+# behind HAProxy). It installs what it needs
 # first (scripts/setup.sh); `.ci/run` is this with CI=true.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,3 +48,5 @@ step "end to end: the MCP Python SDK through the front door to gateway container
 .venv/bin/pytest tests/e2e -q
 step "docker-compose deployment smoke test"
 scripts/compose-smoke.sh
+step "two replicas behind a TCP balancer: one MCP session while each replica is killed"
+scripts/compose-replicas-smoke.sh

@@ -120,9 +120,25 @@ pub fn metrics_router(state: AppState, scrape: Option<ScrapeToken>) -> Router {
         .merge(metrics_route)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/internal/v1/activity/{user}", get(peer_activity))
         .route_layer(axum::middleware::from_fn(crate::error::json_error_bodies))
         .fallback(not_found)
         .with_state(state)
+}
+
+/// Another replica asks before an idle stop (`crate::replicas`); 404 without a lifecycle.
+async fn peer_activity(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    headers: http::HeaderMap,
+) -> Response {
+    let Some(server) = &state.peer_server else {
+        return not_found().await;
+    };
+    let authz = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    server.answer(&user, authz)
 }
 
 async fn healthz() -> Response {

@@ -25,6 +25,8 @@ pub enum Error {
     },
     #[error("this metrics endpoint needs Authorization: Bearer <metrics token>")]
     ScrapeUnauthorized,
+    #[error("this endpoint answers other front door replicas only")]
+    PeerUnauthorized,
     #[error("origin `{0}` is not allowed")]
     OriginForbidden(String),
     #[error("{0}")]
@@ -98,6 +100,7 @@ impl Error {
         match self {
             Error::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             Error::ScrapeUnauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+            Error::PeerUnauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             Error::OriginForbidden(_) => (StatusCode::FORBIDDEN, "forbidden_origin", None),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             Error::SessionNotFound => (StatusCode::NOT_FOUND, "session_not_found", None),

@@ -19,6 +19,7 @@ pub mod gateways;
 pub mod metrics;
 pub mod owners;
 pub mod proxy;
+pub mod replicas;
 pub mod runtime;
 pub mod secrets;
 pub mod server;
@@ -221,6 +222,10 @@ pub async fn serve(
             workers,
         ),
         sessions,
+        // Derived from the master key every replica shares, so any replica opens the ids.
+        seal: Arc::new(proxy::sealed::SessionSeal::from_keyring(
+            services.secrets.keyring(),
+        )),
         owners,
         metrics: metrics.clone(),
         allowed_origins: config.server.allowed_origins.clone(),
@@ -241,6 +246,7 @@ pub async fn serve(
             .upstream_url
             .is_none()
             .then(|| config.gateways.docker.image.clone()),
+        peer_server: lifecycle.as_ref().map(|l| Arc::new(l.peer_server())),
     };
     tracing::info!(
         public = %listeners.public.local_addr()?,

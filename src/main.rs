@@ -377,20 +377,18 @@ fn main() -> anyhow::Result<()> {
                 raw.secrets.master_key_file.as_deref(),
             )?;
             let result = mcp_frontdoor::secrets::rotate(&raw.data_dir, &ring);
-            let layout = mcp_frontdoor::catalog::DataLayout::new(&raw.data_dir);
             let outcome = if result.is_ok() {
                 Outcome::Success
             } else {
                 Outcome::Failed("error")
             };
-            AuditLog::open(&layout.audit_log(), RotationPolicy::from(&raw.audit))?.append(
-                &AuditEntry::new(
-                    Actor::Cli,
-                    Action::SecretsRotate,
-                    Target::all_users(),
-                    outcome,
-                ),
-            )?;
+            let log = mcp_frontdoor::services::audit_log_path(&raw);
+            AuditLog::open(&log, RotationPolicy::from(&raw.audit))?.append(&AuditEntry::new(
+                Actor::Cli,
+                Action::SecretsRotate,
+                Target::all_users(),
+                outcome,
+            ))?;
             let r = result?;
             println!(
                 "rotated: {} files, {} rewritten, {} values re-sealed, {} already current",
@@ -409,7 +407,7 @@ fn main() -> anyhow::Result<()> {
         } => {
             // Like `serve --dev`, dev mode starts from defaults, not config/frontdoor.yaml.
             let raw = raw_config(config, dev, data_dir)?;
-            let log = mcp_frontdoor::catalog::DataLayout::new(&raw.data_dir).audit_log();
+            let log = mcp_frontdoor::services::audit_log_path(&raw);
             // A break is an error: printed on stderr, exit status 1.
             let report = mcp_frontdoor::audit::verify_with_head(&log, head.as_deref())?;
             print!("{report}");

@@ -10,6 +10,16 @@ use crate::secrets::{verify_keyring, KeyRing, SecretStore};
 use anyhow::Context;
 use std::sync::Arc;
 
+/// The audit log this front door writes: `audit/audit.log`, or with `replicas.id`
+/// `audit/<id>/audit.log`, each replica its own hash chain (one writer per file).
+pub fn audit_log_path(raw: &crate::config::RawConfig) -> std::path::PathBuf {
+    let layout = DataLayout::new(&raw.data_dir);
+    match &raw.replicas.id {
+        Some(id) => layout.audit_dir().join(id).join("audit.log"),
+        None => layout.audit_log(),
+    }
+}
+
 /// Shared handles to everything on disk.
 #[derive(Clone)]
 pub struct Services {
@@ -45,7 +55,7 @@ impl Services {
         .context("loading the secrets master key (secrets.master_key_env / master_key_file)")?;
         verify_keyring(&config.data_dir, &keyring)
             .context("the master key does not open the stored secrets; nothing was changed")?;
-        let audit = AuditLog::open(&layout.audit_log(), RotationPolicy::from(&config.audit))
+        let audit = AuditLog::open(&audit_log_path(config), RotationPolicy::from(&config.audit))
             .context("opening the audit log")?;
         let secrets = Arc::new(SecretStore::new(layout.clone(), Arc::new(keyring)));
         Ok(Self {

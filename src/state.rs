@@ -23,6 +23,8 @@ pub struct AppState {
     pub gateway_image: Option<String>,
     /// The catalog regeneration job.
     pub regenerate: Arc<crate::api::job::RegenerateJob>,
+    /// Answers other replicas' activity questions (the per-user lifecycle only).
+    pub peer_server: Option<Arc<crate::replicas::PeerServer>>,
 }
 
 /// Filled in by the API's `Caller` extractor so the request log line can name the user, and

@@ -290,6 +290,34 @@ mod tests {
     }
 
     #[test]
+    fn replicas_need_an_id_and_refuse_stop_on_shutdown() {
+        let ok = Config::from_yaml(&format!(
+            "{MINIMAL}replicas: {{ id: a, peers: [\"fd-b:9090\"] }}\n"
+        ))
+        .unwrap();
+        assert_eq!(ok.replicas.peers, ["fd-b:9090"]);
+        for (bad, says) in [
+            ("replicas: { peers: [\"fd-b:9090\"] }", "replicas.id"),
+            ("replicas: { id: A_1 }", "replicas.id"),
+            ("replicas: { id: a, peers: [fd-b] }", "host:port"),
+            (
+                "replicas: { id: a, peers: [\"fd-b:9090\"] }\ngateways: { stop_on_shutdown: true }",
+                "stop_on_shutdown",
+            ),
+        ] {
+            let err = Config::from_yaml(&format!("{MINIMAL}{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        // One replica alone may still remove everything when it stops.
+        Config::from_yaml(&format!(
+            "{MINIMAL}gateways: {{ stop_on_shutdown: true }}\n"
+        ))
+        .unwrap();
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let err = Config::from_yaml("server: { lisen: 0.0.0.0:1 }\n").unwrap_err();
         let msg = err.to_string();

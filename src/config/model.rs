@@ -24,6 +24,7 @@ pub struct RawConfig {
     pub audit: AuditConfig,
     pub catalogs: CatalogsConfig,
     pub events: EventsConfig,
+    pub replicas: ReplicasConfig,
 }
 
 impl Default for RawConfig {
@@ -38,6 +39,33 @@ impl Default for RawConfig {
             audit: AuditConfig::default(),
             catalogs: CatalogsConfig::default(),
             events: EventsConfig::default(),
+            replicas: ReplicasConfig::default(),
+        }
+    }
+}
+
+/// More than one front door on one engine (README: More than one host, Replicas).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicasConfig {
+    /// This replica's name (`[a-z0-9-]`, up to 32): its audit log is `audit/<id>/audit.log`
+    /// (a hash chain has one writer). Required with `peers`.
+    pub id: Option<String>,
+    /// The other replicas' metrics listeners, `host:port`; a name is resolved to every
+    /// address at each ask (a compose service of several containers), this replica's own
+    /// answer skipped. Asked before an idle stop.
+    pub peers: Vec<String>,
+    /// How long a peer may take to answer; a peer that does not answer in time keeps the
+    /// gateway for this sweep.
+    pub peer_timeout: HumanDuration,
+}
+
+impl Default for ReplicasConfig {
+    fn default() -> Self {
+        Self {
+            id: None,
+            peers: Vec::new(),
+            peer_timeout: HumanDuration(std::time::Duration::from_secs(2)),
         }
     }
 }

@@ -14,6 +14,7 @@ pub(super) fn validate(raw: &RawConfig) -> Result<String, ConfigError> {
     check_audit(raw, &mut errs);
     check_events(raw, &mut errs);
     check_catalogs(raw, &mut errs);
+    check_replicas(raw, &mut errs);
     // Port 0 asks the OS for a free port (tests), so equal addresses are fine there.
     if raw.metrics.listen == raw.server.listen && raw.server.listen.port() != 0 {
         errs.push(format!(
@@ -400,6 +401,50 @@ fn check_swarm(d: &DockerConfig, errs: &mut Vec<String>) {
             "gateways.runtime: swarm needs gateways.docker.engine_for_gateways: none (gateways on Swarm get no Docker API yet)"
                 .into(),
         );
+    }
+}
+
+fn check_replicas(raw: &RawConfig, errs: &mut Vec<String>) {
+    let r = &raw.replicas;
+    if let Some(id) = &r.id {
+        let ok = !id.is_empty()
+            && id.len() <= 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            errs.push(format!(
+                "replicas.id `{id}` must be 1 to 32 of a-z, 0-9 and -"
+            ));
+        }
+    }
+    if r.peers.is_empty() {
+        return;
+    }
+    if r.id.is_none() {
+        errs.push(
+            "replicas.peers is set but replicas.id is not: give each replica its own id (its audit log is audit/<id>/audit.log; two writers break the hash chain)"
+                .into(),
+        );
+    }
+    if raw.gateways.stop_on_shutdown {
+        errs.push(
+            "gateways.stop_on_shutdown removes every gateway of the instance, also those the other replicas serve: it cannot be used with replicas.peers (stop them with `mcp-frontdoor gateways stop-all` when the last replica goes)"
+                .into(),
+        );
+    }
+    for p in &r.peers {
+        let port_ok = p
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !port_ok {
+            errs.push(format!(
+                "replicas.peers: `{p}` must be host:port (a peer's metrics.listen)"
+            ));
+        }
+    }
+    if r.peer_timeout.0.is_zero() {
+        errs.push("replicas.peer_timeout must be more than 0".into());
     }
 }
 

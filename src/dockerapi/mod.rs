@@ -26,6 +26,8 @@ mod metrics;
 mod refusal;
 pub mod routes;
 pub mod scope;
+#[cfg(test)]
+mod serve_tests;
 
 pub use metrics::ApiMetrics;
 pub use refusal::{Reason, Refusal};
@@ -194,6 +196,27 @@ impl GatewayApis {
         ));
         tracing::debug!(user = %slug, socket = %path.display(), "policed Docker API served");
         Ok(())
+    }
+
+    /// Whether this process serves `slug`'s endpoint.
+    pub fn serves(&self, slug: &str) -> bool {
+        self.open.lock().contains_key(slug)
+    }
+
+    /// Whether anybody answers on `slug`'s socket: this process, or another front door
+    /// replica sharing the directory (a socket left by a dead one refuses the connection).
+    pub fn answered(&self, slug: &str) -> bool {
+        std::os::unix::net::UnixStream::connect(self.socket_dir(slug).join(SOCKET_FILE)).is_ok()
+    }
+
+    /// Serves `slug`'s endpoint unless another process already answers on it (a replica that
+    /// started the gateway serves it; taking its socket over would leave the gateway without
+    /// an API when this process goes while that one stays). True when this process serves it.
+    pub fn open_unless_served(&self, scope: Scope) -> std::io::Result<bool> {
+        if !self.serves(&scope.slug) && self.answered(&scope.slug) {
+            return Ok(false);
+        }
+        self.open(scope).map(|()| true)
     }
 
     /// Stops serving a user's endpoint and removes its directory.

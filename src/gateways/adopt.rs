@@ -26,6 +26,14 @@ impl Inner {
             .iter()
             .filter_map(|n| Some((n.name.clone(), Subnet::parse(n.subnets.first()?)?)))
             .collect();
+        // Networks another replica (or this one) is starting a gateway on: nothing of theirs
+        // is a leftover yet (`claim.rs`).
+        let now = now_ms();
+        let starting: HashSet<String> = networks
+            .iter()
+            .filter(|n| super::names::start_window_open(&n.labels, now))
+            .map(|n| n.name.clone())
+            .collect();
         let containers = self.rt.list_containers(&filter).await?;
         let listed: HashSet<&str> = containers.iter().map(|c| c.id.as_str()).collect();
         // Saved activity of users without a container is of no further use.
@@ -38,8 +46,11 @@ impl Inner {
             .retain(|slug, _| users.contains(slug.as_str()));
         let mut keep_networks = HashSet::new();
         for c in &containers {
-            // The helper this process is committing the init image from (`init.rs`).
-            if self.starter.init_image.is_own_helper(&c.labels) {
+            // The helper this process is committing the init image from (`init.rs`); with
+            // replicas, any: another replica may be making its image right now (one left by a
+            // replica that died mid-way stays until `gateways stop-all`).
+            let helper = c.labels.contains_key(super::names::LABEL_INIT_HELPER);
+            if self.starter.init_image.is_own_helper(&c.labels) || (helper && self.peers.any()) {
                 continue;
             }
             let Some(slug) = self.naming.owner(&c.name, &c.labels) else {
@@ -68,6 +79,7 @@ impl Inner {
                 Phase::Stopped | Phase::Failed { .. } if c.state == ContainerState::Running => {
                     Act::Adopt
                 }
+                Phase::Stopped | Phase::Failed { .. } if starting.contains(&c.name) => Act::Keep,
                 Phase::Stopped | Phase::Failed { .. } => Act::Remove,
             });
             match act {
@@ -84,7 +96,8 @@ impl Inner {
                 }
                 Act::Adopt => {
                     keep_networks.insert(c.name.clone());
-                    self.begin_adopt(&slot, c.clone(), subnet_of.get(&c.name).copied());
+                    let in_window = starting.contains(&c.name);
+                    self.begin_adopt(&slot, c.clone(), subnet_of.get(&c.name).copied(), in_window);
                 }
             }
         }
@@ -105,7 +118,7 @@ impl Inner {
                 .labels
                 .get(LABEL_USER)
                 .is_some_and(|slug| self.user_in_flux(slug));
-            if keep_networks.contains(&n.name) || in_flux {
+            if keep_networks.contains(&n.name) || in_flux || starting.contains(&n.name) {
                 if let Some(s) = subnet_of.get(&n.name) {
                     self.subnets.reserve(*s);
                 }
@@ -154,8 +167,15 @@ impl Inner {
     }
 
     /// Adopts a running container: the slot is `starting` while its health is checked, so
-    /// requests wait on the adoption like on a start.
-    fn begin_adopt(self: &Arc<Self>, slot: &Arc<Slot>, c: ContainerInfo, subnet: Option<Subnet>) {
+    /// requests wait on the adoption like on a start. One that is not healthy is removed,
+    /// unless it is `in_window`: another replica's start still under way (`claim.rs`).
+    fn begin_adopt(
+        self: &Arc<Self>,
+        slot: &Arc<Slot>,
+        c: ContainerInfo,
+        subnet: Option<Subnet>,
+        in_window: bool,
+    ) {
         let (tx, rx) = watch::channel(None);
         if !matches!(
             slot.apply(&self.metrics, Event::Adopt(rx)),
@@ -169,7 +189,7 @@ impl Inner {
             let began = Instant::now();
             let adopted = inner.adopter.adopt(&c, subnet).await;
             match adopted {
-                Some(running) => {
+                Ok(running) => {
                     let saved = inner.saved_activity.lock().remove(&slot.slug);
                     slot.set_last_active_ms(saved.unwrap_or_else(now_ms));
                     tracing::info!(user = %slot.slug, container = %c.name, address = %running.base, "adopted running gateway");
@@ -179,7 +199,12 @@ impl Inner {
                     slot.apply(&inner.metrics, Event::Started(Arc::new(running)));
                     let _ = tx.send(Some(Ok(())));
                 }
-                None => {
+                Err(super::adopter::Rejected::NotHealthy) if in_window => {
+                    tracing::info!(user = %slot.slug, container = %c.name, "gateway not healthy yet while another replica starts it; left to it");
+                    slot.apply(&inner.metrics, Event::NotAdopted);
+                    let _ = tx.send(Some(Ok(())));
+                }
+                Err(_) => {
                     tracing::info!(user = %slot.slug, container = %c.name, "gateway not adoptable; removing it");
                     inner
                         .remover

@@ -33,7 +33,30 @@ pub(super) struct Adopter {
 
 impl Adopter {
     /// Reads token, address and catalog hash back from the container and checks its health.
-    pub async fn adopt(&self, c: &ContainerInfo, subnet: Option<Subnet>) -> Option<Running> {
+    pub async fn adopt(
+        &self,
+        c: &ContainerInfo,
+        subnet: Option<Subnet>,
+    ) -> Result<Running, Rejected> {
+        let running = self.read_back(c, subnet).await.ok_or(Rejected::Unusable)?;
+        let token = running.1;
+        let deadline = Instant::now() + ADOPT_PROBE;
+        while !self.agent.healthy(&running.0.base, &token).await {
+            if Instant::now() > deadline {
+                return Err(Rejected::NotHealthy);
+            }
+            tokio::time::sleep(super::probe::PROBE_INTERVAL).await;
+        }
+        Ok(running.0)
+    }
+
+    /// The gateway as the container tells it, and its token; `None` when it is not one to
+    /// serve through (not running, no token or address, older than its owner claim).
+    async fn read_back(
+        &self,
+        c: &ContainerInfo,
+        subnet: Option<Subnet>,
+    ) -> Option<(Running, String)> {
         let info = self.rt.inspect_container(&c.id).await.ok()??;
         if info.state != ContainerState::Running {
             return None;
@@ -61,31 +84,10 @@ impl Adopter {
             }
         };
         let base: http::uri::Authority = addr.parse().ok()?;
-        if let Some(apis) = &self.apis {
-            // Its endpoint again, in the same directory its mount shows, for the images of
-            // the catalog it was started with (the teams its merged.yaml records).
-            let merged = crate::storage::UserFile::Merged;
-            let path = self.layout.user_file(slug, merged).ok()?;
-            let teams = crate::catalog::regen::read_merged_header(&path)
-                .ok()
-                .flatten()
-                .map(|(_, teams)| teams)
-                .unwrap_or_default();
-            let images = self.preparer.images(slug, teams).await?;
-            let scope = crate::dockerapi::Scope::new(slug, &self.naming.instance, &c.name, images);
-            if let Err(e) = apis.open(scope) {
-                tracing::warn!(user = %slug, error = %e, "serving the adopted gateway's Docker API failed");
-                return None;
-            }
+        if self.apis.is_some() && !self.serve_api(slug, &c.name).await {
+            return None;
         }
-        let deadline = Instant::now() + ADOPT_PROBE;
-        while !self.agent.healthy(&base, token).await {
-            if Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(super::probe::PROBE_INTERVAL).await;
-        }
-        Some(Running {
+        let running = Running {
             container_id: info.id.clone(),
             container_name: c.name.clone(),
             network: c.name.clone(),
@@ -101,6 +103,52 @@ impl Adopter {
             joined,
             // Not known after a restart: the next start checks again.
             unavailable: Vec::new(),
-        })
+        };
+        Some((running, token.to_string()))
     }
+}
+
+impl Adopter {
+    /// Serves the policed Docker API of `slug`'s gateway `name` again, in the same directory
+    /// its mount shows, for the images of the catalog it was started with (the teams its
+    /// merged.yaml records), unless another replica answers on it already. False when it
+    /// could not be served.
+    pub async fn serve_api(&self, slug: &str, name: &str) -> bool {
+        let Some(apis) = &self.apis else {
+            return true;
+        };
+        let merged = crate::storage::UserFile::Merged;
+        let Ok(path) = self.layout.user_file(slug, merged) else {
+            return false;
+        };
+        let teams = crate::catalog::regen::read_merged_header(&path)
+            .ok()
+            .flatten()
+            .map(|(_, teams)| teams)
+            .unwrap_or_default();
+        let Some(images) = self.preparer.images(slug, teams).await else {
+            return false;
+        };
+        let scope = crate::dockerapi::Scope::new(slug, &self.naming.instance, name, images);
+        match apis.open_unless_served(scope) {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::debug!(user = %slug, "another replica serves this gateway's Docker API");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(user = %slug, error = %e, "serving the gateway's Docker API failed");
+                false
+            }
+        }
+    }
+}
+
+/// Why a container was not adopted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Rejected {
+    /// Not one to serve through (see [`Adopter::read_back`]).
+    Unusable,
+    /// It did not answer its health check in time: perhaps still starting (another replica's).
+    NotHealthy,
 }

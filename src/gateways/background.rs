@@ -181,10 +181,38 @@ impl Inner {
     }
 
     fn replace_if_due(self: &Arc<Self>, slot: &Arc<Slot>) {
-        let due =
-            self.cfg.restart_on_catalog_change == RestartPolicy::Immediate || slot.leases() == 0;
-        if due {
+        let immediate = self.cfg.restart_on_catalog_change == RestartPolicy::Immediate;
+        // With peers, an idle moment is everyone's: they are asked first (and again at each
+        // sweep while it stays stale).
+        if !immediate && self.peers.any() {
+            if slot.leases() == 0 {
+                let (inner, slot) = (self.clone(), slot.clone());
+                self.spawn(async move { inner.replace_when_peers_idle(&slot).await });
+            }
+            return;
+        }
+        if immediate || slot.leases() == 0 {
             self.begin_stop(slot, StopReason::Replaced, true);
+        }
+    }
+
+    /// A stale gateway with no open stream here, replaced once no peer has one either
+    /// (`restart_on_catalog_change: idle` with `replicas.peers`).
+    async fn replace_when_peers_idle(self: Arc<Self>, slot: &Arc<Slot>) {
+        if slot.leases() > 0 {
+            return;
+        }
+        // An idle time of zero: only open streams keep it.
+        match self.peers.ask(&slot.slug, Duration::ZERO).await {
+            crate::replicas::Verdict::Idle => {
+                if slot.leases() == 0 {
+                    self.begin_stop(slot, StopReason::Replaced, true);
+                }
+            }
+            crate::replicas::Verdict::Keep { why, .. } => {
+                self.metrics.peer_kept.inc();
+                tracing::debug!(user = %slot.slug, %why, "catalog replacement put off: a peer replica streams through the gateway");
+            }
         }
     }
 
@@ -244,21 +272,80 @@ impl Inner {
                 _ = tokio::time::sleep(tick) => {}
                 _ = self.registry.idle_wake.notified() => {}
             }
+            let mut idle_slots = Vec::new();
             for due in reaper().sweep() {
                 match due {
-                    Due::Stop(slot) => {
-                        self.begin_stop(&slot, StopReason::Idle(idle), false);
-                    }
+                    Due::Stop(slot) => idle_slots.push(slot),
                     Due::Replace(slot) => self.replace_if_due(&slot),
+                }
+            }
+            let agreed = futures_util::future::join_all(
+                idle_slots.iter().map(|s| self.peers_agree_idle(s, idle)),
+            )
+            .await;
+            for (slot, agreed) in idle_slots.iter().zip(agreed) {
+                if agreed {
+                    self.begin_stop(slot, StopReason::Idle(idle), false);
                 }
             }
             self.registry.prune();
             self.count_server_containers().await;
+            self.serve_orphaned_apis().await;
             if now_ms().saturating_sub(last_save) >= SAVE_INTERVAL_MS {
                 last_save = now_ms();
                 let inner = self.clone();
                 let _ = tokio::task::spawn_blocking(move || inner.save_state(false)).await;
             }
+        }
+    }
+
+    /// Whether the other replicas agree that `slot`'s gateway is idle (`crate::replicas`);
+    /// true without peers. A peer's more recent activity becomes this slot's, so the gateway
+    /// is not asked about again before the idle time passed from there.
+    async fn peers_agree_idle(&self, slot: &Slot, idle: Duration) -> bool {
+        if !self.peers.any() {
+            return true;
+        }
+        match self.peers.ask(&slot.slug, idle).await {
+            crate::replicas::Verdict::Idle => true,
+            crate::replicas::Verdict::Keep {
+                last_active_ms,
+                why,
+            } => {
+                self.metrics.peer_kept.inc();
+                match last_active_ms {
+                    Some(t) => {
+                        slot.note_activity_ms(t);
+                        tracing::debug!(user = %slot.slug, %why, "idle stop put off: a peer replica uses the gateway");
+                    }
+                    // No peer said it uses it: one could not be asked (asked again next sweep;
+                    // a peer that stays unreachable keeps its gateways running).
+                    None => {
+                        tracing::warn!(user = %slot.slug, %why, "idle stop put off: a peer replica could not be asked")
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    /// The policed Docker APIs of ready gateways this replica does not serve (another one
+    /// started or adopted them first) and nobody answers on any more (that replica died or
+    /// stopped): served from here, so the gateway keeps its API (README: Replicas).
+    async fn serve_orphaned_apis(&self) {
+        let Some(apis) = &self.apis else {
+            return;
+        };
+        for slot in self.registry.all() {
+            let Some(name) = slot.with_phase(|p| p.ready().map(|r| r.container_name.clone()))
+            else {
+                continue;
+            };
+            if apis.serves(&slot.slug) || apis.answered(&slot.slug) {
+                continue;
+            }
+            tracing::info!(user = %slot.slug, "nobody serves this gateway's Docker API any more; serving it");
+            self.adopter.serve_api(&slot.slug, &name).await;
         }
     }
 

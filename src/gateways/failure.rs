@@ -6,6 +6,9 @@ use super::timing::RETRY_UNAVAILABLE;
 use super::GatewayError;
 use crate::runtime::RuntimeError;
 
+/// The detail of a start that lost the name to another replica.
+const LOST_RACE: &str = "another front door replica is starting this gateway";
+
 /// A failed start.
 #[derive(Debug)]
 pub(super) struct StartFailure {
@@ -36,6 +39,21 @@ impl StartFailure {
             message: "the gateway start was cut off".into(),
             detail: "spawn_timeout passed".into(),
         }
+    }
+
+    /// Another replica made the user's network first: its gateway is waited for and adopted
+    /// (`claim.rs`) instead.
+    pub fn lost_race() -> Self {
+        Self {
+            outcome: StartOutcome::Engine,
+            message: "the gateway could not be started; try again shortly".into(),
+            detail: LOST_RACE.into(),
+        }
+    }
+
+    /// True for [`Self::lost_race`].
+    pub fn is_lost_race(&self) -> bool {
+        self.detail == LOST_RACE
     }
 
     /// What every waiter of the start gets.

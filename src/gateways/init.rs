@@ -145,13 +145,26 @@ impl InitImage {
         let id = committed?;
         removed?;
         tracing::info!(image = %id, bytes = BINARY.len(), "gateway init image ready");
-        // Only derived images carry an instance's labels (they inherit them from the helper).
+        // Only derived images carry an instance's labels (they inherit them from the helper,
+        // with its maker's process id). Those of this build made by another process stay: a
+        // replica beside this one may be about to create a gateway from its own (README:
+        // Replicas); `gateways stop-all` removes them.
         for old in rt
             .list_images(&self.naming.filter())
             .await
             .unwrap_or_default()
         {
-            if old != id && old != base.id {
+            if old == id || old == base.id {
+                continue;
+            }
+            let peers = match rt.image(&old).await {
+                Ok(Some(info)) => {
+                    info.labels.get(LABEL_INIT_IMAGE).map(String::as_str) == Some(init_hash())
+                        && info.labels.get(LABEL_INIT_HELPER) != Some(&self.process)
+                }
+                _ => false,
+            };
+            if !peers {
                 let _ = rt.remove_image(&old).await;
             }
         }

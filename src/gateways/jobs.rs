@@ -7,6 +7,7 @@
 //! - a stop: the gateway's objects removed ([`super::remove`]), then `Stopped`. The slot is
 //!   `stopping` meanwhile, so a request that arrives waits and then gets a fresh gateway.
 
+use super::claim::Claim;
 use super::failure::StartFailure;
 use super::lifecycle::Inner;
 use super::metrics::StartOutcome;
@@ -33,9 +34,7 @@ impl Inner {
         let cancel = CancellationToken::new();
         let teams = slot.teams.lock().clone();
         let result = {
-            let steps = self
-                .starter
-                .start(&slot.slug, teams, evicted, &mut made, &cancel);
+            let steps = self.start_or_adopt(&slot.slug, teams, evicted, &mut made, &cancel);
             tokio::pin!(steps);
             tokio::select! {
                 r = &mut steps => r,
@@ -83,6 +82,44 @@ impl Inner {
                     .leftovers(&slot.slug, &name, made.joined.as_deref(), made.subnet)
                     .await;
                 slot.apply(&self.metrics, Event::StartFailed(error));
+            }
+        }
+    }
+
+    /// The start's steps, unless another replica starts (or runs) this gateway: then it is
+    /// adopted (`claim.rs`).
+    async fn start_or_adopt(
+        self: &Arc<Self>,
+        slug: &str,
+        teams: Vec<String>,
+        mut evicted: Option<watch::Receiver<bool>>,
+        made: &mut Made,
+        cancel: &CancellationToken,
+    ) -> Result<Running, StartFailure> {
+        loop {
+            let leftovers = match self.claim(slug, cancel).await? {
+                Claim::Adopted(running) => {
+                    self.metrics.adopted_from_peer.inc();
+                    return Ok(running);
+                }
+                Claim::Free(leftovers) => leftovers,
+            };
+            let r = self
+                .starter
+                .start(
+                    slug,
+                    teams.clone(),
+                    evicted.take(),
+                    made,
+                    &leftovers,
+                    cancel,
+                )
+                .await;
+            match r {
+                Err(f) if f.is_lost_race() => {
+                    tracing::info!(user = slug, "another replica made this gateway's network first; waiting for its gateway");
+                }
+                other => return other,
             }
         }
     }

@@ -68,6 +68,13 @@ pub(super) struct Inner {
     pub starter: Starter,
     pub adopter: Adopter,
     pub remover: Remover,
+    /// Gateways of this instance other replicas run or start, as last counted
+    /// (`capacity.rs`).
+    pub peer_running: std::sync::atomic::AtomicUsize,
+    /// This replica's idle gateways a peer streams through: not evicted (`capacity.rs`).
+    pub peer_busy: Mutex<std::collections::HashSet<String>>,
+    /// The other replicas, asked before an idle stop (`replicas.peers`).
+    pub peers: Arc<crate::replicas::Peers>,
     /// Cancelled at shutdown: the background loops end.
     pub stop: CancellationToken,
     /// Every task the lifecycle spawns (starts, stops, adoptions, pulls, background loops),
@@ -211,6 +218,7 @@ impl DockerGateways {
                 apis: apis.clone(),
                 naming: naming.clone(),
                 subnets: subnets.clone(),
+                spawn_timeout: g.spawn_timeout.0,
             },
             starter,
             adopter,
@@ -220,6 +228,12 @@ impl DockerGateways {
             rt,
             cfg: g,
             stop: CancellationToken::new(),
+            peer_running: Default::default(),
+            peer_busy: Default::default(),
+            peers: Arc::new(crate::replicas::Peers::from_config(
+                config,
+                services.secrets.keyring(),
+            )),
             tasks,
         });
         inner.spawn_background();
@@ -273,6 +287,14 @@ impl DockerGateways {
         }
         let inner = self.inner.clone();
         let _ = tokio::task::spawn_blocking(move || inner.save_state(true)).await;
+    }
+
+    /// What answers other replicas' activity questions about this replica's gateways.
+    pub fn peer_server(&self) -> crate::replicas::PeerServer {
+        crate::replicas::PeerServer {
+            peers: self.inner.peers.clone(),
+            source: self.inner.clone(),
+        }
     }
 
     /// The runtime underneath (tests read hardening back through it).
@@ -388,6 +410,8 @@ impl Inner {
                 }
                 Wait::Begin => {
                     self.check_engine().await?;
+                    self.count_peer_gateways(slug).await;
+                    self.note_peer_busy(&slot).await;
                     self.begin_start(&slot)?;
                 }
             }
@@ -422,10 +446,14 @@ impl Inner {
             return Ok(()); // another request began it meanwhile
         }
         let mut evicted = None;
-        if self.registry.occupied_except(slot) >= self.cfg.max_running {
+        let peers = self.peer_running.load(std::sync::atomic::Ordering::Acquire);
+        if self.registry.occupied_except(slot) + peers >= self.cfg.max_running {
+            let busy = self.peer_busy.lock().clone();
             let victim = self
                 .registry
-                .lru_idle_except(slot)
+                .idle_by_age_except(slot)
+                .into_iter()
+                .find(|v| !busy.contains(&v.slug))
                 .and_then(|v| self.begin_stop(&v, StopReason::Evicted, false));
             match victim {
                 Some(done) => evicted = Some(done),
@@ -577,6 +605,14 @@ impl GatewayResolver for DockerGateways {
 
     async fn ready(&self) -> bool {
         self.inner.is_reachable()
+    }
+}
+
+impl crate::replicas::Activity for Inner {
+    fn activity(&self, slug: &str) -> Option<(u64, u64)> {
+        let slot = self.registry.get(slug)?;
+        slot.with_phase(|p| p.running().is_some())
+            .then(|| (slot.leases(), slot.last_active_ms()))
     }
 }
 

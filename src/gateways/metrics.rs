@@ -95,6 +95,10 @@ pub struct GatewayMetrics {
     pub idle_stops: Counter,
     pub crashes: Counter,
     pub evictions: Counter,
+    /// Starts that found another replica's gateway and adopted it instead (DESIGN.md §8).
+    pub adopted_from_peer: Counter,
+    /// Idle stops put off because a peer replica still used the gateway.
+    pub peer_kept: Counter,
     /// MCP server containers the running gateways have started (see `servers.rs`).
     pub server_containers: Gauge,
     /// 1 while the container engine answers, 0 once a call found it unreachable.
@@ -114,6 +118,8 @@ impl Default for GatewayMetrics {
             idle_stops: Counter::default(),
             crashes: Counter::default(),
             evictions: Counter::default(),
+            adopted_from_peer: Counter::default(),
+            peer_kept: Counter::default(),
             server_containers: Gauge::default(),
             engine_reachable: Gauge::default(),
             runtime: RuntimeMetrics::default(),
@@ -159,6 +165,16 @@ impl GatewayMetrics {
             "gateway_evictions",
             "Idle gateways stopped to make room under gateways.max_running",
             self.evictions.clone(),
+        );
+        r.register(
+            "gateway_adopted_from_peer",
+            "Starts that adopted the gateway another front door replica started",
+            self.adopted_from_peer.clone(),
+        );
+        r.register(
+            "gateway_peer_kept",
+            "Idle stops put off because a peer replica still used the gateway",
+            self.peer_kept.clone(),
         );
         r.register(
             "gateway_server_containers",

@@ -7,6 +7,8 @@ mod adopter;
 mod agent;
 mod availability;
 mod background;
+mod capacity;
+mod claim;
 mod deliver;
 mod engine;
 mod failure;

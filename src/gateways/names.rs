@@ -15,6 +15,19 @@ pub const LABEL_CATALOG_HASH: &str = "mcp-frontdoor.catalog-hash";
 pub const LABEL_INIT_IMAGE: &str = "mcp-frontdoor.init";
 /// On the helper container the derived image is committed from: the making process.
 pub const LABEL_INIT_HELPER: &str = "mcp-frontdoor.init-helper";
+/// On a gateway network: until when (ms since the epoch) the replica that made it may still be
+/// starting its gateway. Other replicas wait for that gateway instead of removing the network
+/// as a leftover (`claim.rs`, the reconcile).
+pub const LABEL_STARTING_UNTIL: &str = "mcp-frontdoor.starting-until";
+
+/// True while a network's start window (its [`LABEL_STARTING_UNTIL`]) is open.
+pub fn start_window_open(labels: &HashMap<String, String>, now_ms: u64) -> bool {
+    labels
+        .get(LABEL_STARTING_UNTIL)
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|until| now_ms < until)
+}
+
 /// The environment variable that carries the per-gateway bearer token.
 pub const TOKEN_ENV: &str = "MCP_GATEWAY_AUTH_TOKEN";
 

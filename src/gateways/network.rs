@@ -1,13 +1,22 @@
 //! A gateway's private network: whatever a crash or a killed front door left under the user's
-//! name is removed first (it would make create fail), then a network on a subnet of our pool
-//! that no network on the engine uses.
+//! name is removed first (it would make create fail; by id, as `claim.rs` found it, so nothing
+//! another replica made since is touched), then a network on a subnet of our pool that no
+//! network on the engine uses. The network's name is the start lock between replicas: a
+//! create that conflicts means another replica is starting this user's gateway.
 
-use super::names::Naming;
+use super::names::{Naming, LABEL_STARTING_UNTIL};
 use super::servers::remove_network_with_servers;
 use super::subnets::{Subnet, SubnetPool};
 use crate::runtime::{NetworkSpec, Runtime, RuntimeError, RuntimeErrorKind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// What a start found under the user's name and may remove (by id) before making its own.
+#[derive(Debug, Default)]
+pub(super) struct Leftovers {
+    pub container: Option<String>,
+    pub network: Option<String>,
+}
 
 /// Attempts at a free subnet when another engine user takes ours first.
 const SUBNET_ATTEMPTS: usize = 8;
@@ -25,13 +34,27 @@ pub(super) struct Networks {
 }
 
 impl Networks {
-    /// Removes leftovers named `name` and makes the user's network; returns the subnet it
-    /// reserved (the caller releases it when the gateway goes).
-    pub async fn fresh(&self, slug: &str, name: &str) -> Result<Subnet, RuntimeError> {
-        self.rt.remove_container(name, Duration::ZERO).await?;
-        remove_network_with_servers(self.rt.as_ref(), name).await?;
+    /// Removes the `leftovers` and makes the user's network, open for starting until
+    /// `until_ms`; returns the subnet it reserved (the caller releases it when the gateway
+    /// goes).
+    pub async fn fresh(
+        &self,
+        slug: &str,
+        name: &str,
+        leftovers: &Leftovers,
+        until_ms: u64,
+    ) -> Result<Subnet, RuntimeError> {
+        if let Some(id) = &leftovers.container {
+            self.rt.remove_container(id, Duration::ZERO).await?;
+        }
+        if let Some(id) = &leftovers.network {
+            match remove_network_with_servers(self.rt.as_ref(), id).await {
+                Err(e) if e.kind != RuntimeErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
         let t = Instant::now();
-        let subnet = self.create(slug, name).await?;
+        let subnet = self.create(slug, name, until_ms).await?;
         tracing::debug!(
             user = slug,
             ms = t.elapsed().as_millis() as u64,
@@ -40,7 +63,7 @@ impl Networks {
         Ok(subnet)
     }
 
-    async fn create(&self, slug: &str, name: &str) -> Result<Subnet, RuntimeError> {
+    async fn create(&self, slug: &str, name: &str, until_ms: u64) -> Result<Subnet, RuntimeError> {
         for _ in 0..SUBNET_ATTEMPTS {
             let in_use: Vec<String> = self
                 .rt
@@ -62,7 +85,11 @@ impl Networks {
             let spec = NetworkSpec {
                 name: name.to_string(),
                 subnet: subnet.to_string(),
-                labels: self.naming.labels(slug),
+                labels: {
+                    let mut l = self.naming.labels(slug);
+                    l.insert(LABEL_STARTING_UNTIL.to_string(), until_ms.to_string());
+                    l
+                },
                 internal: self.internal,
             };
             match self.rt.create_network(&spec).await {

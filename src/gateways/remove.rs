@@ -19,6 +19,8 @@ pub(super) struct Remover {
     pub apis: Option<GatewayApis>,
     pub naming: Naming,
     pub subnets: Arc<SubnetPool>,
+    /// How long a start window lasts (`claim.rs`), to tell a network made after a gateway.
+    pub spawn_timeout: Duration,
 }
 
 impl Remover {
@@ -43,11 +45,38 @@ impl Remover {
             let _ = self.rt.disconnect_network(&running.network, own).await;
         }
         self.servers(slug).await;
-        if let Err(e) = remove_network_with_servers(self.rt.as_ref(), &running.network).await {
+        if self.newer_network(slug, running).await {
+            // Another replica stopped this gateway and began a new one meanwhile (its death
+            // is what brought us here): that network is the new start's.
+            tracing::info!(
+                user = slug,
+                "the network under this name is a newer start's; left to it"
+            );
+        } else if let Err(e) = remove_network_with_servers(self.rt.as_ref(), &running.network).await
+        {
             tracing::warn!(user = slug, error = %e, "removing gateway network failed");
         }
         self.release(running.subnet);
         removed
+    }
+
+    /// Whether the network named like `running`'s was made after `running` started (its
+    /// start window opened later), so it is not this gateway's.
+    async fn newer_network(&self, slug: &str, running: &Running) -> bool {
+        let filter: Vec<(String, String)> = self.naming.labels(slug).into_iter().collect();
+        let Ok(networks) = self.rt.list_networks(&filter).await else {
+            return false;
+        };
+        let started = running
+            .started_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        networks
+            .iter()
+            .filter(|n| n.name == running.network)
+            .filter_map(|n| n.labels.get(super::names::LABEL_STARTING_UNTIL))
+            .filter_map(|v| v.parse::<u64>().ok())
+            .any(|until| until.saturating_sub(self.spawn_timeout.as_millis() as u64) > started)
     }
 
     /// Removes what a start (or an adoption) made under `name` before it failed.

@@ -374,6 +374,11 @@ impl Slot {
         self.last_active_ms.store(ms, Ordering::Release);
     }
 
+    /// Activity seen elsewhere (a peer replica) at `ms`; never moves the clock back.
+    pub fn note_activity_ms(&self, ms: u64) {
+        self.last_active_ms.fetch_max(ms, Ordering::AcqRel);
+    }
+
     fn touch(&self) {
         self.last_active_ms.fetch_max(now_ms(), Ordering::AcqRel);
     }
@@ -468,13 +473,16 @@ impl Registry {
             .count()
     }
 
-    /// The least recently used ready gateway without open requests, other than `except`.
-    pub fn lru_idle_except(&self, except: &Slot) -> Option<Arc<Slot>> {
-        self.all()
+    /// Ready gateways without open requests, other than `except`, least recently used first.
+    pub fn idle_by_age_except(&self, except: &Slot) -> Vec<Arc<Slot>> {
+        let mut idle: Vec<_> = self
+            .all()
             .into_iter()
             .filter(|s| !std::ptr::eq(s.as_ref(), except))
             .filter(|s| s.leases() == 0 && s.with_phase(|p| p.ready().is_some()))
-            .min_by_key(|s| s.last_active_ms())
+            .collect();
+        idle.sort_by_key(|s| s.last_active_ms());
+        idle
     }
 }
 
@@ -545,8 +553,8 @@ mod tests {
         let (_, lease) = c.lease_if_ready().unwrap();
         assert_eq!(c.leases(), 1);
         // c is the oldest but busy; b is next.
-        assert_eq!(reg.lru_idle_except(&a).unwrap().slug, "b");
-        assert_eq!(reg.lru_idle_except(&b).unwrap().slug, "a");
+        assert_eq!(reg.idle_by_age_except(&a)[0].slug, "b");
+        assert_eq!(reg.idle_by_age_except(&b)[0].slug, "a");
         assert_eq!(reg.occupied_except(&a), 2);
         drop(lease);
         assert_eq!(c.leases(), 0);

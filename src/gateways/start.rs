@@ -10,7 +10,7 @@ use super::files::{random_token, FilePlan, Prepared};
 use super::init::InitImage;
 use super::metrics::StartOutcome;
 use super::names::Naming;
-use super::network::Networks;
+use super::network::{Leftovers, Networks};
 use super::prepare::Preparer;
 use super::pulls::Pulls;
 use super::ready::Readiness;
@@ -64,6 +64,7 @@ impl Starter {
         teams: Vec<String>,
         evicted: Option<watch::Receiver<bool>>,
         made: &mut Made,
+        leftovers: &Leftovers,
         cancel: &CancellationToken,
     ) -> Result<Running, StartFailure> {
         let name = &self.naming.object_name(slug);
@@ -80,10 +81,15 @@ impl Starter {
         let t = Instant::now();
         let step = |what: &str| step_done(slug, t, what);
         // Independent: the catalog and secrets, the image, and the network.
+        // Another replica may start this user's gateway until then (`claim.rs`).
+        let until = super::slot::now_ms() + self.spawn_timeout.as_millis() as u64;
         let network = async {
-            let r = self.networks.fresh(slug, name).await;
+            let r = self.networks.fresh(slug, name, leftovers, until).await;
             self.engine.note(&r.as_ref().map(drop));
-            r.map_err(StartFailure::from)
+            r.map_err(|e| match e.kind {
+                RuntimeErrorKind::Conflict => StartFailure::lost_race(),
+                _ => StartFailure::from(e),
+            })
         };
         // All three run to the end even when one fails: a network create cut off mid-call
         // could still complete on the engine after the clean-up.
@@ -238,7 +244,9 @@ impl Starter {
         let lap = |what: &str| step_done(slug, t, what);
         let id = match self.rt.create_container(&spec).await {
             Err(err) if err.kind == RuntimeErrorKind::Conflict => {
-                // Made between our clean-up and create (a racing replica): take the name over.
+                // We hold the user's network, the lock between replicas (`claim.rs`), so no
+                // other replica is starting this gateway: a leftover (of a front door that
+                // died mid-start), taken over.
                 self.rt.remove_container(name, Duration::ZERO).await?;
                 self.rt.create_container(&spec).await?
             }

@@ -38,6 +38,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+/// Looks again after a claim that failed on the file system (another replica's claim).
+const CLAIM_ATTEMPTS: u32 = 3;
+
 /// Why a user directory cannot be used by this id.
 #[derive(Debug, thiserror::Error)]
 pub enum OwnerError {
@@ -204,8 +207,25 @@ impl Owners {
             .map(|c| c.slug)
     }
 
-    /// The claim itself (blocking file I/O; module docs).
+    /// The claim itself (blocking file I/O; module docs). Front door replicas sharing the
+    /// data dir may claim the same new user at once: the loser's staging or rename fails on
+    /// the files the winner moved, and a second look finds the directory made (and claimed
+    /// for the same id, or refused as another's).
     pub fn claim_blocking(&self, id: &str, access: Access) -> Result<Claim, OwnerError> {
+        let mut attempt = 0;
+        loop {
+            match self.claim_once(id, access) {
+                Err(OwnerError::Storage(e)) if attempt < CLAIM_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "user directory claim raced another replica; looking again");
+                    std::thread::sleep(std::time::Duration::from_millis(20 * attempt as u64));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn claim_once(&self, id: &str, access: Access) -> Result<Claim, OwnerError> {
         let s = slug(id);
         let owner = marker_of(id);
         let _disk = self.disk.lock();

@@ -1,17 +1,16 @@
 //! Phase 2, admission: before anything of the user's is touched, the request must come from an
 //! allowed page and may only name sessions of its own caller.
 
-use super::{session_ids, sessions::SessionBindings};
+use super::{sealed::SessionSeal, session_ids, sessions::SessionBindings};
 use crate::auth::Principal;
 use crate::error::Error;
 use axum::body::Body;
-use http::{Method, Request};
+use http::Request;
 
 /// What the request said about its MCP session.
 pub struct SessionUse {
-    pub id: Option<String>,
-    /// A DELETE of its session: the binding goes when the gateway agrees.
-    pub ending: bool,
+    /// The sealed `Mcp-Session-Id` the client sent, and the gateway's id inside it.
+    pub id: Option<(String, String)>,
 }
 
 /// The origin check, then the session check.
@@ -20,17 +19,23 @@ pub fn admit(
     who: &Principal,
     allowed_origins: &[String],
     sessions: &SessionBindings,
+    seal: &SessionSeal,
 ) -> Result<SessionUse, Error> {
     super::headers::origin_allowed(req.headers(), allowed_origins)
         .map_err(Error::OriginForbidden)?;
-    check_session(req, who, sessions)
+    check_session(req, who, sessions, seal)
 }
 
-/// A session id owned by another user never reaches a gateway.
+/// A session id owned by another user never reaches a gateway. The header id must open as
+/// sealed for the caller (`sealed.rs`); the legacy SSE id in the query is checked against the
+/// bindings this process learnt from the `endpoint` event (that stream and its messages stay
+/// on one replica in practice, and with per-user gateways an id unknown here still only
+/// reaches the caller's own gateway, where another user's session does not exist).
 fn check_session(
     req: &Request<Body>,
     who: &Principal,
     sessions: &SessionBindings,
+    seal: &SessionSeal,
 ) -> Result<SessionUse, Error> {
     // The legacy SSE transport carries its session in the message endpoint's query.
     let (header_id, query_id) =
@@ -38,14 +43,39 @@ fn check_session(
             tracing::warn!(user = %who.slug, error = %e, "session id refused");
             Error::BadRequest(e.to_string())
         })?;
-    for id in header_id.iter().chain(query_id.iter()) {
+    if let Some(id) = &query_id {
         if !sessions.may_use(id, &who.slug) {
             tracing::warn!(user = %who.slug, "session id of another user presented; refused");
             return Err(Error::SessionNotFound);
         }
     }
-    Ok(SessionUse {
-        ending: req.method() == Method::DELETE && header_id.is_some(),
-        id: header_id,
-    })
+    let id = match header_id {
+        Some(sealed) => match seal.open(&who.slug, &sealed) {
+            Some(upstream) => Some((sealed, upstream)),
+            None => {
+                tracing::warn!(user = %who.slug, "session id that does not open for this user; refused");
+                return Err(Error::SessionNotFound);
+            }
+        },
+        None => None,
+    };
+    Ok(SessionUse { id })
+}
+
+/// Puts the gateway's own id in place of every spelling of the sealed header.
+pub fn unseal_headers(headers: &mut http::HeaderMap, session: &SessionUse) {
+    let Some((_, upstream)) = &session.id else {
+        return;
+    };
+    let names: Vec<_> = headers
+        .keys()
+        .filter(|n| session_ids::is_session_header(n.as_str()))
+        .cloned()
+        .collect();
+    for n in names {
+        headers.remove(n);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(upstream) {
+        headers.insert(super::MCP_SESSION_ID, v);
+    }
 }

@@ -9,6 +9,7 @@ mod body;
 pub mod exchange;
 mod headers;
 pub mod rpc;
+pub mod sealed;
 mod send;
 pub mod session_ids;
 pub mod sessions;
@@ -43,6 +44,8 @@ pub struct Proxy {
     pub resolver: Arc<dyn GatewayResolver>,
     pub client: UpstreamClient,
     pub sessions: Arc<SessionBindings>,
+    /// Seals the gateways' `Mcp-Session-Id`s for their user (any replica opens them).
+    pub seal: Arc<sealed::SessionSeal>,
     /// Set when gateways are started from the user's own data (the per-user lifecycle): the
     /// user directory is claimed for the caller's id before anything reads it.
     pub owners: Option<Arc<crate::owners::Owners>>,
@@ -117,10 +120,18 @@ async fn run(
     };
     cx.line.user = Some(Arc::from(who.slug.as_str()));
     // Phase 2: from an allowed page, naming only the caller's own sessions.
-    let session = match admit::admit(&req, &who, &proxy.allowed_origins, &proxy.sessions) {
+    let session = match admit::admit(
+        &req,
+        &who,
+        &proxy.allowed_origins,
+        &proxy.sessions,
+        &proxy.seal,
+    ) {
         Ok(s) => s,
         Err(e) => return Err(Failed::unsent(e, req)),
     };
+    let mut req = req;
+    admit::unseal_headers(req.headers_mut(), &session);
     let req = if cx.line.route == RouteClass::Mcp {
         let (req, ids) = read_small_rpc(req).await?;
         cx.ids = ids;
@@ -217,6 +228,32 @@ async fn resolve(proxy: &Proxy, who: &Principal) -> Result<Upstream, Error> {
     Ok(proxy.resolver.ensure(who).await?)
 }
 
+/// The gateway's `Mcp-Session-Id` leaves sealed for its user: the client's own sealed id when
+/// it names the same session (so the id a client holds stays the same), else a fresh one.
+fn seal_response_session(
+    proxy: &Proxy,
+    headers: &mut http::HeaderMap,
+    user: &str,
+    session: &SessionUse,
+) {
+    let Some(upstream) = headers.remove(&MCP_SESSION_ID) else {
+        return;
+    };
+    let Ok(upstream) = upstream.to_str() else {
+        return;
+    };
+    let sealed = match &session.id {
+        Some((sealed, same)) if same == upstream => Some(sealed.clone()),
+        _ => proxy.seal.seal(user, upstream),
+    };
+    match sealed.and_then(|s| http::HeaderValue::from_str(&s).ok()) {
+        Some(v) => {
+            headers.insert(MCP_SESSION_ID, v);
+        }
+        None => tracing::warn!(user, "gateway session id too long to seal; not handed on"),
+    }
+}
+
 /// Phase 5, the exit of an answered request: the gateway's answer, headers cleaned, body
 /// streamed frame by frame; counted now, logged when the body ends.
 fn respond(proxy: &Proxy, cx: Context, sent: Sent, session: SessionUse) -> Response {
@@ -229,26 +266,7 @@ fn respond(proxy: &Proxy, cx: Context, sent: Sent, session: SessionUse) -> Respo
     let (mut parts, body) = resp.into_parts();
     let is_stream = headers::to_client(&mut parts.headers);
     let user = cx.line.user.clone().unwrap_or_default();
-    let mut changed = false;
-    if let Some(id) = parts
-        .headers
-        .get(&MCP_SESSION_ID)
-        .and_then(|v| v.to_str().ok())
-    {
-        changed |= proxy.sessions.bind(id, &user);
-    }
-    if session.ending && parts.status.is_success() {
-        if let Some(id) = &session.id {
-            changed |= proxy.sessions.unbind(id, &user);
-        }
-    }
-    // Counting locks every shard of the map: only when the count moved.
-    if changed {
-        proxy
-            .metrics
-            .bound_sessions
-            .set(proxy.sessions.len() as i64);
-    }
+    seal_response_session(proxy, &mut parts.headers, &user, &session);
     let mut exchange = cx
         .line
         .answered(parts.status.as_u16(), proxy.metrics.clone())

@@ -84,6 +84,11 @@ pub fn from_query(query: &str) -> Result<Option<String>, SessionIdError> {
     Ok(found)
 }
 
+/// True for a header name some gateway reads as `Mcp-Session-Id`.
+pub fn is_session_header(name: &str) -> bool {
+    normalized_is(name, "mcpsessionid")
+}
+
 /// The one `Mcp-Session-Id` the headers carry, if any (repeats and `_` spellings considered).
 pub fn from_headers(headers: &HeaderMap) -> Result<Option<String>, SessionIdError> {
     let mut found = None;

@@ -4,6 +4,7 @@
 //! gateway's secrets file ([`SecretStore::render_gateway_secrets`]). Calls do blocking file
 //! I/O; async callers use `tokio::task::spawn_blocking`.
 
+mod derive;
 mod error;
 mod keyring;
 mod migrate;
@@ -12,6 +13,7 @@ mod seal;
 mod store;
 mod value;
 
+pub use derive::{hkdf_sha256, hmac_sha256, same_mac, DerivedKey};
 pub use error::SecretsError;
 pub use keyring::{KeyId, KeyRing, MasterKey, KEY_LEN};
 // Secret names are declared in catalogs; validated there.

@@ -25,4 +25,5 @@ mod lifecycle;
 mod mcp;
 mod measure;
 mod swarm;
+mod replicas;
 mod teardown;

@@ -143,6 +143,16 @@ impl Mcp {
         })
     }
 
+    /// The same session sent through another front door (a replica), as `auth`.
+    pub fn via(&self, fd: &Frontdoor, auth: &str) -> Mcp {
+        Mcp {
+            client: fd.client(Proto::H1),
+            auth: auth.to_string(),
+            session: self.session.clone(),
+            next_id: 1000.into(),
+        }
+    }
+
     /// Calls a tool; returns its text. `on_message` sees progress notifications as they come.
     pub async fn call_with(
         &self,

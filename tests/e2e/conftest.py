@@ -49,30 +49,38 @@ def docker_lines(docker: dict[str, str]) -> str:
 
 class FrontDoor:
     def __init__(self, tmp: Path, idle_timeout: str, *, image: str = IMAGE,
-                 spawn_timeout: str = "60s", docker: dict[str, str] | None = None):
-        """`docker`: extra `gateways.docker` keys; the default runs the test gateway non-root."""
+                 spawn_timeout: str = "60s", docker: dict[str, str] | None = None,
+                 replica_of: "FrontDoor | None" = None, ports: tuple[int, int] | None = None,
+                 replicas: str = ""):
+        """`docker`: extra `gateways.docker` keys; the default runs the test gateway non-root.
+        `replica_of`: a second front door process on the same instance, data dir, TLS pair and
+        keys as that one; `ports` (public, metrics) chosen beforehand, so a peer can be told
+        them; `replicas`: the `replicas:` section (YAML flow mapping)."""
         if docker is None:
             # The test gateway runs no containers: no Docker API.
             docker = {"user": '"65532:65532"', "engine_for_gateways": "none"}
         self.tmp = tmp
-        self.port, self.mport = free_port(), free_port()
-        self.instance = f"e2e-{os.getpid()}-{self.port}"
+        self.port, self.mport = ports or (free_port(), free_port())
+        self.instance = replica_of.instance if replica_of else f"e2e-{os.getpid()}-{self.port}"
         self.url = f"https://localhost:{self.port}"
-        subprocess.run([BIN, "certs", "generate", "--out", tmp / "tls", "--host", "localhost"],
-                       check=True, capture_output=True)
-        self.cafile = str(tmp / "tls" / "cert.pem")
+        base = replica_of.tmp if replica_of else tmp
+        if replica_of is None:
+            subprocess.run([BIN, "certs", "generate", "--out", tmp / "tls", "--host", "localhost"],
+                           check=True, capture_output=True)
+        self.cafile = str(base / "tls" / "cert.pem")
         (tmp / "hs").write_text("e2e-hs256-secret-that-is-long-enough-0123456789")
         (tmp / "mk").write_text("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
         self.config = tmp / "frontdoor.yaml"
         self.config.write_text(f"""
 server:
   listen: 127.0.0.1:{self.port}
-  tls: {{ cert: {tmp}/tls/cert.pem, key: {tmp}/tls/key.pem }}
+  tls: {{ cert: {base}/tls/cert.pem, key: {base}/tls/key.pem }}
   sse_keepalive: 5s
 metrics: {{ listen: 127.0.0.1:{self.mport} }}
-data_dir: {tmp}/data
+data_dir: {base}/data
 auth: {{ issuer: e2e, audience: [e2e], hs256_secret_file: {tmp}/hs }}
 secrets: {{ master_key_file: {tmp}/mk }}
+{f"replicas: {replicas}" if replicas else ""}
 gateways:
   idle_timeout: {idle_timeout}
   spawn_timeout: {spawn_timeout}

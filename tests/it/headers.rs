@@ -29,7 +29,10 @@ async fn request_headers_are_cleaned_and_mcp_headers_kept() {
             .req("POST", "/mcp?x=1")
             .header("authorization", tokens::bearer("alice"))
             .header("origin", "https://app.example.com")
-            .header("mcp-session-id", "sess-42")
+            .header(
+                "mcp-session-id",
+                crate::support::sealed_session("alice", "sess-42"),
+            )
             .header("mcp-protocol-version", "2025-06-18")
             .header("last-event-id", "evt-7")
             .header("accept", "application/json, text/event-stream")

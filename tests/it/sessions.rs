@@ -1,4 +1,5 @@
-//! MCP session ids belong to the user who first received them.
+//! MCP session ids belong to the user who first received them: sealed for them in the
+//! header (any replica opens it), bound in this process for the legacy SSE query.
 
 use crate::support::upstream::{channel_response, full, Body};
 use crate::support::{body_json, tokens, Frontdoor, Proto, TestUpstream};
@@ -23,50 +24,107 @@ async fn another_users_session_id_is_a_404_that_never_reaches_the_gateway() {
                 .header("authorization", tokens::bearer("alice")),
         )
         .await;
-    assert_eq!(init.headers()["mcp-session-id"], "sess-of-alice");
+    let sealed = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        sealed.starts_with("fd1.") && !sealed.contains("sess-of-alice"),
+        "the client gets the gateway's id sealed: {sealed}"
+    );
     let before = up.seen().len();
 
-    let stolen = c
-        .send(
-            c.req("POST", "/mcp")
-                .header("authorization", tokens::bearer("bob"))
-                .header("mcp-session-id", "sess-of-alice"),
-        )
-        .await;
-    assert_eq!(stolen.status(), 404);
-    assert_eq!(
-        crate::support::reason(&body_json(stolen).await),
-        "session_not_found"
-    );
+    let mut tampered = sealed.clone().into_bytes();
+    let last = tampered.len() - 2;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let truncated = sealed[..sealed.len() - 3].to_string();
+    let other_key = {
+        let ring = mcp_frontdoor::secrets::KeyRing::single(
+            mcp_frontdoor::secrets::MasterKey::from_bytes([9; 32]),
+        );
+        mcp_frontdoor::proxy::sealed::SessionSeal::from_keyring(&ring)
+            .seal("alice", "sess-of-alice")
+            .unwrap()
+    };
+    for (who, id, what) in [
+        ("bob", sealed.as_str(), "alice's sealed id used by bob"),
+        ("bob", "sess-of-alice", "the raw upstream id used by bob"),
+        (
+            "alice",
+            "sess-of-alice",
+            "the raw upstream id, even by its owner",
+        ),
+        ("alice", tampered.as_str(), "a tampered id"),
+        ("alice", truncated.as_str(), "a truncated id"),
+        (
+            "alice",
+            other_key.as_str(),
+            "an id sealed under another key",
+        ),
+    ] {
+        let resp = c
+            .send(
+                c.req("POST", "/mcp")
+                    .header("authorization", tokens::bearer(who))
+                    .header("mcp-session-id", id),
+            )
+            .await;
+        assert_eq!(resp.status(), 404, "{what}");
+        assert_eq!(
+            crate::support::reason(&body_json(resp).await),
+            "session_not_found",
+            "{what}"
+        );
+    }
     assert_eq!(
         up.seen().len(),
         before,
-        "bob's request never reached a gateway"
+        "no refused request reached a gateway"
     );
 
     let own = c
         .send(
             c.req("POST", "/mcp")
                 .header("authorization", tokens::bearer("alice"))
-                .header("mcp-session-id", "sess-of-alice"),
+                .header("mcp-session-id", &sealed),
         )
         .await;
     assert_eq!(own.status(), 200);
+    assert_eq!(
+        up.seen().last().unwrap().headers["mcp-session-id"],
+        "sess-of-alice"
+    );
 
-    // Ending the session releases the id.
+    // Another replica (same master key, nothing else shared) opens it too.
+    let replica = Frontdoor::builder().upstream(&up.url()).start().await;
+    let c2 = replica.client(Proto::H1);
+    let moved = c2
+        .send(
+            c2.req("POST", "/mcp")
+                .header("authorization", tokens::bearer("alice"))
+                .header("mcp-session-id", &sealed),
+        )
+        .await;
+    assert_eq!(
+        moved.status(),
+        200,
+        "the session goes on on another replica"
+    );
+    assert_eq!(
+        up.seen().last().unwrap().headers["mcp-session-id"],
+        "sess-of-alice"
+    );
+
     let end = c
         .send(
             c.req("DELETE", "/mcp")
                 .header("authorization", tokens::bearer("alice"))
-                .header("mcp-session-id", "sess-of-alice"),
+                .header("mcp-session-id", &sealed),
         )
         .await;
     assert_eq!(end.status(), 200);
     assert_eq!(up.seen().last().unwrap().method, http::Method::DELETE);
-    assert!(fd
-        .metrics_text()
-        .await
-        .contains("mcp_frontdoor_bound_sessions 0"));
 }
 
 #[tokio::test]

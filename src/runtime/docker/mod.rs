@@ -261,6 +261,8 @@ impl DockerRuntime {
             .await?
             .id;
         // Engines before API 1.44 accept a second network of the same name: keep only one.
+        // A creator that sees two gives its own up, so of two callers racing (front door
+        // replicas) at most one keeps a network (both may lose; they try again).
         let ids = self.network_ids(&spec.name).await?;
         if ids.len() > 1 {
             let _ = self

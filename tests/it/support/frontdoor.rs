@@ -32,6 +32,8 @@ pub struct FrontdoorBuilder {
     runtime: Option<Arc<dyn mcp_frontdoor::runtime::Runtime>>,
     data_dir: Option<PathBuf>,
     catalogs: Vec<String>,
+    replicas: Vec<String>,
+    metrics_listener: Option<std::net::TcpListener>,
 }
 
 /// A running front door; shut down (hard) when dropped.
@@ -72,6 +74,8 @@ impl Default for FrontdoorBuilder {
             runtime: None,
             data_dir: None,
             catalogs: Vec::new(),
+            replicas: Vec::new(),
+            metrics_listener: None,
         }
     }
 }
@@ -173,6 +177,21 @@ impl FrontdoorBuilder {
 
     /// Writes the config, binds 127.0.0.1:0 twice and starts `run_with` (or `serve` with the
     /// container lifecycle).
+    /// A `replicas:` key, e.g. `id: a` or `peers: ["127.0.0.1:9"]`.
+    #[allow(dead_code)] // used by tests/docker
+    pub fn replicas(mut self, kv: &str) -> Self {
+        self.replicas.push(kv.to_string());
+        self
+    }
+
+    /// Serves the metrics listener on this socket, bound beforehand (so a peer replica can be
+    /// told its address before it starts).
+    #[allow(dead_code)] // used by tests/docker
+    pub fn metrics_listener(mut self, l: std::net::TcpListener) -> Self {
+        self.metrics_listener = Some(l);
+        self
+    }
+
     pub async fn start(self) -> Frontdoor {
         let dir = tempfile::tempdir().unwrap();
         let secret_file = dir.path().join("hs.secret");
@@ -255,6 +274,15 @@ impl FrontdoorBuilder {
                 audit.iter().map(|l| format!("  {l}\n")).collect::<String>()
             )
         };
+        let yaml = if self.replicas.is_empty() {
+            yaml
+        } else {
+            let r = last_wins(self.replicas);
+            format!(
+                "{yaml}replicas:\n{}",
+                r.iter().map(|l| format!("  {l}\n")).collect::<String>()
+            )
+        };
         let yaml = if self.events.is_empty() {
             yaml
         } else {
@@ -280,7 +308,13 @@ impl FrontdoorBuilder {
         let public = mcp_frontdoor::server::workers::bind_reuseport("127.0.0.1:0".parse().unwrap())
             .and_then(TcpListener::from_std)
             .unwrap();
-        let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics = match self.metrics_listener {
+            Some(l) => {
+                l.set_nonblocking(true).unwrap();
+                TcpListener::from_std(l).unwrap()
+            }
+            None => TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        };
         let addr = public.local_addr().unwrap();
         let metrics_addr = metrics.local_addr().unwrap();
         let shutdown = Shutdown::new();

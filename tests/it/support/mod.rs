@@ -13,6 +13,15 @@ pub use upstream::TestUpstream;
 
 use sha2::Digest;
 
+/// The `Mcp-Session-Id` a front door with the test master key hands `slug` for the gateway's
+/// `upstream` id (sealed, as `proxy::sealed` does).
+pub fn sealed_session(slug: &str, upstream: &str) -> String {
+    let ring = mcp_frontdoor::secrets::KeyRing::parse(frontdoor::MASTER_KEY, "test").unwrap();
+    mcp_frontdoor::proxy::sealed::SessionSeal::from_keyring(&ring)
+        .seal(slug, upstream)
+        .unwrap()
+}
+
 /// Reads a response body to the end.
 pub async fn body_bytes(resp: http::Response<hyper::body::Incoming>) -> bytes::Bytes {
     use http_body_util::BodyExt;

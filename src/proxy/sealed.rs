@@ -1,0 +1,151 @@
+//! MCP session ids that travel with the client: the front door hands out
+//! `fd1.<base64url(nonce ‖ AES-256-GCM(upstream id))>`, with the user's slug in the associated
+//! data, and opens it on the way in. Any replica that shares the master key opens it (the key
+//! is derived from it, `secrets::KeyRing::derive`), so a session begun on one replica goes on
+//! on another with nothing shared but the key. An id that does not open for the caller (another
+//! user's, tampered with, truncated, sealed under an unknown key, or a raw upstream id) is the
+//! same 404 as an unknown session, and never reaches a gateway.
+
+use aes_gcm::aead::{Aead, Generate, KeyInit, Nonce, Payload};
+use aes_gcm::Aes256Gcm;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+
+/// The derivation purpose of the session key (changing it invalidates every session).
+const PURPOSE: &str = "mcp-frontdoor/session-id/v1";
+/// Marks a sealed id (and its format version).
+const PREFIX: &str = "fd1.";
+/// AES-GCM's nonce length.
+const NONCE_LEN: usize = 12;
+/// Longest upstream id sealed; gateways use UUIDs or 32 hex digits. A longer one is not
+/// handed on (the client gets no session id, as from a gateway that sent none).
+pub const MAX_UPSTREAM_ID: usize = 512;
+
+/// Seals and opens session ids; cheap to share.
+pub struct SessionSeal {
+    /// Current key first; the others open ids sealed before a master key rotation.
+    ciphers: Vec<Aes256Gcm>,
+}
+
+fn aad(slug: &str) -> Vec<u8> {
+    let mut a = b"mcp-frontdoor/session/v1\0".to_vec();
+    a.extend_from_slice(slug.as_bytes());
+    a
+}
+
+impl SessionSeal {
+    /// Keys derived from the secrets master key ring (the same on every replica).
+    pub fn from_keyring(ring: &crate::secrets::KeyRing) -> Self {
+        let ciphers = ring
+            .derive(PURPOSE)
+            .iter()
+            .map(|k| Aes256Gcm::new((&**k).into()))
+            .collect();
+        Self { ciphers }
+    }
+
+    /// A key of this process only (sessions do not survive a restart nor move between
+    /// replicas); `None` when the system's RNG fails.
+    pub fn random() -> Option<Self> {
+        crate::secrets::MasterKey::generate()
+            .ok()
+            .map(|k| Self::from_keyring(&crate::secrets::KeyRing::single(k)))
+    }
+
+    /// The id handed to `slug`'s client for the gateway's `upstream` id; `None` when the
+    /// upstream id is too long or the RNG fails (the header is then left out).
+    pub fn seal(&self, slug: &str, upstream: &str) -> Option<String> {
+        if upstream.len() > MAX_UPSTREAM_ID {
+            return None;
+        }
+        let nonce = Nonce::<Aes256Gcm>::try_generate().ok()?;
+        let aad = aad(slug);
+        let ct = self.ciphers.first()?.encrypt(
+            &nonce,
+            Payload {
+                msg: upstream.as_bytes(),
+                aad: &aad,
+            },
+        );
+        let mut raw = nonce.to_vec();
+        raw.extend_from_slice(&ct.ok()?);
+        Some(format!("{PREFIX}{}", B64.encode(raw)))
+    }
+
+    /// The upstream id inside `sealed` when it was sealed for `slug`; `None` otherwise.
+    pub fn open(&self, slug: &str, sealed: &str) -> Option<String> {
+        let raw = B64.decode(sealed.strip_prefix(PREFIX)?).ok()?;
+        if raw.len() <= NONCE_LEN + 16 {
+            return None;
+        }
+        let (nonce, ct) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::<Aes256Gcm>::try_from(nonce).ok()?;
+        let aad = aad(slug);
+        let plain = self
+            .ciphers
+            .iter()
+            .find_map(|c| c.decrypt(&nonce, Payload { msg: ct, aad: &aad }).ok())?;
+        String::from_utf8(plain).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::{KeyRing, MasterKey};
+
+    fn ring(b: u8) -> KeyRing {
+        KeyRing::single(MasterKey::from_bytes([b; 32]))
+    }
+
+    #[test]
+    fn round_trip_on_another_replica_with_the_same_key() {
+        let (a, b) = (
+            SessionSeal::from_keyring(&ring(1)),
+            SessionSeal::from_keyring(&ring(1)),
+        );
+        let id = a.seal("alice", "3f2a-upstream").unwrap();
+        assert!(id.starts_with("fd1.") && !id.contains("3f2a"));
+        assert!(
+            id.bytes().all(|c| (0x21..0x7f).contains(&c)),
+            "a header value"
+        );
+        assert_eq!(b.open("alice", &id).as_deref(), Some("3f2a-upstream"));
+        assert_ne!(a.seal("alice", "x"), a.seal("alice", "x"), "fresh nonce");
+    }
+
+    #[test]
+    fn another_user_another_key_tampering_and_raw_ids_do_not_open() {
+        let s = SessionSeal::from_keyring(&ring(1));
+        let id = s.seal("alice", "sess-1").unwrap();
+        assert_eq!(s.open("bob", &id), None, "another user's id");
+        assert_eq!(SessionSeal::from_keyring(&ring(2)).open("alice", &id), None);
+        assert_eq!(SessionSeal::random().unwrap().open("alice", &id), None);
+        assert_eq!(s.open("alice", "sess-1"), None, "a raw upstream id");
+        assert_eq!(s.open("alice", &id[..id.len() - 1]), None, "truncated");
+        assert_eq!(s.open("alice", &id[..10]), None, "truncated to the nonce");
+        assert_eq!(s.open("alice", "fd1."), None);
+        assert_eq!(s.open("alice", "fd1.!!!"), None);
+        // Every single-character change of the body is refused.
+        let body = &id[4..];
+        for i in 0..body.len() {
+            let mut t: Vec<u8> = body.bytes().collect();
+            t[i] = if t[i] == b'A' { b'B' } else { b'A' };
+            let t = format!("fd1.{}", String::from_utf8(t).unwrap());
+            if t != id {
+                assert_eq!(s.open("alice", &t), None, "changed at {i}");
+            }
+        }
+        assert_eq!(s.seal("alice", &"x".repeat(MAX_UPSTREAM_ID + 1)), None);
+    }
+
+    #[test]
+    fn ids_sealed_before_a_rotation_still_open() {
+        let old = MasterKey::from_bytes([1; 32]);
+        let new = MasterKey::from_bytes([3; 32]);
+        let before = SessionSeal::from_keyring(&KeyRing::single(old.clone()));
+        let id = before.seal("alice", "s").unwrap();
+        let after = SessionSeal::from_keyring(&KeyRing::new(vec![new, old]).unwrap());
+        assert_eq!(after.open("alice", &id).as_deref(), Some("s"));
+    }
+}
