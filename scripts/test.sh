@@ -3,8 +3,8 @@
 # (unit, integration, Docker), the API fuzz run, the end-to-end tests with the official MCP
 # Python SDK (against the test gateway and the real docker/mcp-gateway from
 # ../shared/real-gateway/), and real docker-compose deployments (one front door; two replicas
-# behind HAProxy). It installs what it needs
-# first (scripts/setup.sh); `.ci/run` is this with CI=true.
+# behind HAProxy). It installs what it needs first (scripts/setup.sh); `.ci/run` is this with
+# CI=true.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

@@ -24,6 +24,6 @@ mod isolation;
 mod lifecycle;
 mod mcp;
 mod measure;
-mod swarm;
 mod replicas;
+mod swarm;
 mod teardown;
