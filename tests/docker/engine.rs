@@ -73,7 +73,8 @@ pub fn docker(args: &[&str]) -> (bool, String) {
     }
 }
 
-fn lines(s: String) -> Vec<String> {
+/// The non-empty, trimmed lines of a command's output.
+pub fn lines(s: String) -> Vec<String> {
     s.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -83,7 +84,7 @@ fn lines(s: String) -> Vec<String> {
 
 impl Engine {
     fn label(&self) -> String {
-        format!("label=mcp-frontdoor.instance={}", self.instance)
+        instance_label(&self.instance)
     }
 
     /// The `gateways.docker` line for this instance, plus `extra` keys (`key: value, ...`).
@@ -218,6 +219,41 @@ impl Drop for Engine {
             }
         }
     }
+}
+
+/// The `docker ... --filter` of everything an instance made.
+pub fn instance_label(instance: &str) -> String {
+    format!("label=mcp-frontdoor.instance={instance}")
+}
+
+/// How the engine reports a gateway hardened, through the front door's runtime.
+pub async fn security(fd: &Frontdoor, name: &str) -> mcp_frontdoor::runtime::ContainerSecurity {
+    fd.gateways
+        .as_ref()
+        .expect("lifecycle front door")
+        .runtime()
+        .inspect_security(name)
+        .await
+        .expect("inspect_security")
+}
+
+/// `mcp-frontdoor gateways stop-all` for `instance` with `env` (no config file); asserts it
+/// succeeded and returns what it printed.
+pub fn stop_all_cli(instance: &str, env: &[(&str, &str)]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-frontdoor"))
+        .args(["gateways", "stop-all"])
+        .env("FRONTDOOR_GATEWAYS__DOCKER__INSTANCE", instance)
+        .envs(env.iter().copied())
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("run mcp-frontdoor");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 /// A whole gateway status as JSON, for assertions.

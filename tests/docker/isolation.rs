@@ -199,14 +199,7 @@ async fn hardening_and_limits_read_back_from_the_engine() {
     );
     assert!(args.contains("--verbose=false"), "{args}");
     // The same through the runtime trait.
-    let sec = fd
-        .gateways
-        .as_ref()
-        .unwrap()
-        .runtime()
-        .inspect_security(&name)
-        .await
-        .unwrap();
+    let sec = crate::engine::security(&fd, &name).await;
     assert_eq!(sec.cap_drop, ["ALL"]);
     assert!(sec.read_only_root);
     assert_eq!(sec.pids, Some(64));

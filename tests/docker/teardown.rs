@@ -120,18 +120,7 @@ async fn stop_all_removes_the_instance_a_stopped_front_door_left_running() {
     assert_eq!(eng.containers(false).len(), 2, "gateways still running");
     assert_eq!(eng.images().len(), 1, "the derived gateway image");
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-frontdoor"))
-        .args(["gateways", "stop-all"])
-        .env("FRONTDOOR_GATEWAYS__DOCKER__INSTANCE", &eng.instance)
-        .current_dir(std::env::temp_dir())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = crate::engine::stop_all_cli(&eng.instance, &[]);
     assert!(
         stdout.contains("removed 2 gateway containers, 2 MCP server containers"),
         "{stdout}"

@@ -5,7 +5,7 @@
 //! plain clean-up of [`Engine`] (a network a service still names cannot be removed), even when
 //! the test panics.
 
-use crate::engine::{docker, engine, Engine};
+use crate::engine::{docker, engine, instance_label, lines, Engine};
 use std::ops::Deref;
 use std::time::{Duration, Instant};
 
@@ -101,17 +101,9 @@ pub fn swarm_engine(tag: &str) -> Option<SwarmEngine> {
     }
 }
 
-fn lines(s: String) -> Vec<String> {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect()
-}
-
 impl SwarmEngine {
     fn label(&self) -> String {
-        format!("label=mcp-frontdoor.instance={}", self.instance)
+        instance_label(&self.instance)
     }
 
     /// Service names of this instance.

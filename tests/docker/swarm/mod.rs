@@ -79,14 +79,7 @@ async fn swarm_first_request_starts_a_service_and_mcp_works_through_it() {
         eng.inspect(&task, "{{.HostConfig.Memory}}"),
         (64u64 << 20).to_string()
     );
-    let sec = fd
-        .gateways
-        .as_ref()
-        .unwrap()
-        .runtime()
-        .inspect_security(&name)
-        .await
-        .unwrap();
+    let sec = crate::engine::security(&fd, &name).await;
     assert_eq!(sec.cap_drop, ["ALL"]);
     assert!(sec.read_only_root && sec.pids == Some(64));
 
@@ -290,19 +283,12 @@ async fn swarm_stop_all_removes_the_services_a_stopped_front_door_left() {
     drop(fd);
     assert_eq!(eng.services().len(), 2, "gateways still running");
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-frontdoor"))
-        .args(["gateways", "stop-all"])
-        .env("FRONTDOOR_GATEWAYS__RUNTIME", "swarm")
-        .env("FRONTDOOR_GATEWAYS__DOCKER__INSTANCE", &eng.instance)
-        .env("FRONTDOOR_GATEWAYS__DOCKER__ENGINE_FOR_GATEWAYS", "none")
-        .current_dir(std::env::temp_dir())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = crate::engine::stop_all_cli(
+        &eng.instance,
+        &[
+            ("FRONTDOOR_GATEWAYS__RUNTIME", "swarm"),
+            ("FRONTDOOR_GATEWAYS__DOCKER__ENGINE_FOR_GATEWAYS", "none"),
+        ],
     );
     assert!(stdout.contains("removed 2 gateway containers"), "{stdout}");
     assert_eq!(eng.services(), Vec::<String>::new(), "services left");
