@@ -18,8 +18,11 @@ compose_setup "$instance"
 export GATEWAY_IMAGE=mcp-test-gateway:dev
 export BALANCER_IMAGE="$(scripts/build-balancer-image.sh)"
 
-cleanup() {
+save_logs() {
   "${compose[@]}" logs --no-color > "${SMOKE_LOG:-/tmp/compose-replicas-smoke.log}" 2>&1 || true
+}
+cleanup() {
+  [[ -n "$("${compose[@]}" ps -q 2>/dev/null)" ]] && save_logs
   "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
   instance_cleanup "$instance"
 }
@@ -43,6 +46,7 @@ running="$(gateways_running "$instance")"
 # stop_on_shutdown is refused with peers, so the gateways outlive the replicas: the
 # documented teardown (README, Replicas) removes them with `gateways stop-all`.
 echo "compose-replicas-smoke: down, then gateways stop-all, leaves nothing behind" >&2
+save_logs
 "${compose[@]}" stop
 "${compose[@]}" run --rm --no-deps frontdoor-a gateways stop-all --config /etc/mcp-frontdoor/frontdoor.yaml >&2
 "${compose[@]}" down -v

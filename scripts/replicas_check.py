@@ -5,8 +5,9 @@ each replica in turn is killed: the session must go on through the other one.
         --kill 'docker kill p_frontdoor-a_1' --revive 'docker start p_frontdoor-a_1' \
         --kill 'docker kill p_frontdoor-b_1'
 
-After each --kill command (and the --revive that follows it, if any) the session calls a tool
-again. Prints one JSON line; exits non-zero on any failure."""
+After each --kill command the session calls a tool again; then the --revive that follows it,
+if any, runs, and the next kill waits --settle seconds for the balancer to take the revived
+replica back. Prints one JSON line; exits non-zero on any failure."""
 
 import argparse
 import asyncio
@@ -72,6 +73,10 @@ async def run(args) -> dict:
                     out["echoes"].append(await until_answered(s, f"after kill {i}"))
                     if revives:
                         subprocess.run(revives.pop(0), shell=True, check=True, capture_output=True)
+                        # The balancer takes a revived replica back after two good health
+                        # checks a second apart (haproxy.cfg: rise 2, inter 1s); a kill before
+                        # that would leave it no replica at all.
+                        await asyncio.sleep(args.settle)
                 out["gateway_after"] = json.loads(text(await s.call_tool("whoami", {})))["instance"]
     out["session_ids"] = sorted(rec.sessions)
     return out
@@ -84,6 +89,8 @@ def main():
     p.add_argument("--cafile", required=True)
     p.add_argument("--kill", action="append", default=[])
     p.add_argument("--revive", action="append", default=[])
+    p.add_argument("--settle", type=float, default=5.0,
+                   help="seconds to wait after a revive before the next kill")
     args = p.parse_args()
     out = asyncio.run(run(args))
     print(json.dumps(out))
