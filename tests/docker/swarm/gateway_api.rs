@@ -114,6 +114,20 @@ async fn swarm_the_real_gateway_runs_its_server_through_the_policed_api_on_the_o
     let who: Value = serde_json::from_str(&mcp.call("whoami", json!({})).await).unwrap();
     let hostname = who["hostname"].as_str().unwrap_or_default().to_string();
 
+    // The gateway was refused nothing: not its self-inspect (by hostname, which on Swarm is a
+    // task container named `<service>.1.<task id>`), not its server's network.
+    let refused: Vec<String> = fd
+        .metrics_text()
+        .await
+        .lines()
+        .filter(|l| l.starts_with("mcp_frontdoor_gateway_api_refused_total{") && !l.ends_with(" 0"))
+        .map(String::from)
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "the real gateway's calls refused: {refused:?}"
+    );
+
     let name = eng.name("alice");
     let node = docker(&["info", "--format", "{{.Swarm.NodeID}}"]).1;
     assert_eq!(
