@@ -6,7 +6,7 @@
 
 use super::guard::{swarm_engine, SwarmEngine};
 use super::SWARM;
-use crate::engine::docker;
+use crate::engine::{docker, Engine};
 use crate::mcp::Mcp;
 use crate::support::Frontdoor;
 use mcp_frontdoor::catalog::{Catalog, Format};
@@ -16,12 +16,11 @@ use std::process::{Command, Stdio};
 const REAL_GATEWAY: &str = "mcp-real-gateway:2bd20fe";
 const STDIO: &str = "mcp-test-stdio:dev";
 /// The real gateway's name in its initialize answer.
-const REAL_NAME: &str = "Docker AI MCP Gateway";
+pub(super) const REAL_NAME: &str = "Docker AI MCP Gateway";
 
-/// The swarm engine with the real gateway as the gateway image, or `None` (after printing
-/// why; failing under `CI=true`) when an image is missing.
-fn real_engine(tag: &str) -> Option<SwarmEngine> {
-    let mut eng = swarm_engine(tag)?;
+/// Whether the real gateway's and the stdio server's images are there; prints why not (and
+/// fails under `CI=true`) when not.
+pub(super) fn real_images(tag: &str) -> bool {
     for image in [REAL_GATEWAY, STDIO] {
         if !docker(&["image", "inspect", "--format", "{{.Id}}", image]).0 {
             let why = format!("image {image} is missing (../shared/real-gateway/make-image.sh, test-gateway/build-image.sh)");
@@ -30,30 +29,41 @@ fn real_engine(tag: &str) -> Option<SwarmEngine> {
                 "CI=true but {why}"
             );
             eprintln!("SKIPPED swarm test `{tag}`: {why}");
-            return None;
+            return false;
         }
+    }
+    true
+}
+
+/// The swarm engine with the real gateway as the gateway image, or `None` when it cannot run.
+fn real_engine(tag: &str) -> Option<SwarmEngine> {
+    let mut eng = swarm_engine(tag)?;
+    if !real_images(tag) {
+        return None;
     }
     eng.eng.image = REAL_GATEWAY.into();
     Some(eng)
 }
 
-/// A front door running the real gateway on Swarm with the policed API, and one base catalog:
-/// the stdio test server, kept running for the session (`longLived`) so it can be inspected.
-async fn frontdoor(eng: &SwarmEngine) -> Frontdoor {
+/// A front door running the real gateway with the policed API (on Swarm, or on plain Docker
+/// for comparison), and one base catalog: the stdio test server, kept running for the session
+/// (`longLived`) so it can be inspected.
+pub(super) async fn real_frontdoor(eng: &Engine, swarm: bool) -> Frontdoor {
     let docker_line = format!(
-        "docker: {{ instance: {}, image: \"{}\", engine_for_gateways: policed, \
+        "docker: {{ instance: {}, image: \"{REAL_GATEWAY}\", engine_for_gateways: policed, \
          servers: {{ memory: 96m, cpus: 0.5, pids: 32 }} }}",
-        eng.instance, eng.image
+        eng.instance
     );
-    let fd = Frontdoor::builder()
+    let mut b = Frontdoor::builder()
         .plain()
         .lifecycle()
-        .gateways(SWARM)
         .gateways("spawn_timeout: 90s")
         .gateways("idle_timeout: 1h")
-        .gateways(&docker_line)
-        .start()
-        .await;
+        .gateways(&docker_line);
+    if swarm {
+        b = b.gateways(SWARM);
+    }
+    let fd = b.start().await;
     let services = fd.services.clone().unwrap();
     for c in services.catalogs.list_base().unwrap() {
         services.catalogs.delete_base(&c.name).unwrap();
@@ -67,6 +77,10 @@ async fn frontdoor(eng: &SwarmEngine) -> Frontdoor {
         .put_base("swgwapi", &catalog, None)
         .unwrap();
     fd
+}
+
+async fn frontdoor(eng: &SwarmEngine) -> Frontdoor {
+    real_frontdoor(eng, true).await
 }
 
 /// `docker exec -i <container> docker <args>`: (exit ok, stdout, stderr).
