@@ -49,6 +49,11 @@ fn real_engine(tag: &str) -> Option<SwarmEngine> {
 /// for comparison), and one base catalog: the stdio test server, kept running for the session
 /// (`longLived`) so it can be inspected.
 pub(super) async fn real_frontdoor(eng: &Engine, swarm: bool) -> Frontdoor {
+    real_frontdoor_in(eng, swarm, None).await
+}
+
+/// The same with a data directory that outlives the front door (restarts).
+async fn real_frontdoor_in(eng: &Engine, swarm: bool, data: Option<&std::path::Path>) -> Frontdoor {
     let docker_line = format!(
         "docker: {{ instance: {}, image: \"{REAL_GATEWAY}\", engine_for_gateways: policed, \
          servers: {{ memory: 96m, cpus: 0.5, pids: 32 }} }}",
@@ -62,6 +67,9 @@ pub(super) async fn real_frontdoor(eng: &Engine, swarm: bool) -> Frontdoor {
         .gateways(&docker_line);
     if swarm {
         b = b.gateways(SWARM);
+    }
+    if let Some(d) = data {
+        b = b.data_dir(d.to_path_buf());
     }
     let fd = b.start().await;
     let services = fd.services.clone().unwrap();
@@ -81,6 +89,30 @@ pub(super) async fn real_frontdoor(eng: &Engine, swarm: bool) -> Frontdoor {
 
 async fn frontdoor(eng: &SwarmEngine) -> Frontdoor {
     real_frontdoor(eng, true).await
+}
+
+/// `docker run --rm -i <stdio>` from inside `container` with one tools/list on stdin: the
+/// answer's id is in stdout when the gateway's policed API ran it.
+fn legit_run(container: &str) -> (bool, String, String) {
+    let mut child = Command::new("docker")
+        .args(["exec", "-i", container, "docker", "run", "--rm", "-i"])
+        .args(["--pull", "never", STDIO])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("docker exec");
+    {
+        use std::io::Write;
+        let mut i = child.stdin.take().unwrap();
+        let _ = i.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/list\"}\n");
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.stdout.windows(6).any(|w| w == b"\"id\":7"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// `docker exec -i <container> docker <args>`: (exit ok, stdout, stderr).
@@ -113,7 +145,8 @@ async fn swarm_the_real_gateway_runs_its_server_through_the_policed_api_on_the_o
     let Some(eng) = real_engine("swrealgw") else {
         return;
     };
-    let fd = frontdoor(&eng).await;
+    let data = tempfile::tempdir().unwrap();
+    let fd = real_frontdoor_in(&eng, true, Some(data.path())).await;
     let t = std::time::Instant::now();
     let mcp = Mcp::open_gateway(&fd, "alice", REAL_NAME)
         .await
@@ -199,6 +232,27 @@ async fn swarm_the_real_gateway_runs_its_server_through_the_policed_api_on_the_o
     assert!(
         eng.address_on(&name, server).starts_with("10.213."),
         "an address on the overlay"
+    );
+
+    // A restarted front door adopts the service and serves its policed API again (a fresh
+    // socket in the directory the task's mount shows).
+    drop(mcp);
+    let mut fd = fd;
+    fd.shutdown.trigger(std::time::Duration::ZERO);
+    fd.join().await.unwrap();
+    drop(fd);
+    let fd = real_frontdoor_in(&eng, true, Some(data.path())).await;
+    crate::engine::wait_state(&fd, "alice", "ready", std::time::Duration::from_secs(30)).await;
+    assert_eq!(eng.running_task("alice"), task, "the same task, adopted");
+    let (ok, out, err) = legit_run(&task);
+    assert!(ok, "the policed API after adoption: out={out} err={err}");
+    let (_, _, err) = in_gateway(
+        &task,
+        &["run", "--rm", "--pull", "never", "--privileged", STDIO],
+    );
+    assert!(
+        err.contains("mcp-frontdoor:"),
+        "still policed after adoption: {err}"
     );
 
     // Stopping the gateway removes the server with it, then the overlay.
