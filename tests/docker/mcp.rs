@@ -131,7 +131,8 @@ impl Mcp {
         Self::open_server(fd.client(Proto::H1), &tokens::bearer(sub), server).await
     }
 
-    async fn open_server(client: Client, auth: &str, server: &str) -> Result<Mcp, Refused> {
+    /// Opens a session through `client` with a gateway that calls itself `server`.
+    pub async fn open_server(client: Client, auth: &str, server: &str) -> Result<Mcp, Refused> {
         let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": PROTOCOL, "capabilities": {},
             "clientInfo": {"name": "frontdoor-docker-test", "version": "0"}}});

@@ -13,8 +13,8 @@ use mcp_frontdoor::catalog::{Catalog, Format};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 
-const REAL_GATEWAY: &str = "mcp-real-gateway:2bd20fe";
-const STDIO: &str = "mcp-test-stdio:dev";
+pub(super) const REAL_GATEWAY: &str = "mcp-real-gateway:2bd20fe";
+pub(super) const STDIO: &str = "mcp-test-stdio:dev";
 /// The real gateway's name in its initialize answer.
 pub(super) const REAL_NAME: &str = "Docker AI MCP Gateway";
 
