@@ -284,9 +284,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("reach: loopback"), "{err}");
-        // The default engine for gateways (policed) is a socket of this host.
-        let err = swarm("").unwrap_err().to_string();
-        assert!(err.contains("engine_for_gateways: none"), "{err}");
+        // The policed API (the default) works on Swarm; the host's engine socket does not.
+        let c = swarm("").unwrap();
+        assert_eq!(c.gateways.docker.gateway_engine(), GatewayEngine::Policed);
+        swarm("engine_for_gateways: policed").unwrap();
+        let err = swarm("engine_for_gateways: host, allow_host_engine: true")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("runtime: swarm") && err.contains("engine_for_gateways: host"),
+            "{err}"
+        );
     }
 
     #[test]

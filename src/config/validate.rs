@@ -387,18 +387,18 @@ fn check_audit(raw: &RawConfig, errs: &mut Vec<String>) {
     }
 }
 
-/// What the Swarm runtime cannot do (yet): publish on the host's loopback (Docker Desktop has
-/// no Swarm overlay reach either), and give gateways a Docker API (the policed socket and the
-/// host's socket are files of this host, while a task may run on another node).
+/// What the Swarm runtime cannot do: publish on the host's loopback (Docker Desktop has no
+/// Swarm overlay reach either), and hand gateways the host's engine socket. The policed API
+/// works: its socket is a file of this host, so such gateways are placed on this node.
 fn check_swarm(d: &DockerConfig, errs: &mut Vec<String>) {
     if d.reach == Reach::Loopback {
         errs.push(
             "gateways.docker.reach: loopback is not available with gateways.runtime: swarm".into(),
         );
     }
-    if d.gateway_engine() != GatewayEngine::None {
+    if d.gateway_engine() == GatewayEngine::Host {
         errs.push(
-            "gateways.runtime: swarm needs gateways.docker.engine_for_gateways: none (gateways on Swarm get no Docker API yet)"
+            "gateways.runtime: swarm does not hand gateways the host's engine socket (engine_for_gateways: host); use `policed` (the default: gateways then run on the front door's node) or `none`"
                 .into(),
         );
     }

@@ -22,6 +22,9 @@ const OWN_LABEL_PREFIX: &str = "mcp-frontdoor.";
 pub struct CreatePolicy<'a> {
     /// The user's network (name): the only one a server joins (besides `none`).
     pub network: &'a str,
+    /// Other references in the body (ids, id prefixes) the engine resolved to the user's
+    /// network ([`network_refs`] lists the candidates): rewritten to its name.
+    pub network_ids: &'a [String],
     /// Put on every server container, replacing any `mcp-frontdoor.*` the client sent.
     pub labels: &'a [(String, String)],
     pub images: &'a AllowedImages,
@@ -187,6 +190,34 @@ pub fn police_create(p: &CreatePolicy, body: &[u8]) -> Result<Vec<u8>, Refusal> 
     })
 }
 
+/// Most network references of one body the front door looks up ([`network_refs`]).
+pub const MAX_NETWORK_REFS: usize = 4;
+
+/// The network references of a create body other than the ones [`police_create`] knows
+/// without asking the engine (`network`, `none`, `default`, empty): `HostConfig.NetworkMode`
+/// and the keys of `NetworkingConfig.EndpointsConfig`, at most [`MAX_NETWORK_REFS`]. Those
+/// the engine resolves to the user's network go into [`CreatePolicy::network_ids`]; the rest
+/// are refused as before.
+pub fn network_refs(body: &[u8], network: &str) -> Vec<String> {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let mode = v.pointer("/HostConfig/NetworkMode").and_then(Value::as_str);
+    let keys = v
+        .pointer("/NetworkingConfig/EndpointsConfig")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.keys().map(String::as_str));
+    let mut out: Vec<String> = Vec::new();
+    for r in mode.into_iter().chain(keys) {
+        if !matches!(r, "" | "default" | "none") && r != network && !out.iter().any(|o| o == r) {
+            out.push(r.to_string());
+        }
+    }
+    out.truncate(MAX_NETWORK_REFS);
+    out
+}
+
 /// A field name for a message: printable and short (it is the client's text).
 fn field(k: &str) -> String {
     printable(k).chars().take(64).collect()
@@ -279,6 +310,10 @@ fn police_host(p: &CreatePolicy, h: &mut Map<String, Value>, refused: &mut Vec<S
             h.insert("NetworkMode".into(), Value::String(p.network.into()));
         }
         n if n == p.network || n == "none" => {}
+        // By name from here on: what was checked is what the engine acts on.
+        n if p.network_ids.iter().any(|i| i == n) => {
+            h.insert("NetworkMode".into(), Value::String(p.network.into()));
+        }
         _ => bad("NetworkMode"),
     }
     // Limits: a request above the cap (or none) gets the cap.
@@ -313,9 +348,18 @@ fn police_networking(
     // `docker run` without `--network` names the endpoint `default`, which is the user's
     // network here (NetworkMode was rewritten to it).
     if let Some(eps) = nc.get_mut("EndpointsConfig").and_then(Value::as_object_mut) {
-        if !none_network && !eps.contains_key(p.network) {
-            if let Some(ep) = eps.remove("default") {
-                eps.insert(p.network.to_string(), ep);
+        if !none_network {
+            // The user's network by id is the user's network by name.
+            for key in ["default"]
+                .into_iter()
+                .chain(p.network_ids.iter().map(String::as_str))
+            {
+                if eps.contains_key(p.network) {
+                    break;
+                }
+                if let Some(ep) = eps.remove(key) {
+                    eps.insert(p.network.to_string(), ep);
+                }
             }
         }
     }

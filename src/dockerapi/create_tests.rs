@@ -29,12 +29,22 @@ fn police(body: &str) -> Result<Value, super::Refusal> {
 }
 
 fn police_with(body: &str, caps: &[&str], binds: &[&str]) -> Result<Value, super::Refusal> {
+    police_ids(body, caps, binds, &[])
+}
+
+fn police_ids(
+    body: &str,
+    caps: &[&str],
+    binds: &[&str],
+    ids: &[String],
+) -> Result<Value, super::Refusal> {
     let labels = labels();
     let images = AllowedImages::new(["mcp-test-stdio:dev"]);
     let caps: Vec<String> = caps.iter().map(|s| s.to_string()).collect();
     let binds: Vec<String> = binds.iter().map(|s| s.to_string()).collect();
     let p = CreatePolicy {
         network: NET,
+        network_ids: ids,
         labels: &labels,
         images: &images,
         memory: GIB,
@@ -242,4 +252,54 @@ fn set_like_maps_and_other_spellings_are_refused() {
     }
     // The empty forms the CLI sends stay accepted.
     police(&with(&["Volumes"], serde_json::json!({}))).unwrap();
+}
+
+/// A Swarm overlay's id (25 characters) and an id prefix.
+const OVERLAY_ID: &str = "q3k0x9ilm2s4v8w1a5d7f6g2h";
+
+#[test]
+fn the_users_network_by_an_id_the_engine_resolved_is_rewritten_to_its_name() {
+    let mut body: Value = serde_json::from_str(fixture!("no_limits")).unwrap();
+    body["HostConfig"]["NetworkMode"] = OVERLAY_ID.into();
+    body["NetworkingConfig"]["EndpointsConfig"] = serde_json::json!({&OVERLAY_ID[..6]: {}});
+    let text = body.to_string();
+    assert_eq!(
+        super::create::network_refs(text.as_bytes(), NET),
+        [OVERLAY_ID, &OVERLAY_ID[..6]],
+        "the references the front door looks up"
+    );
+    let ids = [OVERLAY_ID.to_string(), OVERLAY_ID[..6].to_string()];
+    let out = police_ids(&text, &[], &[], &ids).unwrap();
+    assert_eq!(out["HostConfig"]["NetworkMode"], NET);
+    assert_eq!(
+        out["NetworkingConfig"]["EndpointsConfig"],
+        serde_json::json!({NET: {}})
+    );
+    // Not resolved to the user's network (another user's id): refused, both places.
+    let err = police(&text).unwrap_err();
+    assert!(
+        err.message.contains("HostConfig.NetworkMode")
+            && err.message.contains("NetworkingConfig.EndpointsConfig"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn network_refs_skip_what_needs_no_lookup_and_are_bounded() {
+    let refs = |v: Value| super::create::network_refs(v.to_string().as_bytes(), NET);
+    let none: Vec<String> = Vec::new();
+    assert_eq!(
+        refs(serde_json::json!({"HostConfig": {"NetworkMode": "default"},
+            "NetworkingConfig": {"EndpointsConfig": {NET: {}, "none": {}}}})),
+        none
+    );
+    let many: serde_json::Map<String, Value> = (0..10)
+        .map(|i| (format!("net{i}"), serde_json::json!({})))
+        .collect();
+    let r = refs(serde_json::json!({"HostConfig": {"NetworkMode": "net0"},
+        "NetworkingConfig": {"EndpointsConfig": many}}));
+    assert_eq!(r.len(), super::create::MAX_NETWORK_REFS);
+    assert_eq!(r[0], "net0", "no duplicates");
+    assert!(super::create::network_refs(b"not json", NET).is_empty());
 }

@@ -1,6 +1,6 @@
 //! One call of a gateway: classify, check (and rewrite), forward or refuse.
 
-use super::create::{police_create, CreatePolicy, MAX_CREATE_BODY};
+use super::create::{network_refs, police_create, CreatePolicy, MAX_CREATE_BODY};
 use super::engine::EngineError;
 use super::images::ImageRef;
 use super::refusal::{json_response, Reason, Refusal};
@@ -103,7 +103,7 @@ async fn dispatch(
     let mut req = || take(slot);
     match route {
         Route::Ping | Route::Version => forward(shared, req()?, None).await,
-        Route::ContainerCreate => create(shared, scope, query.as_deref(), slot).await,
+        Route::ContainerCreate => create(shared, scope, &prefix, query.as_deref(), slot).await,
         Route::ContainerList => {
             let query = list_query(query.as_deref(), scope)?;
             let pq = format!("{prefix}/containers/json?{query}");
@@ -138,20 +138,9 @@ async fn dispatch(
                 return forward(shared, req()?, None).await;
             }
             // By id: the answer is only given when it is the user's network.
-            if !routes::valid_container_ref(&id) {
-                return Err(no_such("network", &id).into());
-            }
-            let (status, body) = shared
-                .engine
-                .get(&format!("{prefix}/networks/{id}"))
-                .await?;
-            let name = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("Name").and_then(Value::as_str).map(String::from));
-            if status.is_success() && name.as_deref() == Some(scope.gateway.as_str()) {
-                Ok(json_response(status, body))
-            } else {
-                Err(no_such("network", &id).into())
+            match users_network(shared, scope, &prefix, &id).await? {
+                Some((status, body)) => Ok(json_response(status, body)),
+                None => Err(no_such("network", &id).into()),
             }
         }
         Route::Info => {
@@ -186,6 +175,30 @@ impl From<TakenTwice> for Outcome {
     }
 }
 
+/// The engine's inspect of network `id` (an id, an id prefix or a name) when it is the user's
+/// network (Swarm overlays have 25-character ids, bridges 64), else `None`.
+async fn users_network(
+    shared: &Shared,
+    scope: &Scope,
+    prefix: &str,
+    id: &str,
+) -> Result<Option<(StatusCode, Bytes)>, EngineError> {
+    if !routes::valid_container_ref(id) {
+        return Ok(None);
+    }
+    let (status, body) = shared
+        .engine
+        .get(&format!("{prefix}/networks/{id}"))
+        .await?;
+    let name = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("Name").and_then(Value::as_str).map(String::from));
+    Ok(
+        (status.is_success() && name.as_deref() == Some(scope.gateway.as_str()))
+            .then_some((status, body)),
+    )
+}
+
 fn image_refused(name: &str) -> Outcome {
     let shown: String = name.chars().filter(|c| !c.is_control()).take(256).collect();
     Refusal::forbidden(
@@ -214,6 +227,7 @@ fn no_such(kind: &str, id: &str) -> Refusal {
 async fn create(
     shared: &Shared,
     scope: &Scope,
+    prefix: &str,
     query: Option<&str>,
     slot: &mut Option<Request<Incoming>>,
 ) -> Result<Response<Body>, Outcome> {
@@ -237,9 +251,16 @@ async fn create(
             )
         })?
         .to_bytes();
+    let mut network_ids = Vec::new();
+    for r in network_refs(&body, &scope.gateway) {
+        if users_network(shared, scope, prefix, &r).await?.is_some() {
+            network_ids.push(r);
+        }
+    }
     let p = &shared.policy;
     let policy = CreatePolicy {
         network: &scope.gateway,
+        network_ids: &network_ids,
         labels: &scope.labels,
         images: &scope.images,
         memory: p.memory,

@@ -13,6 +13,10 @@ pub const ROLE_SERVER: &str = "server";
 /// On every server container: the gateway container that created it.
 pub const LABEL_GATEWAY: &str = "mcp-frontdoor.gateway";
 
+/// Swarm's label on a task's container naming its service (clients cannot name containers,
+/// and the front door's own labels, which must match too, are replaced on theirs).
+const SWARM_SERVICE_LABEL: &str = "com.docker.swarm.service.name";
+
 /// Ids remembered per gateway; older ones fall back to a lookup through the engine.
 const KNOWN_IDS: usize = 1024;
 
@@ -73,9 +77,16 @@ impl Scope {
             && labels.get(LABEL_USER) == Some(&self.slug)
     }
 
-    /// Whether a container (its name and labels) is this gateway itself.
+    /// Whether a container (its name and labels) is this gateway itself: the container of
+    /// that name, or on Swarm the task container of the service of that name
+    /// (`<service>.<slot>.<task id>`, labelled with the service's name by Swarm).
     pub fn is_gateway(&self, name: &str, labels: &HashMap<String, String>) -> bool {
-        name.trim_start_matches('/') == self.gateway
+        let name = name.trim_start_matches('/');
+        let task_of_service = name
+            .strip_prefix(self.gateway.as_str())
+            .is_some_and(|rest| rest.starts_with('.'))
+            && labels.get(SWARM_SERVICE_LABEL) == Some(&self.gateway);
+        (name == self.gateway || task_of_service)
             && labels.get(LABEL_MANAGED).map(String::as_str) == Some("true")
             && labels.get(LABEL_INSTANCE) == Some(&self.instance)
             && labels.get(LABEL_USER) == Some(&self.slug)
@@ -102,4 +113,42 @@ pub fn instance_servers_filter(instance: &str) -> Vec<(String, String)> {
         (LABEL_INSTANCE.to_string(), instance.to_string()),
         (LABEL_ROLE.to_string(), ROLE_SERVER.to_string()),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(user: &str, service: Option<&str>) -> HashMap<String, String> {
+        let mut l = HashMap::from([
+            (LABEL_MANAGED.to_string(), "true".to_string()),
+            (LABEL_INSTANCE.to_string(), "i1".to_string()),
+            (LABEL_USER.to_string(), user.to_string()),
+        ]);
+        if let Some(s) = service {
+            l.insert(SWARM_SERVICE_LABEL.into(), s.into());
+        }
+        l
+    }
+
+    #[test]
+    fn the_gateway_is_its_container_or_its_swarm_task_and_nobody_elses() {
+        let s = Scope::new("alice", "i1", "mcp-fd-i1-alice", AllowedImages::default());
+        let own = labels("alice", None);
+        assert!(s.is_gateway("/mcp-fd-i1-alice", &own));
+        let task = labels("alice", Some("mcp-fd-i1-alice"));
+        assert!(s.is_gateway("/mcp-fd-i1-alice.1.q3k0x9ilm2s4v8w1a5d7f6g2h", &task));
+        // A task of another service, even one whose name starts like alice's.
+        let longer = labels("alice", Some("mcp-fd-i1-alice2"));
+        assert!(!s.is_gateway("/mcp-fd-i1-alice2.1.q3k0x9ilm2s4v8w1a5d7f6g2h", &longer));
+        assert!(
+            !s.is_gateway("/mcp-fd-i1-alice.1.x", &own),
+            "no service label"
+        );
+        // Bob's task, or a container claiming alice's service without our labels.
+        let bob = labels("bob", Some("mcp-fd-i1-alice"));
+        assert!(!s.is_gateway("/mcp-fd-i1-alice.1.x", &bob));
+        let bare = HashMap::from([(SWARM_SERVICE_LABEL.to_string(), "mcp-fd-i1-alice".into())]);
+        assert!(!s.is_gateway("/mcp-fd-i1-alice.1.x", &bare));
+    }
 }

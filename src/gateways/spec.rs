@@ -80,6 +80,8 @@ pub(super) fn gateway_spec(i: &SpecInput<'_>) -> Result<ContainerSpec, SpecError
         tmpfs: vec!["/tmp".into()],
         memory_dirs: i.plan.memory_dirs(),
         volumes: Vec::new(),
+        // The policed API's socket is a file of this host (served by this process).
+        this_host: i.policed_api.is_some(),
         binds,
         group_add,
         harden: true,
@@ -227,6 +229,8 @@ mod tests {
         assert_eq!(s.env[n - 1], format!("{TOKEN_ENV}=tok"));
         assert_eq!(s.env[n - 2], "DOCKER_HOST=unix:///run/docker/docker.sock");
         assert!(s.binds.contains(&"/run/x:/run/docker".to_string()));
+        // The socket is this host's: on Swarm the task stays on this node.
+        assert!(s.this_host);
         // Docker takes the last of repeated variables: ours come after the configured ones.
         let last = |key: &str| {
             s.env
@@ -261,6 +265,7 @@ mod tests {
         assert!(!s.publish_loopback);
         // Default engine is the policed API: no engine socket, no extra group.
         assert!(s.binds.is_empty() && s.group_add.is_empty());
+        assert!(!s.this_host, "no file of this host: any node will do");
     }
 
     #[test]

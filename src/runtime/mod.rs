@@ -87,6 +87,9 @@ pub struct ContainerSpec {
     pub volumes: Vec<NamedVolume>,
     /// Bind mounts `source:target[:ro]`.
     pub binds: Vec<String>,
+    /// Must run on the engine's own host (the front door's node on Swarm): it holds a file
+    /// only that host has, such as the policed Docker API's socket.
+    pub this_host: bool,
     /// Drop every capability and forbid gaining privileges.
     pub harden: bool,
 }

@@ -66,6 +66,14 @@ impl SwarmRuntime {
     }
 }
 
+/// Whether a gateway's task must run on this node: a front door on the host reaches tasks only
+/// through this node's `docker_gwbridge`, and a gateway holding a file of this host (the
+/// policed Docker API's socket) sees it only here. Otherwise (a front door in a container
+/// joined to the overlays) any node will do.
+fn on_this_node(spec: &ContainerSpec, front_door_in_container: bool) -> bool {
+    spec.this_host || !front_door_in_container
+}
+
 /// Whether a plain-Docker listing entry is a task's container (the service stands for it).
 fn is_task(c: &ContainerInfo) -> bool {
     c.labels.contains_key(SERVICE_ID_LABEL)
@@ -153,7 +161,8 @@ impl Runtime for SwarmRuntime {
                     format!("network {} not found", spec.network),
                 )
             })?;
-        let node = if self.docker.own_container().await.is_none() {
+        let in_container = self.docker.own_container().await.is_some();
+        let node = if on_this_node(spec, in_container) {
             Some(self.local_node().await?)
         } else {
             None
@@ -371,5 +380,32 @@ impl Runtime for SwarmRuntime {
 
     async fn own_container(&self) -> Option<String> {
         self.docker.own_container().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gateway_with_a_file_of_this_host_or_a_front_door_on_the_host_pins_the_node() {
+        let plain = ContainerSpec::default();
+        let policed = ContainerSpec {
+            this_host: true,
+            ..Default::default()
+        };
+        assert!(
+            on_this_node(&plain, false),
+            "reached through docker_gwbridge"
+        );
+        assert!(
+            !on_this_node(&plain, true),
+            "reached on the overlay: any node"
+        );
+        assert!(
+            on_this_node(&policed, true),
+            "its policed API socket is here"
+        );
+        assert!(on_this_node(&policed, false));
     }
 }

@@ -3,6 +3,7 @@
 //! start under concurrency, idle stop with an open stream, a killed task, adoption by a
 //! restarted front door, no reach between users, and the clean-up guard.
 
+mod gateway_api;
 mod guard;
 mod in_container;
 mod isolation;
