@@ -1,54 +1,42 @@
 //! Keys for other purposes than sealing secrets, derived from the master key ring (HKDF-SHA256,
 //! RFC 5869) so every replica that shares the master key derives the same ones, and HMAC-SHA256
-//! (RFC 2104) to authenticate what replicas say to each other. Written on `sha2` alone (the
-//! build has no `hmac`/`hkdf` crate); checked against the RFCs' test vectors below.
+//! (RFC 2104) to authenticate what replicas say to each other. RustCrypto's `hkdf` and `hmac`
+//! do the work (checked against the RFCs' test vectors below); `subtle` compares MACs.
 
 use super::keyring::KeyRing;
-use sha2::{Digest, Sha256};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
-
-/// SHA-256's block size, the HMAC key padding length.
-const BLOCK: usize = 64;
 
 /// A derived 256-bit key; zeroed on drop.
 pub type DerivedKey = Zeroizing<[u8; 32]>;
 
 /// HMAC-SHA256 of `parts` (concatenated) under `key`.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let mut k = Zeroizing::new([0u8; BLOCK]);
-    if key.len() > BLOCK {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let pad = |b: u8| {
-        let mut p = Zeroizing::new([0u8; BLOCK]);
-        for (o, i) in p.iter_mut().zip(k.iter()) {
-            *o = i ^ b;
-        }
-        p
+    // HMAC takes a key of any length (a long one is hashed first), so this never fails; were
+    // it to, a random MAC matches nothing and fails closed.
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
+        return rand::random();
     };
-    let mut inner = Sha256::new();
-    inner.update(&pad(0x36)[..]);
     for p in parts {
-        inner.update(p);
+        mac.update(p);
     }
-    let inner = inner.finalize();
-    let mut outer = Sha256::new();
-    outer.update(&pad(0x5c)[..]);
-    outer.update(inner);
-    outer.finalize().into()
+    mac.finalize().into_bytes().into()
 }
 
 /// HKDF-SHA256 with a 32-byte output (one expand block).
 pub fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8]) -> DerivedKey {
-    let prk = Zeroizing::new(hmac_sha256(salt, &[ikm]));
-    Zeroizing::new(hmac_sha256(&prk[..], &[info, &[1u8]]))
+    let mut okm = Zeroizing::new([0u8; 32]);
+    // Expanding fails only past 255 blocks; 32 bytes is one.
+    let _ = Hkdf::<Sha256>::new(Some(salt), ikm).expand(info, &mut okm[..]);
+    okm
 }
 
 /// Compares two MACs in time that does not depend on where they differ.
 pub fn same_mac(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 /// Salt of every derivation: fixed, so replicas agree without exchanging anything.
