@@ -11,8 +11,25 @@ use crate::support::{tokens, Frontdoor};
 use mcp_frontdoor::catalog::{Catalog, Format};
 use std::process::{Command, Stdio};
 
-const REAL_GATEWAY: &str = "mcp-real-gateway:2bd20fe";
-const STDIO: &str = "mcp-test-stdio:dev";
+pub const REAL_GATEWAY: &str = "mcp-real-gateway:2bd20fe";
+pub const STDIO: &str = "mcp-test-stdio:dev";
+
+/// Whether the real gateway's and the stdio server's images are there; prints why not (and
+/// fails under `CI=true`) when not.
+pub fn real_images(tag: &str) -> bool {
+    for image in [REAL_GATEWAY, STDIO] {
+        if !docker(&["image", "inspect", "--format", "{{.Id}}", image]).0 {
+            let why = format!("image {image} is missing (../shared/real-gateway/make-image.sh, test-gateway/build-image.sh)");
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but {why}"
+            );
+            eprintln!("SKIPPED docker test `{tag}`: {why}");
+            return false;
+        }
+    }
+    true
+}
 
 /// `docker exec -i <container> docker <args>` with `stdin`: (exit ok, stdout, stderr).
 fn in_gateway(container: &str, args: &[&str], stdin: &str) -> (bool, String, String) {
@@ -85,16 +102,8 @@ async fn a_hostile_gateway_is_refused_everything_but_running_its_catalog_servers
     let Some(mut eng) = engine("gwapi") else {
         return;
     };
-    for image in [REAL_GATEWAY, STDIO] {
-        if !docker(&["image", "inspect", "--format", "{{.Id}}", image]).0 {
-            let why = format!("image {image} is missing (../shared/real-gateway/make-image.sh, test-gateway/build-image.sh)");
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but {why}"
-            );
-            eprintln!("SKIPPED docker test `gwapi`: {why}");
-            return;
-        }
+    if !real_images("gwapi") {
+        return;
     }
     eng.image = REAL_GATEWAY.into();
     let data = tempfile::tempdir().unwrap();

@@ -13,27 +13,9 @@ use mcp_frontdoor::catalog::{Catalog, Format};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 
-pub(super) const REAL_GATEWAY: &str = "mcp-real-gateway:2bd20fe";
-pub(super) const STDIO: &str = "mcp-test-stdio:dev";
+pub(super) use crate::gateway_api::{real_images, REAL_GATEWAY, STDIO};
 /// The real gateway's name in its initialize answer.
 pub(super) const REAL_NAME: &str = "Docker AI MCP Gateway";
-
-/// Whether the real gateway's and the stdio server's images are there; prints why not (and
-/// fails under `CI=true`) when not.
-pub(super) fn real_images(tag: &str) -> bool {
-    for image in [REAL_GATEWAY, STDIO] {
-        if !docker(&["image", "inspect", "--format", "{{.Id}}", image]).0 {
-            let why = format!("image {image} is missing (../shared/real-gateway/make-image.sh, test-gateway/build-image.sh)");
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but {why}"
-            );
-            eprintln!("SKIPPED swarm test `{tag}`: {why}");
-            return false;
-        }
-    }
-    true
-}
 
 /// The swarm engine with the real gateway as the gateway image, or `None` when it cannot run.
 fn real_engine(tag: &str) -> Option<SwarmEngine> {
