@@ -32,7 +32,7 @@ pub fn real_images(tag: &str) -> bool {
 }
 
 /// `docker exec -i <container> docker <args>` with `stdin`: (exit ok, stdout, stderr).
-fn in_gateway(container: &str, args: &[&str], stdin: &str) -> (bool, String, String) {
+pub fn in_gateway(container: &str, args: &[&str], stdin: &str) -> (bool, String, String) {
     let mut child = Command::new("docker")
         .args(["exec", "-i", container, "docker"])
         .args(args)

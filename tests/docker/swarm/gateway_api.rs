@@ -11,9 +11,8 @@ use crate::mcp::Mcp;
 use crate::support::Frontdoor;
 use mcp_frontdoor::catalog::{Catalog, Format};
 use serde_json::{json, Value};
-use std::process::{Command, Stdio};
 
-pub(super) use crate::gateway_api::{real_images, REAL_GATEWAY, STDIO};
+pub(super) use crate::gateway_api::{in_gateway, real_images, REAL_GATEWAY, STDIO};
 /// The real gateway's name in its initialize answer.
 pub(super) const REAL_NAME: &str = "Docker AI MCP Gateway";
 
@@ -76,46 +75,18 @@ async fn frontdoor(eng: &SwarmEngine) -> Frontdoor {
 /// `docker run --rm -i <stdio>` from inside `container` with one tools/list on stdin: the
 /// answer's id is in stdout when the gateway's policed API ran it.
 fn legit_run(container: &str) -> (bool, String, String) {
-    let mut child = Command::new("docker")
-        .args(["exec", "-i", container, "docker", "run", "--rm", "-i"])
-        .args(["--pull", "never", STDIO])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("docker exec");
-    {
-        use std::io::Write;
-        let mut i = child.stdin.take().unwrap();
-        let _ = i.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/list\"}\n");
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.stdout.windows(6).any(|w| w == b"\"id\":7"),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// `docker exec -i <container> docker <args>`: (exit ok, stdout, stderr).
-fn in_gateway(container: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("docker")
-        .args(["exec", "-i", container, "docker"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("docker exec");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (_, out, err) = in_gateway(
+        container,
+        &["run", "--rm", "-i", "--pull", "never", STDIO],
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/list\"}\n",
+    );
+    (out.contains("\"id\":7"), out, err)
 }
 
 /// The instance's containers (every container the policed API creates carries its label):
 /// what an attack could have added.
 fn instance_containers(eng: &SwarmEngine) -> Vec<String> {
-    let label = format!("label=mcp-frontdoor.instance={}", eng.instance);
+    let label = crate::engine::instance_label(&eng.instance);
     let ids = docker(&["ps", "-aq", "--no-trunc", "--filter", &label]).1;
     let mut v: Vec<String> = ids.lines().map(String::from).collect();
     v.sort();
@@ -158,17 +129,8 @@ async fn swarm_the_real_gateway_runs_its_server_through_the_policed_api_on_the_o
     );
 
     let name = eng.name("alice");
-    let node = docker(&["info", "--format", "{{.Swarm.NodeID}}"]).1;
-    assert_eq!(
-        eng.inspect_service(&name, "{{json .Spec.TaskTemplate.Placement.Constraints}}"),
-        format!("[\"node.id=={node}\"]"),
-        "a gateway with the policed API stays on the front door's node"
-    );
+    let mounts = eng.pinned_with_policed_api("alice");
     let task = eng.running_task("alice");
-    let mounts = eng.inspect(
-        &task,
-        "{{range .Mounts}}{{.Type}}:{{.Source}}->{{.Destination}}:{{.RW}} {{end}}",
-    );
     assert!(
         mounts.contains("gateway-api/alice->/var/run:false") && !mounts.contains("docker.sock"),
         "{mounts}"
@@ -231,6 +193,7 @@ async fn swarm_the_real_gateway_runs_its_server_through_the_policed_api_on_the_o
     let (_, _, err) = in_gateway(
         &task,
         &["run", "--rm", "--pull", "never", "--privileged", STDIO],
+        "",
     );
     assert!(
         err.contains("mcp-frontdoor:"),
@@ -284,6 +247,7 @@ async fn swarm_user_b_cannot_put_a_container_on_user_a_overlay_through_its_polic
                 own,
                 STDIO,
             ],
+            "",
         );
         assert!(ok, "bob's server on his own overlay ({own}): {err}");
         let nets = eng.inspect(
@@ -308,18 +272,18 @@ async fn swarm_user_b_cannot_put_a_container_on_user_a_overlay_through_its_polic
         let mut args = vec!["run", "-d", "-i", "--pull", "never"];
         args.extend(net);
         args.push(STDIO);
-        let (ok, out, err) = in_gateway(&bob_task, &args);
+        let (ok, out, err) = in_gateway(&bob_task, &args, "");
         assert!(
             !ok && err.contains("mcp-frontdoor:"),
             "{what}: not refused by the policed API: ok={ok} out={out} err={err}"
         );
     }
-    let (ok, _, err) = in_gateway(&bob_task, &["network", "connect", &id_a, &bob_task]);
+    let (ok, _, err) = in_gateway(&bob_task, &["network", "connect", &id_a, &bob_task], "");
     assert!(
         !ok && err.contains("mcp-frontdoor:"),
         "network connect: {err}"
     );
-    let (ok, _, err) = in_gateway(&bob_task, &["network", "inspect", &id_a]);
+    let (ok, _, err) = in_gateway(&bob_task, &["network", "inspect", &id_a], "");
     assert!(
         !ok && err.contains("No such network"),
         "network inspect: {err}"

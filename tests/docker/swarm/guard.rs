@@ -130,6 +130,26 @@ impl SwarmEngine {
     }
 
     /// `docker service inspect --format <format> <name>`.
+    /// Asserts that `slug`'s gateway service is pinned to this node (a gateway with the
+    /// policed Docker API, whose socket is a file of this host) and returns its running task's
+    /// mounts as `type:source->destination:rw ...`.
+    pub fn pinned_with_policed_api(&self, slug: &str) -> String {
+        let node = docker(&["info", "--format", "{{.Swarm.NodeID}}"]).1;
+        assert_eq!(
+            self.inspect_service(
+                &self.name(slug),
+                "{{json .Spec.TaskTemplate.Placement.Constraints}}"
+            ),
+            format!("[\"node.id=={node}\"]"),
+            "a gateway with the policed API stays on the front door's node"
+        );
+        let task = self.running_task(slug);
+        self.inspect(
+            &task,
+            "{{range .Mounts}}{{.Type}}:{{.Source}}->{{.Destination}}:{{.RW}} {{end}}",
+        )
+    }
+
     pub fn inspect_service(&self, name: &str, format: &str) -> String {
         docker(&["service", "inspect", "--format", format, name]).1
     }
