@@ -8,6 +8,7 @@ mod admit;
 mod body;
 pub mod exchange;
 mod headers;
+mod relay;
 pub mod rpc;
 pub mod sealed;
 mod send;

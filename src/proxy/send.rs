@@ -3,7 +3,7 @@
 
 use super::body::Counted;
 use super::headers;
-use super::upstream::UpstreamError;
+use super::upstream::{UpstreamBody, UpstreamError};
 use super::Proxy;
 use crate::auth::Principal;
 use crate::error::Error;
@@ -11,14 +11,13 @@ use crate::gateways::{Retry, Upstream};
 use crate::server::ConnInfo;
 use axum::body::Body;
 use http::{Method, Request};
-use hyper::body::Incoming;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// The gateway's answer, with the upstream it came from (its lease is held while the body
 /// streams) and the count of request bytes sent to it.
 pub struct Sent {
-    pub resp: http::Response<Incoming>,
+    pub resp: http::Response<UpstreamBody>,
     pub upstream: Upstream,
     pub bytes_in: Arc<AtomicU64>,
 }

@@ -1,10 +1,16 @@
-//! The pooled HTTP/1.1 client to gateways, and how its failures are classified.
+//! The client to gateways (hyper's pooled HTTP/1.1 client; event streams on the relay of
+//! our own, `proxy::relay`), and how its failures are classified.
 
+use super::relay::{self, RelayBody};
 use axum::body::Body;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Why a gateway could not answer. The client sees only our wording (see `error.rs`).
@@ -35,6 +41,7 @@ impl UpstreamError {
 #[derive(Clone)]
 pub struct UpstreamClient {
     pools: Arc<[Client<HttpConnector, Body>]>,
+    connect_timeout: Duration,
     response_timeout: Duration,
 }
 
@@ -54,6 +61,7 @@ impl UpstreamClient {
         };
         Self {
             pools: (0..=workers).map(|_| pool()).collect(),
+            connect_timeout,
             response_timeout,
         }
     }
@@ -63,14 +71,22 @@ impl UpstreamClient {
         self.pools.get(i).unwrap_or(&self.pools[0])
     }
 
-    /// Sends the request; the body streams as the client sends it.
+    /// Sends the request; the body streams as the client sends it. An event-stream `GET`
+    /// goes over the relay (`proxy::relay`); the same timeouts and failure classes apply.
     pub async fn send(
         &self,
         req: http::Request<Body>,
-    ) -> Result<http::Response<Incoming>, UpstreamError> {
+    ) -> Result<http::Response<UpstreamBody>, UpstreamError> {
+        if relay::wants(&req) {
+            let sent = relay::send(req, self.connect_timeout);
+            return match tokio::time::timeout(self.response_timeout, sent).await {
+                Err(_) => Err(UpstreamError::Timeout),
+                Ok(r) => r.map(|resp| resp.map(UpstreamBody::Relayed)),
+            };
+        }
         match tokio::time::timeout(self.response_timeout, self.client().request(req)).await {
             Err(_) => Err(UpstreamError::Timeout),
-            Ok(Ok(resp)) => Ok(resp),
+            Ok(Ok(resp)) => Ok(resp.map(UpstreamBody::Pooled)),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "upstream request failed");
                 if e.is_connect() {
@@ -83,6 +99,42 @@ impl UpstreamClient {
                     Err(UpstreamError::Protocol)
                 }
             }
+        }
+    }
+}
+
+/// A gateway's response body, from either path.
+pub enum UpstreamBody {
+    Pooled(Incoming),
+    Relayed(RelayBody),
+}
+
+impl http_body::Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        // Both bodies are `Unpin`.
+        match self.get_mut() {
+            Self::Pooled(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            Self::Relayed(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Pooled(b) => b.is_end_stream(),
+            Self::Relayed(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Pooled(b) => b.size_hint(),
+            Self::Relayed(b) => b.size_hint(),
         }
     }
 }

@@ -19,6 +19,7 @@ SHOTS = ROOT / "target" / "ui-screenshots"
 XSS = '<img src=x onerror="window.__pwned=1;document.title=\'pwned\'">'
 # Waits are bounds for a loaded 2-core machine, not timing assertions.
 WAIT_MS = 90_000
+READY = "body[data-ready=true]"
 
 
 def chromium():
@@ -64,19 +65,46 @@ def world(frontdoor):
     return t
 
 
-def goto(page, url, tries=5):
-    """Opens the page at `url` and waits until all its modules ran; again when chromium
-    aborted a load because a network interface of this machine changed (ERR_NETWORK_CHANGED:
-    Docker makes and removes gateway networks, ours and any other test's)."""
+def goto(page, url, tries=6):
+    """Opens `url` in `page` and waits until all its modules ran; again when chromium aborted
+    the load because a network interface of this machine changed (ERR_NETWORK_CHANGED: Docker
+    makes and removes gateway networks, ours and any other test's). Chromium's error page then
+    reloads itself, and a second goto at once races that reload ("interrupted by another
+    navigation"), so a retry first waits for the churn to pass and for that reload to land."""
     for attempt in range(1, tries + 1):
         try:
             page.goto(url)
-            page.wait_for_selector("body[data-ready=true]", timeout=15_000)
+            page.wait_for_selector(READY, timeout=15_000)
             return
         except Exception as e:
             if attempt == tries:
                 raise
-            print(f"page load {attempt} failed, again: {str(e)[:200]}")
+            print(f"page load {attempt} failed: {str(e)[:200]}")
+        page.wait_for_timeout(1_000 * attempt)
+        try:
+            page.wait_for_selector(READY, timeout=5_000)
+            print(f"page load {attempt}: the error page's own reload made it")
+            return
+        except Exception:
+            print(f"page load {attempt}: not ready after the pause, again")
+
+
+def open_page(context, url, watch=None, tries=6):
+    """A new tab at `url` (see goto); a tab whose load failed is closed and the next try gets a
+    fresh one, so no reload of an error page is left to race it. `watch(page)` attaches the
+    caller's listeners before the load."""
+    for attempt in range(1, tries + 1):
+        page = context.new_page()
+        if watch:
+            watch(page)
+        try:
+            goto(page, url, tries=2)
+            return page
+        except Exception as e:
+            page.close()
+            if attempt == tries:
+                raise
+            print(f"tab {attempt} failed, a new one: {str(e)[:200]}")
 
 
 class Session:
@@ -86,16 +114,17 @@ class Session:
         self.name = name
         self.context = browser.new_context(ignore_https_errors=True,
                                            viewport={"width": 1200, "height": 1000})
-        self.page = self.context.new_page()
         self.responses, self.console, self.urls, self.failed = [], [], [], []
-        self.page.on("response", lambda r: self.responses.append(r))
-        self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
-        self.page.on("console", lambda m: self.console.append(m.text))
-        self.page.on("request", lambda r: self.urls.append(r.url))
-        goto(self.page, fd.url + "/ui/")
+        self.page = open_page(self.context, fd.url + "/ui/", self._watch)
         self.page.fill("#token-input", token)
         self.page.click("#login-form button[type=submit]")
         self.page.wait_for_selector("#user-view:not([hidden])", timeout=WAIT_MS)
+
+    def _watch(self, page):
+        page.on("response", lambda r: self.responses.append(r))
+        page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
+        page.on("console", lambda m: self.console.append(m.text))
+        page.on("request", lambda r: self.urls.append(r.url))
 
     def shot(self, label):
         SHOTS.mkdir(parents=True, exist_ok=True)
@@ -155,8 +184,7 @@ def test_the_page_carries_its_policy_and_a_browser_at_the_root_lands_on_it(front
                       "connect-src 'self'", "frame-ancestors 'none'", "form-action 'none'"]:
         assert directive in csp, csp
     context = browser.new_context(ignore_https_errors=True)
-    page = context.new_page()
-    goto(page, frontdoor.url + "/")
+    page = open_page(context, frontdoor.url + "/")
     assert page.url == frontdoor.url + "/ui/"
     page.wait_for_selector("#login:not([hidden])")
     context.close()
@@ -372,8 +400,7 @@ def test_a_hostile_title_renders_as_text(frontdoor, browser, world):
 def test_the_event_parser_follows_the_stream_format(frontdoor, browser):
     """The page's own SSE parser, fed a stream cut at awkward places."""
     context = browser.new_context(ignore_https_errors=True)
-    page = context.new_page()
-    goto(page, frontdoor.url + "/ui/")
+    page = open_page(context, frontdoor.url + "/ui/")
     got = page.evaluate("""async () => {
         const { SseParser } = await import("./events.js");
         const out = [];

@@ -23,10 +23,15 @@ async fn request_headers_are_cleaned_and_mcp_headers_kept() {
         .server("allowed_origins: [\"https://app.example.com\"]")
         .start()
         .await;
-    for proto in [Proto::H1, Proto::H2] {
+    // A POST goes over the pooled client, an event-stream GET over the relay (`proxy::relay`):
+    // the same hygiene both ways.
+    let cases = [Proto::H1, Proto::H2]
+        .into_iter()
+        .flat_map(|p| [(p, "POST"), (p, "GET")]);
+    for (proto, method) in cases {
         let c = fd.client(proto);
         let mut req = c
-            .req("POST", "/mcp?x=1")
+            .req(method, "/mcp?x=1")
             .header("authorization", tokens::bearer("alice"))
             .header("origin", "https://app.example.com")
             .header(
@@ -45,7 +50,12 @@ async fn request_headers_are_cleaned_and_mcp_headers_kept() {
                 .header("keep-alive", "timeout=5")
                 .header("proxy-authorization", "Basic Zm9vOmJhcg==");
         }
-        let resp = c.send_body(req, "{\"jsonrpc\":\"2.0\"}").await;
+        let resp = if method == "POST" {
+            c.send_body(req, "{\"jsonrpc\":\"2.0\"}").await
+        } else {
+            c.send(req).await
+        };
+        let proto = format!("{proto:?} {method}");
         assert_eq!(resp.status(), 200, "{proto:?}");
         let cookies: Vec<_> = resp.headers().get_all("set-cookie").iter().collect();
         assert_eq!(cookies, ["a=1", "b=2"], "{proto:?}: repeated headers kept");
@@ -54,7 +64,10 @@ async fn request_headers_are_cleaned_and_mcp_headers_kept() {
 
         let seen = up.seen().pop().unwrap();
         let h = &seen.headers;
+        assert_eq!(seen.method.as_str(), method);
         assert_eq!(seen.uri.path_and_query().unwrap(), "/mcp?x=1");
+        assert_eq!(h.get_all("host").iter().count(), 1, "{proto}");
+        assert_eq!(h["host"], up.addr.to_string().as_str(), "{proto}");
         assert_eq!(
             h["authorization"], "Bearer gw-token",
             "client credentials replaced"

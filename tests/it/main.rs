@@ -17,6 +17,7 @@ mod headers;
 mod identities;
 mod metrics_listener;
 mod ops_files;
+mod relay;
 mod routing;
 mod secrets;
 mod sessions;
