@@ -14,8 +14,46 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-/// What the raw gateway does with one connection, after reading the request head.
-type Script = fn(TcpStream) -> futures_util::future::BoxFuture<'static, ()>;
+/// What the raw gateway does with one connection after reading the request head: these
+/// writes, each flushed on its own, then it holds the connection open (a gateway that stops
+/// mid-answer) or closes it.
+#[derive(Clone)]
+struct Script {
+    writes: Vec<Vec<u8>>,
+    pause: Duration,
+    hold: bool,
+}
+
+impl Script {
+    /// Writes `wire` in one piece, then holds the connection.
+    fn holds(wire: impl Into<Vec<u8>>) -> Self {
+        Self {
+            writes: vec![wire.into()],
+            pause: Duration::ZERO,
+            hold: true,
+        }
+    }
+
+    /// Writes `wire` in one piece, then closes.
+    fn closes(wire: impl Into<Vec<u8>>) -> Self {
+        Self {
+            hold: false,
+            ..Self::holds(wire)
+        }
+    }
+
+    async fn run(self, mut tcp: TcpStream) {
+        for w in self.writes {
+            if tcp.write_all(&w).await.is_err() || tcp.flush().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(self.pause).await;
+        }
+        if self.hold {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+    }
+}
 
 /// A gateway that reads each request head, reports it, and runs `script` on the connection.
 async fn raw_gateway(script: Script) -> (SocketAddr, mpsc::UnboundedReceiver<String>) {
@@ -24,7 +62,7 @@ async fn raw_gateway(script: Script) -> (SocketAddr, mpsc::UnboundedReceiver<Str
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Ok((mut tcp, _)) = listener.accept().await {
-            let tx = tx.clone();
+            let (tx, script) = (tx.clone(), script.clone());
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut byte = [0u8; 1];
@@ -35,7 +73,7 @@ async fn raw_gateway(script: Script) -> (SocketAddr, mpsc::UnboundedReceiver<Str
                     head.push(byte[0]);
                 }
                 let _ = tx.send(String::from_utf8_lossy(&head).into_owned());
-                script(tcp).await;
+                script.run(tcp).await;
             });
         }
     });
@@ -73,19 +111,13 @@ async fn still_serving(fd: &Frontdoor) {
 
 #[tokio::test]
 async fn a_chunked_stream_written_a_byte_at_a_time_arrives_whole_over_h1_and_h2() {
-    let (addr, mut heads) = raw_gateway(|mut tcp| {
-        Box::pin(async move {
-            let wire = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
-                         transfer-encoding: chunked\r\n\r\n\
-                         d\r\ndata: first\n\n\r\n10;x=y\r\ndata: second!!\n\n\r\n0\r\n\r\n";
-            for b in wire {
-                if tcp.write_all(&[*b]).await.is_err() {
-                    return;
-                }
-                tcp.flush().await.unwrap();
-                tokio::time::sleep(Duration::from_micros(200)).await;
-            }
-        })
+    let wire = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                 transfer-encoding: chunked\r\n\r\n\
+                 d\r\ndata: first\n\n\r\n10;x=y\r\ndata: second!!\n\n\r\n0\r\n\r\n";
+    let (addr, mut heads) = raw_gateway(Script {
+        writes: wire.iter().map(|b| vec![*b]).collect(),
+        pause: Duration::from_micros(200),
+        hold: false,
     })
     .await;
     let fd = frontdoor(addr).await;
@@ -114,14 +146,13 @@ async fn a_chunked_stream_written_a_byte_at_a_time_arrives_whole_over_h1_and_h2(
 
 #[tokio::test]
 async fn a_stream_ending_with_the_connection_or_a_length_arrives_whole() {
-    let (addr, _heads) = raw_gateway(|mut tcp| {
-        Box::pin(async move {
-            let _ = tcp
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: a\n\n")
-                .await;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let _ = tcp.write_all(b"data: b\n\n").await;
-        })
+    let (addr, _heads) = raw_gateway(Script {
+        writes: vec![
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: a\n\n".to_vec(),
+            b"data: b\n\n".to_vec(),
+        ],
+        pause: Duration::from_millis(50),
+        hold: false,
     })
     .await;
     let fd = frontdoor(addr).await;
@@ -129,14 +160,10 @@ async fn a_stream_ending_with_the_connection_or_a_length_arrives_whole() {
     let text = body_text(c.send(stream_request(&c)).await).await.unwrap();
     assert_eq!(text, "data: a\n\ndata: b\n\n");
 
-    let (addr, _heads) = raw_gateway(|mut tcp| {
-        Box::pin(async move {
-            // Bytes past the length are not part of the answer.
-            let _ = tcp
-                .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 4\r\n\r\nnopeEXTRA")
-                .await;
-        })
-    })
+    // Bytes past the length are not part of the answer.
+    let (addr, _heads) = raw_gateway(Script::closes(
+        "HTTP/1.1 404 Not Found\r\ncontent-length: 4\r\n\r\nnopeEXTRA",
+    ))
     .await;
     let fd = frontdoor(addr).await;
     let c = fd.client(Proto::H1);
@@ -147,47 +174,19 @@ async fn a_stream_ending_with_the_connection_or_a_length_arrives_whole() {
 
 #[tokio::test]
 async fn a_gateway_breaking_its_own_framing_ends_the_stream_not_the_front_door() {
+    const HEAD: &str = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n";
+    const CHUNKED: &str = "transfer-encoding: chunked\r\n\r\n9\r\ndata: x\n\n\r\n";
     for (script, why) in [
         (
-            (|mut tcp: TcpStream| {
-                Box::pin(async move {
-                    let _ = tcp
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
-                              transfer-encoding: chunked\r\n\r\n9\r\ndata: x\n\n\r\nzz\r\n",
-                        )
-                        .await;
-                    tokio::time::sleep(Duration::from_secs(10)).await;
-                }) as _
-            }) as Script,
+            Script::holds(format!("{HEAD}{CHUNKED}zz\r\n")),
             "a chunk size that is not hex",
         ),
         (
-            |mut tcp| {
-                Box::pin(async move {
-                    let _ = tcp
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
-                              transfer-encoding: chunked\r\n\r\n9\r\ndata: x\n\n\r\n\
-                              fffffffffffffffff\r\n",
-                        )
-                        .await;
-                    tokio::time::sleep(Duration::from_secs(10)).await;
-                })
-            },
+            Script::holds(format!("{HEAD}{CHUNKED}fffffffffffffffff\r\n")),
             "a chunk size over 64 bits",
         ),
         (
-            |mut tcp| {
-                Box::pin(async move {
-                    let _ = tcp
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
-                              content-length: 100\r\n\r\ndata: x\n\n",
-                        )
-                        .await;
-                })
-            },
+            Script::closes(format!("{HEAD}content-length: 100\r\n\r\ndata: x\n\n")),
             "closed before its Content-Length",
         ),
     ] {
@@ -216,64 +215,30 @@ async fn a_gateway_breaking_its_own_framing_ends_the_stream_not_the_front_door()
 
 #[tokio::test]
 async fn hostile_answer_heads_are_a_502_with_the_front_doors_own_words() {
+    let many: String = (0..200).map(|i| format!("x-{i}: 1\r\n")).collect();
     for (script, why) in [
         (
-            (|mut tcp: TcpStream| {
-                Box::pin(async move {
-                    let big = format!("HTTP/1.1 200 OK\r\nx-big: {}\r\n", "a".repeat(70_000));
-                    let _ = tcp.write_all(big.as_bytes()).await;
-                    tokio::time::sleep(Duration::from_secs(10)).await;
-                }) as _
-            }) as Script,
+            Script::holds(format!(
+                "HTTP/1.1 200 OK\r\nx-big: {}\r\n",
+                "a".repeat(70_000)
+            )),
             "a head over 64 KiB",
         ),
         (
-            |mut tcp| {
-                Box::pin(async move {
-                    let many: String = (0..200).map(|i| format!("x-{i}: 1\r\n")).collect();
-                    let _ = tcp
-                        .write_all(format!("HTTP/1.1 200 OK\r\n{many}\r\n").as_bytes())
-                        .await;
-                    tokio::time::sleep(Duration::from_secs(10)).await;
-                })
-            },
+            Script::holds(format!("HTTP/1.1 200 OK\r\n{many}\r\n")),
             "200 header fields",
         ),
         (
-            |mut tcp| {
-                Box::pin(async move {
-                    let _ = tcp
-                        .write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\n\r\n")
-                        .await;
-                    tokio::time::sleep(Duration::from_secs(10)).await;
-                })
-            },
+            Script::holds("HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\n\r\n"),
             "an upgrade nobody asked for",
         ),
         (
-            |mut tcp| {
-                Box::pin(async move {
-                    let _ = tcp
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
-                        )
-                        .await;
-                    tokio::time::sleep(Duration::from_secs(10)).await;
-                })
-            },
+            Script::holds("HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n"),
             "two different lengths",
         ),
+        (Script::closes(""), "closed before any answer"),
         (
-            |tcp| Box::pin(async move { drop(tcp) }),
-            "closed before any answer",
-        ),
-        (
-            |mut tcp| {
-                Box::pin(async move {
-                    let _ = tcp.write_all(b"SSH-2.0-OpenSSH_9.6\r\n\r\n").await;
-                    tokio::time::sleep(Duration::from_secs(10)).await;
-                })
-            },
+            Script::holds("SSH-2.0-OpenSSH_9.6\r\n\r\n"),
             "not HTTP at all",
         ),
     ] {
@@ -294,13 +259,7 @@ async fn hostile_answer_heads_are_a_502_with_the_front_doors_own_words() {
 
 #[tokio::test]
 async fn a_gateway_that_never_answers_is_a_504_after_the_response_timeout() {
-    let (addr, _heads) = raw_gateway(|tcp| {
-        Box::pin(async move {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            drop(tcp);
-        })
-    })
-    .await;
+    let (addr, _heads) = raw_gateway(Script::holds("")).await;
     let fd = Frontdoor::builder()
         .upstream(&format!("http://{addr}"))
         .gateways("response_timeout: 1s")

@@ -78,28 +78,18 @@ impl Framing {
                     return Ok((!input.is_empty()).then(|| std::mem::take(input)));
                 }
                 Framing::Length(left) => {
-                    if input.is_empty() {
-                        return Ok(None);
-                    }
-                    let n = (*left).min(input.len() as u64) as usize;
-                    let data = input.split_to(n);
-                    *left -= n as u64;
+                    let data = take(input, left);
                     if *left == 0 {
                         *self = Framing::Done;
                     }
-                    return Ok(Some(data));
+                    return Ok(data);
                 }
                 Framing::Chunked(Chunk::Data { left }) => {
-                    if input.is_empty() {
-                        return Ok(None);
-                    }
-                    let n = (*left).min(input.len() as u64) as usize;
-                    let data = input.split_to(n);
-                    *left -= n as u64;
+                    let data = take(input, left);
                     if *left == 0 {
                         *self = Framing::Chunked(Chunk::DataEnd { cr: false });
                     }
-                    return Ok(Some(data));
+                    return Ok(data);
                 }
                 Framing::Chunked(state) => {
                     let Some(&b) = input.first() else {
@@ -134,6 +124,16 @@ impl Framing {
             _ => None,
         }
     }
+}
+
+/// Up to `left` bytes of data off the front of `input` (`None` when it is empty).
+fn take(input: &mut Bytes, left: &mut u64) -> Option<Bytes> {
+    if input.is_empty() {
+        return None;
+    }
+    let n = (*left).min(input.len() as u64) as usize;
+    *left -= n as u64;
+    Some(input.split_to(n))
 }
 
 /// One framing byte of a chunked body; `Some` when the state moves on to another kind.
