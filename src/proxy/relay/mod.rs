@@ -45,12 +45,13 @@ pub fn wants(req: &Request<Body>) -> bool {
     use http_body::Body as _;
     req.method() == Method::GET
         && req.body().is_end_stream()
-        && req
-            .headers()
-            .get_all(header::ACCEPT)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.to_ascii_lowercase().contains("text/event-stream"))
+        && req.headers().get_all(header::ACCEPT).iter().any(|v| {
+            // Asked on every GET: a scan without an allocation.
+            const SSE: &[u8] = b"text/event-stream";
+            v.as_bytes()
+                .windows(SSE.len())
+                .any(|w| w.eq_ignore_ascii_case(SSE))
+        })
 }
 
 /// Sends the bodiless `req` (headers already cleaned for the gateway, `uri` absolute) and
