@@ -72,34 +72,39 @@ impl UpstreamClient {
     }
 
     /// Sends the request; the body streams as the client sends it. An event-stream `GET`
-    /// goes over the relay (`proxy::relay`); the same timeouts and failure classes apply.
+    /// goes over the relay (`proxy::relay`); the same timeout and failure classes apply.
     pub async fn send(
         &self,
         req: http::Request<Body>,
     ) -> Result<http::Response<UpstreamBody>, UpstreamError> {
-        if relay::wants(&req) {
-            let sent = relay::send(req, self.connect_timeout);
-            return match tokio::time::timeout(self.response_timeout, sent).await {
-                Err(_) => Err(UpstreamError::Timeout),
-                Ok(r) => r.map(|resp| resp.map(UpstreamBody::Relayed)),
-            };
-        }
-        match tokio::time::timeout(self.response_timeout, self.client().request(req)).await {
-            Err(_) => Err(UpstreamError::Timeout),
-            Ok(Ok(resp)) => Ok(resp.map(UpstreamBody::Pooled)),
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "upstream request failed");
-                if e.is_connect() {
-                    if is_timeout(&e) {
-                        Err(UpstreamError::Timeout)
-                    } else {
-                        Err(UpstreamError::Connect)
-                    }
-                } else {
-                    Err(UpstreamError::Protocol)
-                }
+        let sent = async {
+            if relay::wants(&req) {
+                let resp = relay::send(req, self.connect_timeout).await?;
+                Ok(resp.map(UpstreamBody::Relayed))
+            } else {
+                self.pooled(req).await.map(|r| r.map(UpstreamBody::Pooled))
             }
-        }
+        };
+        tokio::time::timeout(self.response_timeout, sent)
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout))
+    }
+
+    /// Over hyper's pooled client, its errors classified.
+    async fn pooled(
+        &self,
+        req: http::Request<Body>,
+    ) -> Result<http::Response<Incoming>, UpstreamError> {
+        self.client().request(req).await.map_err(|e| {
+            tracing::debug!(error = %e, "upstream request failed");
+            if !e.is_connect() {
+                UpstreamError::Protocol
+            } else if is_timeout(&e) {
+                UpstreamError::Timeout
+            } else {
+                UpstreamError::Connect
+            }
+        })
     }
 }
 

@@ -111,6 +111,8 @@ fn request_head(method: &Method, path: &str, host: &str, headers: &HeaderMap) ->
     ] {
         head.extend_from_slice(part.as_bytes());
     }
+    // `headers::to_upstream` has already taken these out; checked again because these bytes
+    // go out raw (hyper's client would have normalised them): one Host, one Connection.
     for (name, value) in headers {
         if name == header::HOST || name == header::CONNECTION {
             continue;
@@ -232,9 +234,16 @@ pub struct RelayBody {
 }
 
 impl RelayBody {
+    /// The body is over: the connection closes, nothing read is kept.
     fn finish(&mut self) {
         self.io = None;
         self.pending = Bytes::new();
+    }
+
+    /// The body ends with `e` (the client sees a cut stream).
+    fn fail(&mut self, e: impl Into<RelayError>) -> Poll<Option<Result<Frame<Bytes>, RelayError>>> {
+        self.finish();
+        Poll::Ready(Some(Err(e.into())))
     }
 }
 
@@ -266,10 +275,7 @@ impl http_body::Body for RelayBody {
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Ok(None) => this.pending = Bytes::new(),
-                Err(e) => {
-                    this.finish();
-                    return Poll::Ready(Some(Err(e.into())));
-                }
+                Err(e) => return this.fail(e),
             }
             if this.framing.is_done() {
                 this.finish();
@@ -279,8 +285,7 @@ impl http_body::Body for RelayBody {
                 return Poll::Ready(None);
             };
             if let Err(e) = ready!(io.poll_read_ready(cx)) {
-                this.finish();
-                return Poll::Ready(Some(Err(e.into())));
+                return this.fail(e);
             }
             // The buffer exists from here until its data is handed on.
             let mut buf = BytesMut::with_capacity(READ_SIZE);
@@ -292,10 +297,7 @@ impl http_body::Body for RelayBody {
                 }
                 Ok(_) => this.pending = buf.freeze(),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => {
-                    this.finish();
-                    return Poll::Ready(Some(Err(e.into())));
-                }
+                Err(e) => return this.fail(e),
             }
         }
     }
