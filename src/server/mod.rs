@@ -12,9 +12,12 @@ use crate::shutdown::Shutdown;
 use axum::Router;
 use conns::{ConnHandle, ConnState, Conns, Limits, Slot, Tracked};
 use edge_metrics::{CloseReason, EdgeMetrics};
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -45,18 +48,40 @@ pub struct ListenerSpec {
 /// GOAWAY) before its socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-fn http_builder() -> auto::Builder<TokioExecutor> {
+/// A head that started arriving must be complete within this; the time to its first byte is
+/// bounded by the connection's first-request or idle deadline.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pings find dead peers under hours-long streams that carry no data.
+const H2_PING_EVERY: Duration = Duration::from_secs(30);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The HTTP/1.1 server of a connection known to speak it.
+fn http1_builder() -> http1::Builder {
+    let mut b = http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    b
+}
+
+/// The HTTP/2 server of a connection known to speak it.
+fn http2_builder() -> http2::Builder<TokioExecutor> {
+    let mut b = http2::Builder::new(TokioExecutor::new());
+    b.timer(TokioTimer::new())
+        .keep_alive_interval(H2_PING_EVERY)
+        .keep_alive_timeout(H2_PING_TIMEOUT);
+    b
+}
+
+/// Either, told apart by the connection's first bytes, with the same settings.
+fn auto_builder() -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
-    // A head that started arriving must be complete within this; the time to its first byte
-    // is bounded by the connection's first-request or idle deadline.
     b.http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
-    // Pings find dead peers under hours-long streams that carry no data.
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     b.http2()
         .timer(TokioTimer::new())
-        .keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(20));
+        .keep_alive_interval(H2_PING_EVERY)
+        .keep_alive_timeout(H2_PING_TIMEOUT);
     b
 }
 
@@ -143,9 +168,9 @@ fn negotiated(alpn: Option<&[u8]>) -> Version {
 struct Shared {
     name: &'static str,
     /// Detects the version; `h1` and `h2` serve a version known up front.
-    builder: auto::Builder<TokioExecutor>,
-    h1: auto::Builder<TokioExecutor>,
-    h2: auto::Builder<TokioExecutor>,
+    auto: auto::Builder<TokioExecutor>,
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
     app: Router,
     tls: Option<TlsAcceptor>,
     limits: Limits,
@@ -174,9 +199,9 @@ pub async fn serve_with(
 ) {
     let shared = Arc::new(Shared {
         name: spec.name,
-        builder: http_builder(),
-        h1: http_builder().http1_only(),
-        h2: http_builder().http2_only(),
+        auto: auto_builder(),
+        h1: http1_builder(),
+        h2: http2_builder(),
         app,
         tls: spec.tls,
         limits: spec.limits,
@@ -245,66 +270,126 @@ async fn serve_conn(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slot:
         peer,
         tls: shared.tls.is_some(),
     };
-    match shared.tls.clone() {
-        Some(acceptor) => {
-            let handshake = tokio::time::timeout(shared.limits.handshake, acceptor.accept(tcp));
-            let stream = tokio::select! {
-                r = handshake => match r {
-                    Ok(Ok(s)) => Some(s),
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        shared.metrics.closed(shared.name, CloseReason::HandshakeFailed);
-                        None
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        shared.metrics.closed(shared.name, CloseReason::HandshakeTimeout);
-                        None
-                    }
-                },
-                // Evicted (counted where it was chosen) or shutting down.
-                _ = state.evict.cancelled() => None,
-                _ = shared.drain.cancelled() => None,
-            };
-            if let Some(s) = stream {
+    // Only the served connection's box is held across its await: a TLS stream or handshake
+    // held in this task was room that every plain connection's task paid for.
+    let served = match shared.tls.clone() {
+        Some(acceptor) => Box::pin(handshake(&shared, acceptor, tcp, peer, &state))
+            .await
+            .map(|s| {
                 let version = negotiated(s.get_ref().1.alpn_protocol());
-                http(&shared, s, info, &state, version).await;
-            }
-        }
-        None => {
-            let version = tokio::select! {
-                v = sniff(&tcp) => Some(v),
-                reason = state.expired() => {
-                    shared.metrics.closed(shared.name, reason);
-                    None
-                }
-                _ = state.evict.cancelled() => None,
-                _ = shared.drain.cancelled() => None,
-            };
-            if let Some(v) = version {
-                http(&shared, tcp, info, &state, v).await;
-            }
-        }
+                http(&shared, s, info, &state, version)
+            }),
+        None => first_bytes(&shared, &tcp, &state)
+            .await
+            .map(|version| http(&shared, tcp, info, &state, version)),
+    };
+    if let Some(served) = served {
+        served.await;
     }
     shared.metrics.opened(shared.name, -1);
     drop(slot);
 }
 
+/// The TLS handshake, within its deadline; `None` when it failed, timed out, or the
+/// connection was evicted or the server is shutting down first.
+async fn handshake(
+    shared: &Shared,
+    acceptor: TlsAcceptor,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    state: &ConnState,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let handshake = tokio::time::timeout(shared.limits.handshake, acceptor.accept(tcp));
+    tokio::select! {
+        r = handshake => match r {
+            Ok(Ok(s)) => Some(s),
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                shared.metrics.closed(shared.name, CloseReason::HandshakeFailed);
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                shared.metrics.closed(shared.name, CloseReason::HandshakeTimeout);
+                None
+            }
+        },
+        // Evicted (counted where it was chosen) or shutting down.
+        _ = state.evict.cancelled() => None,
+        _ = shared.drain.cancelled() => None,
+    }
+}
+
+/// The version a plain connection speaks, once its first bytes arrived; `None` when its
+/// deadline passed, or it was evicted or the server is shutting down first.
+async fn first_bytes(shared: &Shared, tcp: &TcpStream, state: &ConnState) -> Option<Version> {
+    tokio::select! {
+        v = sniff(tcp) => Some(v),
+        reason = state.expired() => {
+            shared.metrics.closed(shared.name, reason);
+            None
+        }
+        _ = state.evict.cancelled() => None,
+        _ = shared.drain.cancelled() => None,
+    }
+}
+
 /// HTTP on an established connection until it ends, is closed for its deadline, evicted,
 /// drained at shutdown, or cut at the end of the grace period.
-async fn http<I>(
-    shared: &Arc<Shared>,
+///
+/// Each version's connection (with its stream) lives in a box of its own size, made here
+/// before anything is awaited: inline, the connection task was sized for the largest of them
+/// (the detecting connection, an h2 connection, a TLS stream) and every idle plain HTTP/1.1
+/// stream carried several KiB it never touched (docs/BENCHMARKS.md, issue 15 step 3).
+fn http<'a, I>(
+    shared: &'a Shared,
     io: I,
     info: ConnInfo,
-    state: &Arc<ConnState>,
+    state: &'a Arc<ConnState>,
     version: Version,
-) where
+) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let app = shared.app.clone();
+    let io = TokioIo::new(io);
+    let svc = service(&shared.app, info, state);
+    // Without upgrades: the proxy strips `Upgrade`.
+    match version {
+        Version::H1 => {
+            let conn = shared.h1.serve_connection(io, svc);
+            Box::pin(drive(shared, state, conn, |c| c.graceful_shutdown()))
+        }
+        Version::H2 => {
+            let conn = shared.h2.serve_connection(io, svc);
+            Box::pin(drive(shared, state, conn, |c| c.graceful_shutdown()))
+        }
+        Version::Unknown => {
+            let conn = shared.auto.serve_connection(io, svc);
+            Box::pin(drive(shared, state, conn, |c| c.graceful_shutdown()))
+        }
+    }
+}
+
+/// The service of one connection: the app, with the connection's facts in every request and
+/// the body bookkeeping of `drain` and `conns` around it.
+fn service(
+    app: &Router,
+    info: ConnInfo,
+    state: &Arc<ConnState>,
+) -> impl hyper::service::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = http::Response<axum::body::Body>,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<http::Response<axum::body::Body>, std::convert::Infallible>>
+                 + Send
+                 + 'static,
+> + Clone
+       + Send
+       + 'static {
+    let app = app.clone();
     let handle = ConnHandle(state.clone());
     let conn_state = state.clone();
-    let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let in_flight = conn_state.request_started();
         let (mut parts, body) = req.into_parts();
         parts.extensions.insert(info);
@@ -324,37 +409,40 @@ async fn http<I>(
                 resp.map(|b| axum::body::Body::new(Tracked::new(b, in_flight))),
             )
         }
-    });
-    let builder = match version {
-        Version::H1 => &shared.h1,
-        Version::H2 => &shared.h2,
-        Version::Unknown => &shared.builder,
-    };
-    // Without upgrades: the proxy strips `Upgrade`, and only this form skips the detection
-    // for a version known up front.
-    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    })
+}
+
+/// Runs `conn` until it ends or the connection's bounds or the server's shutdown end it;
+/// `close_gracefully` asks it to finish its requests and close (each connection type of
+/// hyper has that method of its own, with its own bounds).
+async fn drive<C: Future>(
+    shared: &Shared,
+    state: &ConnState,
+    conn: C,
+    close_gracefully: fn(Pin<&mut C>),
+) {
     tokio::pin!(conn);
     let mut asked = false;
     // Set when the connection was asked to close for its deadline or an eviction (a drain at
     // shutdown is bounded by the grace period instead).
-    let mut closing: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    let mut closing: Option<Pin<Box<tokio::time::Sleep>>> = None;
     loop {
         tokio::select! {
             _ = conn.as_mut() => return,
             _ = shared.hard_stop.cancelled() => return,
             _ = until(closing.as_mut()) => return,
             _ = shared.drain.cancelled(), if !asked => {
-                conn.as_mut().graceful_shutdown();
+                close_gracefully(conn.as_mut());
                 asked = true;
             }
             reason = state.expired(), if !asked => {
                 shared.metrics.closed(shared.name, reason);
-                conn.as_mut().graceful_shutdown();
+                close_gracefully(conn.as_mut());
                 asked = true;
                 closing = Some(Box::pin(tokio::time::sleep(CLOSE_GRACE)));
             }
             _ = state.evict.cancelled(), if !asked => {
-                conn.as_mut().graceful_shutdown();
+                close_gracefully(conn.as_mut());
                 asked = true;
                 closing = Some(Box::pin(tokio::time::sleep(CLOSE_GRACE)));
             }
@@ -363,7 +451,7 @@ async fn http<I>(
 }
 
 /// Resolves when `sleep` does; never without one.
-async fn until(sleep: Option<&mut std::pin::Pin<Box<tokio::time::Sleep>>>) {
+async fn until(sleep: Option<&mut Pin<Box<tokio::time::Sleep>>>) {
     match sleep {
         Some(s) => s.as_mut().await,
         None => std::future::pending().await,
