@@ -2,8 +2,8 @@
 //! runtime, its own listening socket and its own pool of gateway connections
 //! (`proxy::UpstreamClient` picks the pool of the thread it runs on). A request, its client
 //! connection and the gateway connection it is forwarded on stay on one thread, as in nginx's
-//! worker processes; on the shared multi-thread runtime every request woke hyper's client
-//! connection task, usually on the other thread (docs/BENCHMARKS.md, the profile).
+//! worker processes; on the shared multi-thread runtime every request woke the gateway
+//! connection's task, usually on the other thread (docs/BENCHMARKS.md, the profile).
 //!
 //! The sockets: with `SO_REUSEPORT` on the bound listener (set by `Listeners::bind`) every
 //! worker binds its own socket to the same address and the kernel spreads new connections

@@ -23,8 +23,8 @@ async fn request_headers_are_cleaned_and_mcp_headers_kept() {
         .server("allowed_origins: [\"https://app.example.com\"]")
         .start()
         .await;
-    // A POST goes over the pooled client, an event-stream GET over the relay (`proxy::relay`):
-    // the same hygiene both ways.
+    // A POST goes over a kept gateway connection, an event-stream GET over one of its own
+    // (`proxy::relay`): the same hygiene both ways.
     let cases = [Proto::H1, Proto::H2]
         .into_iter()
         .flat_map(|p| [(p, "POST"), (p, "GET")]);

@@ -15,6 +15,7 @@ mod edge;
 mod events;
 mod headers;
 mod identities;
+mod keepalive;
 mod metrics_listener;
 mod ops_files;
 mod relay;

@@ -69,11 +69,9 @@ impl Framing {
     pub fn next_data(&mut self, input: &mut Bytes) -> Result<Option<Bytes>, Malformed> {
         loop {
             match self {
-                Framing::Done => {
-                    // Bytes past the end are not ours to hand on; the connection closes.
-                    *input = Bytes::new();
-                    return Ok(None);
-                }
+                // Bytes left in `input` are past the body's end: not ours to hand on, and a
+                // connection that sent them is not used again (the caller's to judge).
+                Framing::Done => return Ok(None),
                 Framing::UntilClose => {
                     return Ok((!input.is_empty()).then(|| std::mem::take(input)));
                 }

@@ -1,48 +1,52 @@
-//! Long-lived event streams to gateways on an HTTP/1.1 exchange of our own.
+//! Requests to gateways on HTTP/1.1 exchanges of our own, on connections kept per serving
+//! worker.
+//!
+//! The request's own task writes its head and body to the gateway's socket and reads the
+//! answer's head; the body is read as the client takes it (`body`). There is no connection
+//! task, dispatch channel or per-request spawn between the two sides, which hyper's pooled
+//! client had (docs/BENCHMARKS.md, issue 15): a request and both its sockets stay on one task
+//! of one worker, as in nginx's event loop. After an answer read to its framed end the
+//! connection goes back to the worker's pool (`pool`) for the next request to that gateway.
 //!
 //! A `GET` that asks for `text/event-stream` (MCP's standalone stream, legacy `/sse`) may stay
-//! open for hours and is quiet most of that time. Through hyper's pooled client each one holds
-//! a connection task, its dispatch channel and 8 KiB read and write buffers for its whole life
-//! (docs/BENCHMARKS.md, issue 15). Here the request head is written once, the answer's head is
-//! read into a small buffer that is dropped after parsing, and the body is read only when the
-//! socket is readable, into a buffer that leaves with the data: a quiet stream holds a socket
-//! and the framing state, nothing more. The connection is not pooled (a stream would keep it
-//! for its life anyway) and closes with the stream, which is how the gateway learns the client
-//! left.
+//! open for hours and is quiet most of that time: it gets a connection of its own, asked to
+//! close with the stream (which is how the gateway learns the client left), and holds only
+//! its socket and framing state while quiet.
 //!
 //! Everything the gateway sends is attacker input (a tenant's servers run behind it): the head
-//! is bounded in size and header count and parsed by `httparse` (as hyper does), and the body
-//! framing by [`chunked`].
+//! is bounded in size and header count and parsed by `httparse` (as hyper does), the body
+//! framing by [`chunked`], and a connection whose answer did not end exactly where its framing
+//! said is never used again.
 
+mod body;
 mod chunked;
+mod head;
+mod pool;
+
+pub use body::RelayBody;
+pub use pool::Pools;
 
 use super::upstream::UpstreamError;
 use axum::body::Body;
-use bytes::{Bytes, BytesMut};
-use chunked::{Chunk, Framing, Malformed};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
-use http_body::{Frame, SizeHint};
+use body::Home;
+use bytes::Bytes;
+use chunked::Framing;
+use head::BodyLength;
+use http::header;
+use http::uri::Authority;
+use http::{Method, Request, Response};
+use http_body::Body as _;
 use std::io;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-/// The largest response head accepted from a gateway (hyper's client default is 400 KiB;
-/// a gateway's answer to a stream request has a handful of headers).
-const MAX_HEAD: usize = 64 * 1024;
-/// The most header fields accepted in one response head.
-const MAX_HEADERS: usize = 100;
-/// The first read of the head, and each read of the body: a buffer of this size exists only
-/// while bytes are in flight.
-const READ_SIZE: usize = 8 * 1024;
-
-/// Whether `req` is a stream request this relay serves: a bodiless `GET` that accepts an
-/// event stream.
-pub fn wants(req: &Request<Body>) -> bool {
-    use http_body::Body as _;
+/// Whether `req` is a long-lived stream request: a bodiless `GET` that accepts an event
+/// stream.
+pub fn is_stream(req: &Request<Body>) -> bool {
     req.method() == Method::GET
         && req.body().is_end_stream()
         && req.headers().get_all(header::ACCEPT).iter().any(|v| {
@@ -54,264 +58,270 @@ pub fn wants(req: &Request<Body>) -> bool {
         })
 }
 
-/// Sends the bodiless `req` (headers already cleaned for the gateway, `uri` absolute) and
-/// reads the answer's head; the body follows as the gateway sends it.
+/// How an exchange failed.
+pub(super) enum Failure {
+    /// The connection ended (closed, reset) before the first byte of an answer: on a pooled
+    /// connection, a gateway that closed it while it was idle.
+    Ended,
+    Upstream(UpstreamError),
+}
+
+impl From<UpstreamError> for Failure {
+    fn from(e: UpstreamError) -> Self {
+        Failure::Upstream(e)
+    }
+}
+
+fn protocol(e: io::Error) -> UpstreamError {
+    tracing::debug!(error = %e, "gateway connection failed");
+    UpstreamError::Protocol
+}
+
+/// Sends `req` (headers already cleaned for the gateway, `uri` absolute) and reads the
+/// answer's head; the body follows as the gateway sends it. A request whose body is in hand
+/// (none, or a small one read before forwarding) that finds its pooled connection closed by
+/// the gateway goes once more on a fresh connection.
 pub async fn send(
     req: Request<Body>,
+    pools: &Arc<Pools>,
     connect_timeout: Duration,
 ) -> Result<Response<RelayBody>, UpstreamError> {
-    let (parts, _) = req.into_parts();
-    let authority = parts.uri.authority().ok_or(UpstreamError::Protocol)?;
-    let addr = match authority.port_u16() {
-        Some(_) => authority.as_str().to_string(),
-        None => format!("{}:80", authority.host()),
+    let stream = is_stream(&req);
+    let (parts, body) = req.into_parts();
+    let gateway = parts
+        .uri
+        .authority()
+        .ok_or(UpstreamError::Protocol)?
+        .clone();
+    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let mut out = Outgoing::of(body).await?;
+    let length = out.length(&parts.method);
+    let head = head::request_head(
+        &parts.method,
+        path,
+        gateway.as_str(),
+        &parts.headers,
+        length,
+        stream,
+    );
+    let x = Exchange {
+        method: &parts.method,
+        head,
+        home: (!stream).then(|| Home {
+            pools: pools.clone(),
+            gateway: gateway.clone(),
+        }),
     };
-    let mut io = match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
+    // A stream holds its connection for its life: always a fresh one.
+    if let Some(io) = (!stream).then(|| pools.take(&gateway)).flatten() {
+        match x.run(io, &mut out).await {
+            Ok(resp) => return Ok(resp),
+            Err(Failure::Ended) if out.replayable() => {
+                tracing::debug!("pooled gateway connection was closed; sending on a fresh one");
+            }
+            Err(Failure::Ended) => return Err(UpstreamError::Protocol),
+            Err(Failure::Upstream(e)) => return Err(e),
+        }
+    }
+    let io = connect(&gateway, connect_timeout).await?;
+    x.run(io, &mut out).await.map_err(|f| match f {
+        Failure::Ended => {
+            tracing::debug!("gateway closed the connection before its answer");
+            UpstreamError::Protocol
+        }
+        Failure::Upstream(e) => e,
+    })
+}
+
+async fn connect(gateway: &Authority, timeout: Duration) -> Result<TcpStream, UpstreamError> {
+    let addr = match gateway.port_u16() {
+        Some(_) => std::borrow::Cow::Borrowed(gateway.as_str()),
+        None => std::borrow::Cow::Owned(format!("{}:80", gateway.host())),
+    };
+    let io = match tokio::time::timeout(timeout, TcpStream::connect(&*addr)).await {
         Err(_) => return Err(UpstreamError::Timeout),
         Ok(Err(e)) if e.kind() == io::ErrorKind::TimedOut => return Err(UpstreamError::Timeout),
         Ok(Err(e)) => {
-            tracing::debug!(error = %e, "stream relay: connect failed");
+            tracing::debug!(error = %e, "gateway connect failed");
             return Err(UpstreamError::Connect);
         }
         Ok(Ok(io)) => io,
     };
+    // Heads and small bodies go out in one write each; Nagle would hold the next.
     let _ = io.set_nodelay(true);
-    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let head = request_head(&parts.method, path, authority.as_str(), &parts.headers);
-    io.write_all(&head).await.map_err(protocol)?;
-    let (status, headers, rest) = read_head(&mut io).await?;
-    let framing = framing(&parts.method, status, &headers)?;
-    let body = RelayBody {
-        io: (!framing.is_done()).then_some(io),
-        pending: rest,
-        framing,
-    };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    *resp.headers_mut() = headers;
-    Ok(resp)
+    Ok(io)
 }
 
-fn protocol(e: io::Error) -> UpstreamError {
-    tracing::debug!(error = %e, "stream relay: gateway connection failed");
-    UpstreamError::Protocol
+/// One request's exchange, on whichever connection it gets.
+struct Exchange<'a> {
+    method: &'a Method,
+    head: Vec<u8>,
+    /// Where the connection goes after a clean answer; `None` for a stream.
+    home: Option<Home>,
 }
 
-/// The request head as written to the gateway. Header values cannot hold CR or LF
-/// (`HeaderValue` refuses them), so nothing a client sent can start a line of its own.
-fn request_head(method: &Method, path: &str, host: &str, headers: &HeaderMap) -> Vec<u8> {
-    let mut head = Vec::with_capacity(256);
-    for part in [
-        method.as_str(),
-        " ",
-        path,
-        " HTTP/1.1\r\nhost: ",
-        host,
-        "\r\n",
-    ] {
-        head.extend_from_slice(part.as_bytes());
-    }
-    // `headers::to_upstream` has already taken these out; checked again because these bytes
-    // go out raw (hyper's client would have normalised them): one Host, one Connection.
-    for (name, value) in headers {
-        if name == header::HOST || name == header::CONNECTION {
-            continue;
-        }
-        head.extend_from_slice(name.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-        head.extend_from_slice(b"\r\n");
-    }
-    // One exchange per connection: the gateway may close when the stream ends.
-    head.extend_from_slice(b"connection: close\r\n\r\n");
-    head
-}
-
-/// Reads the gateway's answer head (skipping interim 1xx answers): status, headers, and the
-/// body bytes that came with it.
-async fn read_head(io: &mut TcpStream) -> Result<(StatusCode, HeaderMap, Bytes), UpstreamError> {
-    let mut buf = BytesMut::with_capacity(READ_SIZE);
-    loop {
-        if let Some((status, headers, len)) = parse_head(&buf)? {
-            let _ = buf.split_to(len);
-            if status.is_informational() {
-                if status == StatusCode::SWITCHING_PROTOCOLS {
-                    return Err(UpstreamError::Protocol);
-                }
-                continue;
+impl Exchange<'_> {
+    async fn run(
+        &self,
+        mut io: TcpStream,
+        out: &mut Outgoing,
+    ) -> Result<Response<RelayBody>, Failure> {
+        out.write(&mut io, &self.head).await?;
+        let head = head::read_head(&mut io).await?;
+        let framing = head::framing(self.method, head.status, &head.headers)?;
+        // Only a body that ends by its framing leaves the connection fit for the next request.
+        let home = match (&self.home, head.keep_alive, &framing) {
+            (Some(h), true, Framing::Length(_) | Framing::Chunked(_) | Framing::Done) => {
+                Some(Home {
+                    pools: h.pools.clone(),
+                    gateway: h.gateway.clone(),
+                })
             }
-            // Copied out so the head's buffer is not kept alive by a few body bytes.
-            return Ok((status, headers, Bytes::copy_from_slice(&buf)));
-        }
-        if buf.len() >= MAX_HEAD {
-            tracing::debug!("stream relay: gateway answer head over {MAX_HEAD} bytes");
-            return Err(UpstreamError::Protocol);
-        }
-        buf.reserve(READ_SIZE.min(MAX_HEAD - buf.len()));
-        if io.read_buf(&mut buf).await.map_err(protocol)? == 0 {
-            tracing::debug!("stream relay: gateway closed before its answer head");
-            return Err(UpstreamError::Protocol);
-        }
+            _ => None,
+        };
+        let mut resp = Response::new(RelayBody::new(io, head.rest, framing, home));
+        *resp.status_mut() = head.status;
+        *resp.headers_mut() = head.headers;
+        Ok(resp)
     }
 }
 
-/// A complete head in `buf`: its status, headers and length; `None` while incomplete.
-fn parse_head(buf: &[u8]) -> Result<Option<(StatusCode, HeaderMap, usize)>, UpstreamError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut fields);
-    let len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => {
-            tracing::debug!(error = %e, "stream relay: malformed answer head");
-            return Err(UpstreamError::Protocol);
-        }
-    };
-    let status = resp
-        .code
-        .and_then(|c| StatusCode::from_u16(c).ok())
-        .ok_or(UpstreamError::Protocol)?;
-    let mut headers = HeaderMap::with_capacity(resp.headers.len());
-    for f in resp.headers.iter() {
-        let name =
-            HeaderName::from_bytes(f.name.as_bytes()).map_err(|_| UpstreamError::Protocol)?;
-        let value = HeaderValue::from_bytes(f.value).map_err(|_| UpstreamError::Protocol)?;
-        headers.append(name, value);
-    }
-    Ok(Some((status, headers, len)))
+/// The request body on its way to the gateway.
+enum Outgoing {
+    /// No body.
+    Empty,
+    /// All of it, already in hand (a small MCP body read before forwarding): written with the
+    /// head in one write, and again on a fresh connection if need be.
+    Whole(Bytes),
+    /// Streamed as the client sends it: written once, on one connection.
+    Streaming {
+        body: Body,
+        first: Option<Bytes>,
+        length: Option<u64>,
+        /// Set once the body has been (partly) taken.
+        spent: bool,
+    },
 }
 
-/// How the answer's body ends (RFC 9112 section 6.3). Conflicting lengths are refused, as a
-/// request-smuggling guard even though nothing else shares this connection.
-fn framing(
-    method: &Method,
-    status: StatusCode,
-    headers: &HeaderMap,
-) -> Result<Framing, UpstreamError> {
-    if method == Method::HEAD
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        return Ok(Framing::Done);
-    }
-    if let Some(te) = headers
-        .get_all(header::TRANSFER_ENCODING)
-        .iter()
-        .next_back()
-    {
-        let last = te.to_str().ok().and_then(|v| v.rsplit(',').next());
-        let chunked = last.is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
-        return Ok(if chunked {
-            Framing::Chunked(Chunk::start())
-        } else {
-            Framing::UntilClose
-        });
-    }
-    let mut length = None;
-    for v in headers.get_all(header::CONTENT_LENGTH) {
-        for part in v.to_str().map_err(|_| UpstreamError::Protocol)?.split(',') {
-            let n: u64 = part.trim().parse().map_err(|_| UpstreamError::Protocol)?;
-            if length.is_some_and(|l| l != n) {
+impl Outgoing {
+    /// Takes what of `body` has already arrived, without waiting for more.
+    async fn of(mut body: Body) -> Result<Self, UpstreamError> {
+        if body.is_end_stream() {
+            return Ok(Outgoing::Empty);
+        }
+        let length = body.size_hint().exact();
+        let first =
+            std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await;
+        let first = match first {
+            Poll::Ready(None) => return Ok(Outgoing::Whole(Bytes::new())),
+            Poll::Ready(Some(Err(e))) => {
+                tracing::debug!(error = %e, "client request body failed");
                 return Err(UpstreamError::Protocol);
             }
-            length = Some(n);
+            // Trailers are not forwarded.
+            Poll::Ready(Some(Ok(frame))) => frame.into_data().ok(),
+            Poll::Pending => None,
+        };
+        if body.is_end_stream() {
+            return Ok(Outgoing::Whole(first.unwrap_or_default()));
+        }
+        Ok(Outgoing::Streaming {
+            body,
+            first,
+            length,
+            spent: false,
+        })
+    }
+
+    /// How the body is framed for the gateway.
+    fn length(&self, method: &Method) -> BodyLength {
+        match self {
+            // As hyper's client: an empty POST still says so.
+            Outgoing::Empty if matches!(*method, Method::POST | Method::PUT | Method::PATCH) => {
+                BodyLength::Exact(0)
+            }
+            Outgoing::Empty => BodyLength::None,
+            Outgoing::Whole(b) => BodyLength::Exact(b.len() as u64),
+            Outgoing::Streaming { length, .. } => {
+                length.map_or(BodyLength::Chunked, BodyLength::Exact)
+            }
         }
     }
-    Ok(match length {
-        Some(0) => Framing::Done,
-        Some(n) => Framing::Length(n),
-        None => Framing::UntilClose,
-    })
-}
 
-/// The body of a relayed answer: read from the gateway's socket only when it is readable.
-pub struct RelayBody {
-    /// `None` once the body is over (the connection is closed then).
-    io: Option<TcpStream>,
-    /// Bytes read and not yet handed on (empty while the stream is quiet).
-    pending: Bytes,
-    framing: Framing,
-}
-
-impl RelayBody {
-    /// The body is over: the connection closes, nothing read is kept.
-    fn finish(&mut self) {
-        self.io = None;
-        self.pending = Bytes::new();
+    /// Whether the request can be written again on another connection.
+    fn replayable(&self) -> bool {
+        match self {
+            Outgoing::Empty | Outgoing::Whole(_) => true,
+            Outgoing::Streaming { spent, .. } => !spent,
+        }
     }
 
-    /// The body ends with `e` (the client sees a cut stream).
-    fn fail(&mut self, e: impl Into<RelayError>) -> Poll<Option<Result<Frame<Bytes>, RelayError>>> {
-        self.finish();
-        Poll::Ready(Some(Err(e.into())))
-    }
-}
-
-/// Why a relayed body stopped early.
-#[derive(Debug, thiserror::Error)]
-pub enum RelayError {
-    #[error(transparent)]
-    Malformed(#[from] Malformed),
-    #[error("reading from the gateway: {0}")]
-    Io(#[from] io::Error),
-}
-
-impl http_body::Body for RelayBody {
-    type Data = Bytes;
-    type Error = RelayError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, RelayError>>> {
-        let this = self.get_mut();
-        loop {
-            match this.framing.next_data(&mut this.pending) {
-                Ok(Some(data)) => {
-                    if this.pending.is_empty() {
-                        // An empty slice still holds the read buffer.
-                        this.pending = Bytes::new();
+    /// Writes `head` and the body. A connection that fails before all of it is written is
+    /// [`Failure::Ended`] (the caller knows whether it may be tried again).
+    async fn write(&mut self, io: &mut TcpStream, head: &[u8]) -> Result<(), Failure> {
+        let ended = |_| Failure::Ended;
+        match self {
+            Outgoing::Empty => io.write_all(head).await.map_err(ended),
+            Outgoing::Whole(b) if b.is_empty() => io.write_all(head).await.map_err(ended),
+            Outgoing::Whole(b) => {
+                let mut wire = Vec::with_capacity(head.len() + b.len());
+                wire.extend_from_slice(head);
+                wire.extend_from_slice(b);
+                io.write_all(&wire).await.map_err(ended)
+            }
+            Outgoing::Streaming {
+                body,
+                first,
+                length,
+                spent,
+            } => {
+                io.write_all(head).await.map_err(ended)?;
+                *spent = true;
+                let chunked = length.is_none();
+                let mut sent = 0u64;
+                let mut next = first.take();
+                loop {
+                    if let Some(data) = next.take() {
+                        sent += data.len() as u64;
+                        write_data(io, &data, chunked).await?;
                     }
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                    match std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
+                        None => break,
+                        Some(Ok(frame)) => next = frame.into_data().ok(),
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "client request body failed");
+                            return Err(UpstreamError::Protocol.into());
+                        }
+                    }
                 }
-                Ok(None) => this.pending = Bytes::new(),
-                Err(e) => return this.fail(e),
-            }
-            if this.framing.is_done() {
-                this.finish();
-                return Poll::Ready(None);
-            }
-            let Some(io) = &this.io else {
-                return Poll::Ready(None);
-            };
-            if let Err(e) = ready!(io.poll_read_ready(cx)) {
-                return this.fail(e);
-            }
-            // The buffer exists from here until its data is handed on.
-            let mut buf = BytesMut::with_capacity(READ_SIZE);
-            match io.try_read_buf(&mut buf) {
-                Ok(0) => {
-                    let end = this.framing.at_close();
-                    this.finish();
-                    return Poll::Ready(end.err().map(|e| Err(e.into())));
+                if chunked {
+                    io.write_all(b"0\r\n\r\n").await.map_err(protocol)?;
+                } else if Some(sent) != *length {
+                    // The client's body did not match its own length: the gateway would wait
+                    // for the rest, or read the excess as a request.
+                    tracing::debug!("client request body did not match its Content-Length");
+                    return Err(UpstreamError::Protocol.into());
                 }
-                Ok(_) => this.pending = buf.freeze(),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return this.fail(e),
+                Ok(())
             }
         }
     }
+}
 
-    fn is_end_stream(&self) -> bool {
-        self.framing.is_done() && self.pending.is_empty()
+/// One piece of a streamed body, as a chunk when the length is not known.
+async fn write_data(io: &mut TcpStream, data: &[u8], chunked: bool) -> Result<(), Failure> {
+    if data.is_empty() {
+        return Ok(());
     }
-
-    fn size_hint(&self) -> SizeHint {
-        match self.framing.exact() {
-            Some(n) => SizeHint::with_exact(n),
-            None => SizeHint::default(),
-        }
+    if !chunked {
+        return io.write_all(data).await.map_err(|e| protocol(e).into());
     }
+    let mut wire = Vec::with_capacity(data.len() + 20);
+    use std::io::Write as _;
+    let _ = write!(wire, "{:x}\r\n", data.len());
+    wire.extend_from_slice(data);
+    wire.extend_from_slice(b"\r\n");
+    io.write_all(&wire).await.map_err(|e| protocol(e).into())
 }
 
 #[cfg(test)]
@@ -327,99 +337,17 @@ mod tests {
                 .body(Body::empty())
                 .unwrap()
         };
-        assert!(wants(&req(Method::GET, "text/event-stream")));
-        assert!(wants(&req(
+        assert!(is_stream(&req(Method::GET, "text/event-stream")));
+        assert!(is_stream(&req(
             Method::GET,
             "application/json, Text/Event-Stream"
         )));
-        assert!(!wants(&req(Method::GET, "application/json")));
-        assert!(!wants(&req(Method::POST, "text/event-stream")));
+        assert!(!is_stream(&req(Method::GET, "application/json")));
+        assert!(!is_stream(&req(Method::POST, "text/event-stream")));
         let with_body = Request::builder()
             .header(header::ACCEPT, "text/event-stream")
             .body(Body::from("x"))
             .unwrap();
-        assert!(!wants(&with_body));
-    }
-
-    #[test]
-    fn the_request_head_has_one_host_and_closes() {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_static("client.example"));
-        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-        h.insert("mcp-session-id", HeaderValue::from_static("s1"));
-        let head = request_head(&Method::GET, "/mcp?a=1", "10.0.0.2:8811", &h);
-        assert_eq!(
-            String::from_utf8(head).unwrap(),
-            "GET /mcp?a=1 HTTP/1.1\r\nhost: 10.0.0.2:8811\r\nmcp-session-id: s1\r\n\
-             connection: close\r\n\r\n"
-        );
-    }
-
-    #[test]
-    fn heads_are_parsed_and_bounded() {
-        let ok = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nset-cookie: a\r\n\
-                   set-cookie: b\r\n\r\ndata";
-        let (status, headers, len) = parse_head(ok).unwrap().unwrap();
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(headers.get_all(header::SET_COOKIE).iter().count(), 2);
-        assert_eq!(&ok[len..], b"data");
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\ncontent-ty")
-            .unwrap()
-            .is_none());
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n").is_err());
-        let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: 1\r\n")).collect();
-        assert!(parse_head(format!("HTTP/1.1 200 OK\r\n{many}\r\n").as_bytes()).is_err());
-        assert!(parse_head(b"HTTP/1.1 099 Nope\r\n\r\n").is_err());
-    }
-
-    #[test]
-    fn framing_follows_rfc_9112_and_refuses_conflicting_lengths() {
-        let h = |pairs: &[(&'static str, &'static str)]| {
-            let mut m = HeaderMap::new();
-            for (k, v) in pairs {
-                m.append(*k, HeaderValue::from_static(v));
-            }
-            m
-        };
-        let get = Method::GET;
-        let ok = StatusCode::OK;
-        assert!(matches!(
-            framing(
-                &get,
-                ok,
-                &h(&[
-                    ("transfer-encoding", "gzip, chunked"),
-                    ("content-length", "3")
-                ])
-            ),
-            Ok(Framing::Chunked(_))
-        ));
-        assert!(matches!(
-            framing(&get, ok, &h(&[("transfer-encoding", "gzip")])),
-            Ok(Framing::UntilClose)
-        ));
-        assert!(matches!(
-            framing(&get, ok, &h(&[("content-length", "7")])),
-            Ok(Framing::Length(7))
-        ));
-        assert!(matches!(
-            framing(&get, ok, &h(&[("content-length", "7, 7")])),
-            Ok(Framing::Length(7))
-        ));
-        assert!(framing(
-            &get,
-            ok,
-            &h(&[("content-length", "7"), ("content-length", "8")])
-        )
-        .is_err());
-        assert!(framing(&get, ok, &h(&[("content-length", "-1")])).is_err());
-        assert!(matches!(
-            framing(&get, ok, &h(&[])),
-            Ok(Framing::UntilClose)
-        ));
-        assert!(matches!(
-            framing(&get, StatusCode::NO_CONTENT, &h(&[("content-length", "7")])),
-            Ok(Framing::Done)
-        ));
+        assert!(!is_stream(&with_body));
     }
 }
