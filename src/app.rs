@@ -81,19 +81,20 @@ pub fn public_router(state: AppState) -> Router {
         .merge(crate::ui::router())
         .route_layer(axum::middleware::from_fn(crate::error::json_error_bodies))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
-        .fallback({
-            // The proxy path needs only the proxy and the gate: cloning the whole state per
-            // request showed in profiles.
+        .fallback_service({
+            // The proxy path needs only the proxy and the gate. A service of its own, not a
+            // handler: axum hands every handler its own clone of the whole state per request
+            // (a dozen reference counts up and down), which showed in profiles.
             let (proxy, gate) = (state.proxy.clone(), state.gate.clone());
-            move |req: axum::extract::Request| {
+            tower::service_fn(move |req: axum::extract::Request| {
                 let (proxy, gate) = (proxy.clone(), gate.clone());
                 async move {
                     if crate::ui::is_browser_at_root(&req) {
-                        return crate::ui::to_page();
+                        return Ok::<_, std::convert::Infallible>(crate::ui::to_page());
                     }
-                    proxy::handle(proxy, gate, req).await
+                    Ok(proxy::handle(proxy, gate, req).await)
                 }
-            }
+            })
         })
         .with_state(state)
 }

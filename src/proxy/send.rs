@@ -105,17 +105,15 @@ fn upstream_request(
         host: host.as_ref(),
     };
     headers::to_upstream(&mut parts.headers, upstream.authorization.as_ref(), &fwd);
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_string();
-    parts.uri = http::Uri::builder()
-        .scheme("http")
-        .authority(upstream.base.clone())
-        .path_and_query(path)
-        .build()
-        .map_err(|e| Error::Internal(format!("upstream uri: {e}")))?;
+    // The same path and query (shared, not copied) on the gateway's address.
+    let mut uri = std::mem::take(&mut parts.uri).into_parts();
+    uri.scheme = Some(http::uri::Scheme::HTTP);
+    uri.authority = Some(upstream.base.clone());
+    if uri.path_and_query.is_none() {
+        uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    parts.uri =
+        http::Uri::from_parts(uri).map_err(|e| Error::Internal(format!("upstream uri: {e}")))?;
     parts.version = http::Version::HTTP_11;
     parts.extensions = http::Extensions::new();
     Ok(Request::from_parts(

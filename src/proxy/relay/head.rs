@@ -5,9 +5,10 @@
 use super::chunked::{Chunk, Framing};
 use super::Failure;
 use crate::proxy::upstream::UpstreamError;
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
+use std::cell::Cell;
 use std::io::Write as _;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -94,23 +95,43 @@ pub(super) struct Head {
     pub rest: Bytes,
 }
 
+thread_local! {
+    /// The buffer answer heads are read into, one per thread and reused: a head is copied out
+    /// once complete, so no request keeps it (and none allocates 8 KiB for a 200-byte head).
+    static HEAD_BUF: Cell<Option<BytesMut>> = const { Cell::new(None) };
+}
+
 /// Reads the gateway's answer head (skipping interim 1xx answers). A connection that ends
 /// before the first byte is [`Failure::Ended`]: on a reused connection that is a gateway
 /// that closed it while idle, and the request may go again on a fresh one.
 pub(super) async fn read_head(io: &mut TcpStream) -> Result<Head, Failure> {
-    let mut buf = BytesMut::with_capacity(READ_SIZE);
+    // Taken for the read (another request on this thread meanwhile makes its own).
+    let mut buf = HEAD_BUF
+        .with(Cell::take)
+        .unwrap_or_else(|| BytesMut::with_capacity(READ_SIZE));
+    buf.clear();
+    let head = read_head_into(io, &mut buf).await;
+    if buf.capacity() <= 2 * READ_SIZE {
+        buf.clear();
+        HEAD_BUF.with(|c| c.set(Some(buf)));
+    }
+    head
+}
+
+async fn read_head_into(io: &mut TcpStream, buf: &mut BytesMut) -> Result<Head, Failure> {
     let mut any = false;
     loop {
-        if let Some((mut head, len)) = parse_head(&buf)? {
-            let _ = buf.split_to(len);
+        if let Some((mut head, len)) = parse_head(buf)? {
+            buf.advance(len);
             if head.status.is_informational() {
                 if head.status == StatusCode::SWITCHING_PROTOCOLS {
                     return Err(UpstreamError::Protocol.into());
                 }
                 continue;
             }
-            // Copied out so the head's buffer is not kept alive by a few body bytes.
-            head.rest = Bytes::copy_from_slice(&buf);
+            if !buf.is_empty() {
+                head.rest = Bytes::copy_from_slice(buf);
+            }
             return Ok(head);
         }
         if buf.len() >= MAX_HEAD {
@@ -118,7 +139,7 @@ pub(super) async fn read_head(io: &mut TcpStream) -> Result<Head, Failure> {
             return Err(UpstreamError::Protocol.into());
         }
         buf.reserve(READ_SIZE.min(MAX_HEAD - buf.len()));
-        match io.read_buf(&mut buf).await {
+        match io.read_buf(buf).await {
             Ok(0) | Err(_) if !any => return Err(Failure::Ended),
             Ok(0) => {
                 tracing::debug!("gateway closed in the middle of its answer head");
@@ -130,7 +151,8 @@ pub(super) async fn read_head(io: &mut TcpStream) -> Result<Head, Failure> {
     }
 }
 
-/// A complete head in `buf` and its length; `None` while incomplete.
+/// A complete head in `buf` and its length; `None` while incomplete. The head is copied
+/// once and its header values are slices of that copy.
 pub(super) fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, UpstreamError> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut fields);
@@ -146,11 +168,15 @@ pub(super) fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, UpstreamEr
         .code
         .and_then(|c| StatusCode::from_u16(c).ok())
         .ok_or(UpstreamError::Protocol)?;
+    let copy = Bytes::copy_from_slice(&buf[..len]);
     let mut headers = HeaderMap::with_capacity(resp.headers.len());
     for f in resp.headers.iter() {
         let name =
             HeaderName::from_bytes(f.name.as_bytes()).map_err(|_| UpstreamError::Protocol)?;
-        let value = HeaderValue::from_bytes(f.value).map_err(|_| UpstreamError::Protocol)?;
+        // `f.value` lies inside `buf[..len]`: the same bytes of the copy.
+        let start = f.value.as_ptr() as usize - buf.as_ptr() as usize;
+        let value = HeaderValue::from_maybe_shared(copy.slice(start..start + f.value.len()))
+            .map_err(|_| UpstreamError::Protocol)?;
         headers.append(name, value);
     }
     let keep_alive = resp.version == Some(1) && !has_token(&headers, header::CONNECTION, "close");
