@@ -115,14 +115,6 @@ fn ok(body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn frontdoor(addr: SocketAddr) -> Frontdoor {
-    Frontdoor::builder()
-        .upstream(&format!("http://{addr}"))
-        .gateways("response_timeout: 5s")
-        .start()
-        .await
-}
-
 async fn text(resp: http::Response<hyper::body::Incoming>) -> String {
     let b = resp.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8_lossy(&b).into_owned()
@@ -138,7 +130,7 @@ async fn get(c: &Client, user: &str) -> (u16, String) {
 #[tokio::test]
 async fn requests_one_after_another_share_one_gateway_connection() {
     let (addr, mut seen) = gateway(|n| Then::Keep(ok(&format!("answer-{n}")))).await;
-    let fd = frontdoor(addr).await;
+    let fd = Frontdoor::before_raw_gateway(addr).await;
     let c = fd.client(Proto::H1);
     for i in 0..4 {
         let body = format!("{{\"id\":{i}}}");
@@ -174,7 +166,7 @@ async fn a_connection_the_gateway_closed_while_idle_is_replaced_without_an_error
         n => Then::Keep(ok(&format!("answer-{n}"))),
     })
     .await;
-    let fd = frontdoor(addr).await;
+    let fd = Frontdoor::before_raw_gateway(addr).await;
     let c = fd.client(Proto::H1);
     assert_eq!(get(&c, "alice").await, (200, "answer-0".into()));
     // Bodiless: sent again on a fresh connection.
@@ -220,7 +212,7 @@ async fn an_answer_running_past_its_end_never_answers_the_next_request() {
         n => Then::Keep(ok(&format!("answer-{n}"))),
     })
     .await;
-    let fd = frontdoor(addr).await;
+    let fd = Frontdoor::before_raw_gateway(addr).await;
     let c = fd.client(Proto::H1);
     assert_eq!(get(&c, "alice").await, (200, "ok".into()));
     assert_eq!(get(&c, "bob").await, (200, "answer-1".into()));
@@ -243,7 +235,7 @@ async fn an_answer_that_says_close_is_the_connections_last() {
         n => Then::Keep(ok(&format!("answer-{n}"))),
     })
     .await;
-    let fd = frontdoor(addr).await;
+    let fd = Frontdoor::before_raw_gateway(addr).await;
     let c = fd.client(Proto::H1);
     assert_eq!(get(&c, "alice").await, (200, "first".into()));
     assert_eq!(get(&c, "alice").await, (200, "answer-1".into()));
@@ -255,7 +247,7 @@ async fn an_answer_that_says_close_is_the_connections_last() {
 #[tokio::test]
 async fn a_body_of_unknown_length_goes_chunked_and_whole() {
     let (addr, mut seen) = gateway(|n| Then::Keep(ok(&format!("answer-{n}")))).await;
-    let fd = frontdoor(addr).await;
+    let fd = Frontdoor::before_raw_gateway(addr).await;
     let c = fd.client(Proto::H1);
     let (tx, rx) = mpsc::channel::<Result<http_body::Frame<Bytes>, std::io::Error>>(4);
     let body = http_body_util::StreamBody::new(tokio_stream_from(rx)).boxed();

@@ -80,14 +80,6 @@ async fn raw_gateway(script: Script) -> (SocketAddr, mpsc::UnboundedReceiver<Str
     (addr, rx)
 }
 
-async fn frontdoor(addr: SocketAddr) -> Frontdoor {
-    Frontdoor::builder()
-        .upstream(&format!("http://{addr}"))
-        .gateways("response_timeout: 5s")
-        .start()
-        .await
-}
-
 /// An event-stream GET as an MCP client sends it.
 fn stream_request(c: &crate::support::client::Client) -> http::request::Builder {
     c.req("GET", "/mcp")
@@ -120,7 +112,7 @@ async fn a_chunked_stream_written_a_byte_at_a_time_arrives_whole_over_h1_and_h2(
         hold: false,
     })
     .await;
-    let fd = frontdoor(addr).await;
+    let fd = Frontdoor::before_raw_gateway(addr).await;
     for proto in [Proto::H1, Proto::H2] {
         let c = fd.client(proto);
         let resp = c.send(stream_request(&c)).await;
@@ -155,7 +147,7 @@ async fn a_stream_ending_with_the_connection_or_a_length_arrives_whole() {
         hold: false,
     })
     .await;
-    let fd = frontdoor(addr).await;
+    let fd = Frontdoor::before_raw_gateway(addr).await;
     let c = fd.client(Proto::H1);
     let text = body_text(c.send(stream_request(&c)).await).await.unwrap();
     assert_eq!(text, "data: a\n\ndata: b\n\n");
@@ -165,7 +157,7 @@ async fn a_stream_ending_with_the_connection_or_a_length_arrives_whole() {
         "HTTP/1.1 404 Not Found\r\ncontent-length: 4\r\n\r\nnopeEXTRA",
     ))
     .await;
-    let fd = frontdoor(addr).await;
+    let fd = Frontdoor::before_raw_gateway(addr).await;
     let c = fd.client(Proto::H1);
     let resp = c.send(stream_request(&c)).await;
     assert_eq!(resp.status(), 404);
@@ -191,7 +183,7 @@ async fn a_gateway_breaking_its_own_framing_ends_the_stream_not_the_front_door()
         ),
     ] {
         let (addr, _heads) = raw_gateway(script).await;
-        let fd = frontdoor(addr).await;
+        let fd = Frontdoor::before_raw_gateway(addr).await;
         let c = fd.client(Proto::H1);
         // The head may or may not have left before the break: either way the client sees a
         // cut exchange, never a stream that ended cleanly.
@@ -243,7 +235,7 @@ async fn hostile_answer_heads_are_a_502_with_the_front_doors_own_words() {
         ),
     ] {
         let (addr, _heads) = raw_gateway(script).await;
-        let fd = frontdoor(addr).await;
+        let fd = Frontdoor::before_raw_gateway(addr).await;
         let c = fd.client(Proto::H1);
         let resp = c.send(stream_request(&c)).await;
         assert_eq!(resp.status(), 502, "{why}");
@@ -296,7 +288,7 @@ async fn the_gateway_sees_the_stream_close_when_the_client_leaves() {
             });
         }
     });
-    let fd = frontdoor(addr).await;
+    let fd = Frontdoor::before_raw_gateway(addr).await;
     for proto in [Proto::H1, Proto::H2] {
         let c = fd.client(proto);
         let mut resp = c.send(stream_request(&c)).await;

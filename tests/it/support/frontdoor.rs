@@ -365,6 +365,16 @@ impl Frontdoor {
         FrontdoorBuilder::default()
     }
 
+    /// A front door whose every user goes to the raw gateway at `addr`, which gets 5 s to
+    /// answer (tests of what a gateway may send).
+    pub async fn before_raw_gateway(addr: std::net::SocketAddr) -> Frontdoor {
+        Self::builder()
+            .upstream(&format!("http://{addr}"))
+            .gateways("response_timeout: 5s")
+            .start()
+            .await
+    }
+
     /// The base URL clients use (`https://localhost:port` with TLS).
     pub fn base(&self) -> String {
         match self.ca_pem {
