@@ -1,38 +1,17 @@
-//! The client to gateways (HTTP/1.1 exchanges of our own on per-worker connection pools,
-//! `proxy::relay`), and how its failures are classified.
+//! The client to gateways: HTTP/1.1 exchanges of our own on per-worker connection pools
+//! (`proxy::relay`, which also says how a failure to reach a gateway is classified).
 
 use super::relay::{self, Pools};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use relay::RelayBody as UpstreamBody;
+pub use relay::UpstreamError;
 
 /// How long an idle gateway connection is kept for the next request.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most idle connections kept per gateway and serving worker.
 const POOL_MAX_IDLE: usize = 256;
-
-/// Why a gateway could not answer. The client sees only our wording (see `error.rs`).
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
-    #[error("your gateway is not accepting connections; retry in a moment")]
-    Connect,
-    #[error("your gateway did not answer in time; retry, and if it keeps happening ask an admin to read its log")]
-    Timeout,
-    #[error("the connection to your gateway failed; retry in a moment")]
-    Protocol,
-}
-
-impl UpstreamError {
-    /// A fixed label for metrics.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Connect => "connect",
-            Self::Timeout => "timeout",
-            Self::Protocol => "protocol",
-        }
-    }
-}
 
 /// The client to gateways: connections are kept per gateway address, one pool per serving
 /// worker (`server::workers`), so a request only uses connections registered with its own

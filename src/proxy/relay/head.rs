@@ -4,7 +4,7 @@
 
 use super::chunked::{Chunk, Framing};
 use super::Failure;
-use crate::proxy::upstream::UpstreamError;
+use super::UpstreamError;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};

@@ -26,7 +26,6 @@ mod pool;
 pub use body::RelayBody;
 pub use pool::Pools;
 
-use super::upstream::UpstreamError;
 use axum::body::Body;
 use body::Home;
 use bytes::Bytes;
@@ -43,6 +42,28 @@ use std::task::Poll;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+/// Why a gateway could not answer. The client sees only our wording (see `error.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("your gateway is not accepting connections; retry in a moment")]
+    Connect,
+    #[error("your gateway did not answer in time; retry, and if it keeps happening ask an admin to read its log")]
+    Timeout,
+    #[error("the connection to your gateway failed; retry in a moment")]
+    Protocol,
+}
+
+impl UpstreamError {
+    /// A fixed label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Protocol => "protocol",
+        }
+    }
+}
 
 /// Whether `req` is a long-lived stream request: a bodiless `GET` that accepts an event
 /// stream.
