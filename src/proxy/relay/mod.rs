@@ -128,10 +128,8 @@ pub async fn send(
     let x = Exchange {
         method: &parts.method,
         head,
-        home: (!stream).then(|| Home {
-            pools: pools.clone(),
-            gateway: gateway.clone(),
-        }),
+        pools: (!stream).then_some(pools),
+        gateway: &gateway,
     };
     // A stream holds its connection for its life: always a fresh one.
     if let Some(io) = (!stream).then(|| pools.take(&gateway)).flatten() {
@@ -178,7 +176,8 @@ struct Exchange<'a> {
     method: &'a Method,
     head: Vec<u8>,
     /// Where the connection goes after a clean answer; `None` for a stream.
-    home: Option<Home>,
+    pools: Option<&'a Arc<Pools>>,
+    gateway: &'a Authority,
 }
 
 impl Exchange<'_> {
@@ -191,11 +190,11 @@ impl Exchange<'_> {
         let head = head::read_head(&mut io).await?;
         let framing = head::framing(self.method, head.status, &head.headers)?;
         // Only a body that ends by its framing leaves the connection fit for the next request.
-        let home = match (&self.home, head.keep_alive, &framing) {
-            (Some(h), true, Framing::Length(_) | Framing::Chunked(_) | Framing::Done) => {
+        let home = match (self.pools, head.keep_alive, &framing) {
+            (Some(pools), true, Framing::Length(_) | Framing::Chunked(_) | Framing::Done) => {
                 Some(Home {
-                    pools: h.pools.clone(),
-                    gateway: h.gateway.clone(),
+                    pools: pools.clone(),
+                    gateway: self.gateway.clone(),
                 })
             }
             _ => None,
