@@ -127,6 +127,17 @@ async fn get(c: &Client, user: &str) -> (u16, String) {
     (resp.status().as_u16(), text(resp).await)
 }
 
+/// alice's JSON POST of `body` to `path` on `c`, as an MCP client sends it.
+async fn post(c: &Client, path: &str, body: &str) -> (u16, String) {
+    let req = c
+        .req("POST", path)
+        .header("authorization", tokens::bearer("alice"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    let resp = c.send_body(req, body.to_string()).await;
+    (resp.status().as_u16(), text(resp).await)
+}
+
 #[tokio::test]
 async fn requests_one_after_another_share_one_gateway_connection() {
     let (addr, mut seen) = gateway(|n| Then::Keep(ok(&format!("answer-{n}")))).await;
@@ -134,16 +145,7 @@ async fn requests_one_after_another_share_one_gateway_connection() {
     let c = fd.client(Proto::H1);
     for i in 0..4 {
         let body = format!("{{\"id\":{i}}}");
-        let resp = c
-            .send_body(
-                c.req("POST", "/rpc")
-                    .header("authorization", tokens::bearer("alice"))
-                    .header("content-type", "application/json"),
-                body.clone(),
-            )
-            .await;
-        assert_eq!(resp.status(), 200);
-        assert_eq!(text(resp).await, format!("answer-{i}"));
+        assert_eq!(post(&c, "/rpc", &body).await, (200, format!("answer-{i}")));
         let s = seen.recv().await.unwrap();
         assert_eq!(s.body, body.as_bytes(), "{s:?}");
         assert!(
@@ -173,17 +175,7 @@ async fn a_connection_the_gateway_closed_while_idle_is_replaced_without_an_error
     assert_eq!(get(&c, "alice").await, (200, "answer-2".into()));
     // A small MCP body, read before forwarding: sent again, whole.
     let body = r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#;
-    let resp = c
-        .send_body(
-            c.req("POST", "/mcp")
-                .header("authorization", tokens::bearer("alice"))
-                .header("content-type", "application/json")
-                .header("accept", "application/json, text/event-stream"),
-            body,
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-    assert_eq!(text(resp).await, "answer-4");
+    assert_eq!(post(&c, "/mcp", body).await, (200, "answer-4".into()));
     let s: Vec<Seen> = (0..5).map(|_| seen.try_recv().unwrap()).collect();
     assert_eq!(
         s[0].conn, s[1].conn,

@@ -28,7 +28,7 @@ pub use pool::Pools;
 
 use axum::body::Body;
 use body::Home;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use chunked::Framing;
 use head::BodyLength;
 use http::header;
@@ -87,6 +87,19 @@ pub(super) enum Failure {
     Upstream(UpstreamError),
 }
 
+impl Failure {
+    /// What the client is told once the request will not be tried again.
+    fn into_upstream(self) -> UpstreamError {
+        match self {
+            Failure::Ended => {
+                tracing::debug!("gateway closed the connection before its answer");
+                UpstreamError::Protocol
+            }
+            Failure::Upstream(e) => e,
+        }
+    }
+}
+
 impl From<UpstreamError> for Failure {
     fn from(e: UpstreamError) -> Self {
         Failure::Upstream(e)
@@ -134,22 +147,14 @@ pub async fn send(
     // A stream holds its connection for its life: always a fresh one.
     if let Some(io) = (!stream).then(|| pools.take(&gateway)).flatten() {
         match x.run(io, &mut out).await {
-            Ok(resp) => return Ok(resp),
             Err(Failure::Ended) if out.replayable() => {
                 tracing::debug!("pooled gateway connection was closed; sending on a fresh one");
             }
-            Err(Failure::Ended) => return Err(UpstreamError::Protocol),
-            Err(Failure::Upstream(e)) => return Err(e),
+            done => return done.map_err(Failure::into_upstream),
         }
     }
     let io = connect(&gateway, connect_timeout).await?;
-    x.run(io, &mut out).await.map_err(|f| match f {
-        Failure::Ended => {
-            tracing::debug!("gateway closed the connection before its answer");
-            UpstreamError::Protocol
-        }
-        Failure::Upstream(e) => e,
-    })
+    x.run(io, &mut out).await.map_err(Failure::into_upstream)
 }
 
 async fn connect(gateway: &Authority, timeout: Duration) -> Result<TcpStream, UpstreamError> {
@@ -281,14 +286,12 @@ impl Outgoing {
     async fn write(&mut self, io: &mut TcpStream, head: &[u8]) -> Result<(), Failure> {
         let ended = |_| Failure::Ended;
         match self {
+            // Head and body in one vectored write, neither copied.
+            Outgoing::Whole(b) => io
+                .write_all_buf(&mut head.chain(&b[..]))
+                .await
+                .map_err(ended),
             Outgoing::Empty => io.write_all(head).await.map_err(ended),
-            Outgoing::Whole(b) if b.is_empty() => io.write_all(head).await.map_err(ended),
-            Outgoing::Whole(b) => {
-                let mut wire = Vec::with_capacity(head.len() + b.len());
-                wire.extend_from_slice(head);
-                wire.extend_from_slice(b);
-                io.write_all(&wire).await.map_err(ended)
-            }
             Outgoing::Streaming {
                 body,
                 first,
@@ -328,20 +331,23 @@ impl Outgoing {
     }
 }
 
-/// One piece of a streamed body, as a chunk when the length is not known.
+/// One piece of a streamed body, as a chunk when the length is not known: size line, data and
+/// CRLF in one vectored write.
 async fn write_data(io: &mut TcpStream, data: &[u8], chunked: bool) -> Result<(), Failure> {
     if data.is_empty() {
         return Ok(());
     }
-    if !chunked {
-        return io.write_all(data).await.map_err(|e| protocol(e).into());
+    let mut size = std::io::Cursor::new([0u8; 20]);
+    if chunked {
+        use std::io::Write as _;
+        let _ = write!(size, "{:x}\r\n", data.len());
     }
-    let mut wire = Vec::with_capacity(data.len() + 20);
-    use std::io::Write as _;
-    let _ = write!(wire, "{:x}\r\n", data.len());
-    wire.extend_from_slice(data);
-    wire.extend_from_slice(b"\r\n");
-    io.write_all(&wire).await.map_err(|e| protocol(e).into())
+    let size_len = size.position() as usize;
+    let end: &[u8] = if chunked { b"\r\n" } else { b"" };
+    let mut wire = (&size.get_ref()[..size_len]).chain(data).chain(end);
+    io.write_all_buf(&mut wire)
+        .await
+        .map_err(|e| protocol(e).into())
 }
 
 #[cfg(test)]
