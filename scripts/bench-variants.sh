@@ -80,17 +80,18 @@ N
   LABELS+=(nginx-plain nginx-tls)
 fi
 JWT=$("$bin/mcp-frontdoor" token --config "$work/${LABELS[0]}-get/config.yaml" --sub bench --ttl 2h)
-cpu() { local t=0 q; for q in $1 $(cat /proc/"$1"/task/*/children 2>/dev/null); do t=$((t + $(awk '{print $14+$15}' /proc/$q/stat 2>/dev/null || echo 0))); done; echo $t; }
+# CPU ticks of a process and its children: user, then system.
+cpu() { local u=0 s=0 q a b; for q in $1 $(cat /proc/"$1"/task/*/children 2>/dev/null); do read -r a b < <(awk '{print $14, $15}' /proc/$q/stat 2>/dev/null || echo 0 0); u=$((u + a)); s=$((s + b)); done; echo "$u $s"; }
 HZ=$(getconf CLK_TCK)
 for w in $WORKLOADS; do
   for r in $(seq "$ROUNDS"); do
     for c in "${LABELS[@]}"; do
       if [[ $w == get ]]; then url="${URL_GET[$c]}/health"; pid=${PID_GET[$c]}; body=""; else url="${URL_RPC[$c]}/rpc"; pid=${PID_RPC[$c]}; body='{"jsonrpc":"2.0","id":{id},"method":"ping"}'; fi
-      c0=$(cpu "$pid"); la=$(cut -d' ' -f1 /proc/loadavg)
+      read -r u0 s0 < <(cpu "$pid"); la=$(cut -d' ' -f1 /proc/loadavg)
       line=$(WRK_BODY="$body" WRK_SESSION="" wrk -t2 -c"$CONNS" -d"${DUR}s" -s $root/benches/load/wrk.lua -H "Authorization: Bearer $JWT" "$url" | grep '^{"kind":"wrk"' | tail -1)
-      c1=$(cpu "$pid")
-      jq -c --arg c "$c" --arg w "$w" --argjson r "$r" --argjson t $((c1-c0)) --argjson hz "$HZ" --arg la "$la" \
-        '{label:$c, workload:$w, round:$r, rps:.rps, p99_us:.p99_us, errors:(.err_connect+.err_read+.err_write+.err_timeout), non2xx:.non2xx, load:$la, cpu_us_per_req:(if .requests>0 then ($t*1e6/$hz/.requests*10|round/10) else null end)}' <<<"$line" | tee -a "$OUT"
+      read -r u1 s1 < <(cpu "$pid")
+      jq -c --arg c "$c" --arg w "$w" --argjson r "$r" --argjson t $((u1 + s1 - u0 - s0)) --argjson u $((u1 - u0)) --argjson hz "$HZ" --arg la "$la" \
+        '{label:$c, workload:$w, round:$r, rps:.rps, p99_us:.p99_us, errors:(.err_connect+.err_read+.err_write+.err_timeout), non2xx:.non2xx, load:$la, cpu_us_per_req:(if .requests>0 then ($t*1e6/$hz/.requests*10|round/10) else null end), user_us_per_req:(if .requests>0 then ($u*1e6/$hz/.requests*10|round/10) else null end)}' <<<"$line" | tee -a "$OUT"
     done
   done
 done

@@ -3,13 +3,14 @@
 
 use crate::auth::metadata;
 use crate::error::json_error;
+use crate::gate::AuthGate;
 use crate::metrics::RouteClass;
-use crate::proxy::{self, exchange::RequestLine};
+use crate::proxy::{self, exchange::RequestLine, Proxy};
 use crate::server::scrape_auth::ScrapeToken;
 use crate::state::{AppState, CallerSlot};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, MethodRouter};
 use axum::{Json, Router};
 use http::{header, HeaderValue, StatusCode};
 use std::sync::Arc;
@@ -63,36 +64,113 @@ async fn note_teams(state: &AppState, caller: &Arc<crate::auth::Principal>) {
     }
 }
 
+/// The public listener: the proxy path goes straight to the proxy; the front door's own
+/// paths (see [`is_own`]) go through the router. The router's routes cost a proxied request
+/// several allocations and boxed futures per request (docs/BENCHMARKS.md, issue 15), and
+/// would only have sent it to its fallback, the same proxy.
+#[derive(Clone)]
+pub struct Public {
+    router: Router,
+    proxy: Arc<Proxy>,
+    gate: Arc<AuthGate>,
+}
+
+impl Public {
+    pub fn new(state: AppState) -> Self {
+        Self {
+            proxy: state.proxy.clone(),
+            gate: state.gate.clone(),
+            router: public_router(state),
+        }
+    }
+}
+
+impl crate::server::App for Public {
+    fn call(
+        &self,
+        req: axum::extract::Request,
+    ) -> impl std::future::Future<Output = Response> + Send + use<> {
+        let own = is_own(req.uri().path()).then(|| self.router.clone());
+        let (proxy, gate) = (self.proxy.clone(), self.gate.clone());
+        async move {
+            match own {
+                Some(router) => crate::server::App::call(&router, req).await,
+                // Boxed: the connection keeps its request's future in one box for its whole
+                // life, so the proxy's future inline would be room every idle stream holds.
+                None => Box::pin(proxy_or_page(proxy, gate, req)).await,
+            }
+        }
+    }
+}
+
+/// The paths the front door answers itself: every route of [`public_router`] lies under one
+/// of them (checked as the router is built). Anything else belongs to a gateway.
+pub fn is_own(path: &str) -> bool {
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    path == "/healthz"
+        || path == "/readyz"
+        || path.starts_with("/.well-known/")
+        || under("/api/v1")
+        || under("/ui")
+}
+
+/// A path no route of the front door's own matched: the page for a browser at `/`, else the
+/// caller's gateway.
+async fn proxy_or_page(
+    proxy: Arc<Proxy>,
+    gate: Arc<AuthGate>,
+    req: axum::extract::Request,
+) -> Response {
+    if crate::ui::is_browser_at_root(&req) {
+        return crate::ui::to_page();
+    }
+    proxy::handle(proxy, gate, req).await
+}
+
+/// A route of the front door's own; its path must be one [`is_own`] claims, or the proxy
+/// would get its requests first.
+fn own(router: Router<AppState>, path: &str, route: MethodRouter<AppState>) -> Router<AppState> {
+    debug_assert!(
+        is_own(path),
+        "route {path} is not under the front door's own paths"
+    );
+    router.route(path, route)
+}
+
 /// The public listener's routes: the front door's own (observed here), then the proxy.
 pub fn public_router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route(
+    let mut router = Router::new();
+    for (path, route) in [
+        ("/healthz", get(healthz)),
+        ("/readyz", get(readyz)),
+        (
             "/.well-known/oauth-protected-resource",
             get(resource_metadata_root),
-        )
-        .route(
+        ),
+        (
             "/.well-known/oauth-protected-resource/{*resource}",
             get(resource_metadata_path),
-        )
-        .route("/.well-known/{*other}", get(not_found))
+        ),
+        ("/.well-known/{*other}", get(not_found)),
+    ] {
+        router = own(router, path, route);
+    }
+    router
         .nest("/api/v1", crate::api::router())
         .merge(crate::ui::router())
         .route_layer(axum::middleware::from_fn(crate::error::json_error_bodies))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .fallback_service({
-            // The proxy path needs only the proxy and the gate. A service of its own, not a
-            // handler: axum hands every handler its own clone of the whole state per request
-            // (a dozen reference counts up and down), which showed in profiles.
+            // Reached by a path under the front door's own that no route matched (anything
+            // else never comes here, see `Public`).
             let (proxy, gate) = (state.proxy.clone(), state.gate.clone());
             tower::service_fn(move |req: axum::extract::Request| {
                 let (proxy, gate) = (proxy.clone(), gate.clone());
                 async move {
-                    if crate::ui::is_browser_at_root(&req) {
-                        return Ok::<_, std::convert::Infallible>(crate::ui::to_page());
-                    }
-                    Ok(proxy::handle(proxy, gate, req).await)
+                    Ok::<_, std::convert::Infallible>(proxy_or_page(proxy, gate, req).await)
                 }
             })
         })
@@ -199,4 +277,43 @@ async fn metrics(State(state): State<AppState>, headers: http::HeaderMap) -> Res
         state.metrics.encode(format),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_own;
+
+    #[test]
+    fn the_front_doors_own_paths_and_nothing_a_gateway_could_serve() {
+        for own in [
+            "/healthz",
+            "/readyz",
+            "/.well-known/oauth-protected-resource",
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/anything",
+            "/api/v1",
+            "/api/v1/users/alice/catalogs",
+            "/ui",
+            "/ui/",
+            "/ui/app.js",
+        ] {
+            assert!(is_own(own), "{own} is the front door's");
+        }
+        for gateway in [
+            "/",
+            "/mcp",
+            "/sse",
+            "/messages/",
+            "/healthz/",
+            "/healthzz",
+            "/api/v1x",
+            "/api/v2/users",
+            "/api",
+            "/uix",
+            "/.well-known",
+            "/mcp/api/v1",
+        ] {
+            assert!(!is_own(gateway), "{gateway} goes to the gateway");
+        }
+    }
 }

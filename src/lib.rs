@@ -262,7 +262,7 @@ pub async fn serve(
         limits: server::conns::Limits::from_config(&config.server),
         metrics: edge_metrics.clone(),
     };
-    let public_app = app::public_router(state.clone());
+    let public_app = app::Public::new(state.clone());
     let public_shutdown = shutdown.clone();
     let public = if workers == 0 {
         tokio::spawn(async move {

@@ -16,8 +16,22 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
 ];
 
+// Our own headers as names, not strings: a `&str` key makes `HeaderMap::insert` allocate a
+// copy of a non-standard name on every request.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
+
 /// Removes hop-by-hop headers, including any the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    strip(headers, &[]);
+}
+
+/// Removes the hop-by-hop headers, the ones `Connection` names, and `also`, in one pass over
+/// the headers there are: a removal (a hash lookup) only for a header that is present, which
+/// is usually none, rather than one per name that could be.
+fn strip(headers: &mut HeaderMap, also: &[HeaderName]) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -25,10 +39,16 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
         .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| {
+            HOP_BY_HOP.contains(n) || *n == header::UPGRADE || also.contains(n) || named.contains(n)
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
         headers.remove(name);
     }
-    headers.remove(header::UPGRADE);
 }
 
 /// What the gateway needs to know about the original request.
@@ -47,19 +67,19 @@ pub fn to_upstream(
     fwd: &Forwarded<'_>,
 ) {
     let host = fwd.host.cloned();
-    strip_hop_by_hop(headers);
-    for h in [
-        header::AUTHORIZATION,
-        header::ORIGIN,
-        header::HOST,
-        header::FORWARDED,
-        HeaderName::from_static("x-forwarded-for"),
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderName::from_static("x-forwarded-host"),
-        HeaderName::from_static("x-real-ip"),
-    ] {
-        headers.remove(h);
-    }
+    strip(
+        headers,
+        &[
+            header::AUTHORIZATION,
+            header::ORIGIN,
+            header::HOST,
+            header::FORWARDED,
+            X_FORWARDED_FOR,
+            X_FORWARDED_PROTO,
+            X_FORWARDED_HOST,
+            HeaderName::from_static("x-real-ip"),
+        ],
+    );
     if let Some(v) = gateway_auth {
         headers.insert(header::AUTHORIZATION, v.clone());
     }
@@ -69,12 +89,12 @@ pub fn to_upstream(
     if write!(ip, "{}", fwd.client_ip).is_ok() {
         let n = ip.position() as usize;
         if let Ok(v) = HeaderValue::from_bytes(&ip.get_ref()[..n]) {
-            headers.insert("x-forwarded-for", v);
+            headers.insert(X_FORWARDED_FOR, v);
         }
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(fwd.proto));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(fwd.proto));
     if let Some(h) = host {
-        headers.insert("x-forwarded-host", h);
+        headers.insert(X_FORWARDED_HOST, h);
     }
 }
 
@@ -84,7 +104,7 @@ pub fn to_client(headers: &mut HeaderMap) -> bool {
     strip_hop_by_hop(headers);
     let is_stream = is_event_stream(headers);
     if is_stream {
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        headers.insert(X_ACCEL_BUFFERING, HeaderValue::from_static("no"));
     }
     is_stream
 }

@@ -88,7 +88,7 @@ fn upstream_request(
     bytes_in: Arc<AtomicU64>,
 ) -> Result<Request<Body>, Error> {
     let (mut parts, body) = req.into_parts();
-    let info = parts.extensions.get::<ConnInfo>().copied();
+    let info = parts.extensions.get::<ConnInfo>();
     let host = parts.headers.get(http::header::HOST).cloned().or_else(|| {
         parts
             .uri
@@ -116,10 +116,13 @@ fn upstream_request(
         http::Uri::from_parts(uri).map_err(|e| Error::Internal(format!("upstream uri: {e}")))?;
     parts.version = http::Version::HTTP_11;
     parts.extensions = http::Extensions::new();
-    Ok(Request::from_parts(
-        parts,
-        Body::new(Counted::new(body, bytes_in)),
-    ))
+    // Nothing to count (or box) for a request without a body.
+    let body = if http_body::Body::is_end_stream(&body) {
+        Body::empty()
+    } else {
+        Body::new(Counted::new(body, bytes_in))
+    };
+    Ok(Request::from_parts(parts, body))
 }
 
 /// The head of a request with no body, kept so it can be sent a second time.
@@ -145,7 +148,7 @@ impl Replay {
             uri: req.uri().clone(),
             version: req.version(),
             headers: req.headers().clone(),
-            conn: req.extensions().get::<ConnInfo>().copied(),
+            conn: req.extensions().get::<ConnInfo>().cloned(),
         })
     }
 

@@ -166,15 +166,10 @@ impl Drop for InFlight {
     }
 }
 
-/// The connection a request came in on (in request extensions), so the authentication step
-/// can mark it.
-#[derive(Clone)]
-pub struct ConnHandle(pub Arc<ConnState>);
-
 /// Marks the request's connection as a user's (a no-op for requests without one).
 pub fn mark_authenticated(ext: &http::Extensions) {
-    if let Some(h) = ext.get::<ConnHandle>() {
-        h.0.mark_authenticated();
+    if let Some(info) = ext.get::<super::ConnInfo>() {
+        info.state.mark_authenticated();
     }
 }
 

@@ -2,6 +2,7 @@
 //! graceful drain. The bounds (deadlines from accept, idle close, caps) are in [`conns`].
 
 pub mod conns;
+mod detach;
 pub mod drain;
 pub mod edge_metrics;
 pub mod scrape_auth;
@@ -9,8 +10,10 @@ pub mod tls;
 pub mod workers;
 
 use crate::shutdown::Shutdown;
+use axum::body::Body;
+use axum::response::Response;
 use axum::Router;
-use conns::{ConnHandle, ConnState, Conns, Limits, Slot, Tracked};
+use conns::{ConnState, Conns, Limits, Slot, Tracked};
 use edge_metrics::{CloseReason, EdgeMetrics};
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -28,11 +31,32 @@ use tower::ServiceExt;
 
 pub use conns::mark_authenticated;
 
-/// Facts about the connection a request came in on (in request extensions).
-#[derive(Debug, Clone, Copy)]
+/// Facts about the connection a request came in on (in request extensions: one entry, so
+/// one allocation per request).
+#[derive(Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
+    /// So the authentication step can mark the connection as a user's.
+    pub(crate) state: Arc<ConnState>,
+}
+
+/// What answers a listener's requests: a router, or the public listener's front
+/// (`crate::app::Public`), which sends the proxy path past the router.
+pub trait App: Clone + Send + Sync + 'static {
+    fn call(&self, req: http::Request<Body>) -> impl Future<Output = Response> + Send + use<Self>;
+}
+
+impl App for Router {
+    fn call(&self, req: http::Request<Body>) -> impl Future<Output = Response> + Send + use<> {
+        let router = self.clone();
+        async move {
+            match router.oneshot(req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            }
+        }
+    }
 }
 
 /// How one listener serves.
@@ -159,19 +183,22 @@ async fn sniff(tcp: &TcpStream) -> Version {
 fn negotiated(alpn: Option<&[u8]>) -> Version {
     match alpn {
         Some(b"h2") => Version::H2,
-        Some(b"http/1.1") => Version::H1,
-        _ => Version::Unknown,
+        // HTTP/2 over TLS is negotiated by ALPN and never assumed (RFC 9113 section 3.3): a
+        // client that offers no ALPN (wrk, older curl builds) speaks HTTP/1.1, served without
+        // hyper-util's detection.
+        Some(b"http/1.1") | None => Version::H1,
+        Some(_) => Version::Unknown,
     }
 }
 
 /// What every connection task of a listener shares.
-struct Shared {
+struct Shared<A> {
     name: &'static str,
     /// Detects the version; `h1` and `h2` serve a version known up front.
     auto: auto::Builder<TokioExecutor>,
     h1: http1::Builder,
     h2: http2::Builder<TokioExecutor>,
-    app: Router,
+    app: A,
     tls: Option<TlsAcceptor>,
     limits: Limits,
     metrics: EdgeMetrics,
@@ -183,17 +210,17 @@ struct Shared {
 
 /// Accepts until `shutdown`, then stops accepting (new connections are refused), lets
 /// in-flight requests finish for the grace period, and cuts whatever is left.
-pub async fn serve(listener: TcpListener, spec: ListenerSpec, app: Router, shutdown: Shutdown) {
+pub async fn serve<A: App>(listener: TcpListener, spec: ListenerSpec, app: A, shutdown: Shutdown) {
     let conns = Conns::new(spec.limits);
     serve_with(listener, spec, app, shutdown, conns).await
 }
 
 /// [`serve`] with a connection table that other listeners may share (the per-core workers
 /// of one address share one, so the caps stay global).
-pub async fn serve_with(
+pub async fn serve_with<A: App>(
     listener: TcpListener,
     spec: ListenerSpec,
-    app: Router,
+    app: A,
     shutdown: Shutdown,
     conns: Arc<Conns>,
 ) {
@@ -263,12 +290,13 @@ pub async fn serve_with(
 }
 
 /// One connection from accept to close; the slot is given back when this returns.
-async fn serve_conn(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slot: Slot) {
+async fn serve_conn<A: App>(shared: Arc<Shared<A>>, tcp: TcpStream, peer: SocketAddr, slot: Slot) {
     shared.metrics.opened(shared.name, 1);
     let state = slot.state.clone();
     let info = ConnInfo {
         peer,
         tls: shared.tls.is_some(),
+        state: state.clone(),
     };
     // Only the served connection's box is held across its await: a TLS stream or handshake
     // held in this task was room that every plain connection's task paid for.
@@ -292,8 +320,8 @@ async fn serve_conn(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slot:
 
 /// The TLS handshake, within its deadline; `None` when it failed, timed out, or the
 /// connection was evicted or the server is shutting down first.
-async fn handshake(
-    shared: &Shared,
+async fn handshake<A>(
+    shared: &Shared<A>,
     acceptor: TlsAcceptor,
     tcp: TcpStream,
     peer: SocketAddr,
@@ -322,7 +350,7 @@ async fn handshake(
 
 /// The version a plain connection speaks, once its first bytes arrived; `None` when its
 /// deadline passed, or it was evicted or the server is shutting down first.
-async fn first_bytes(shared: &Shared, tcp: &TcpStream, state: &ConnState) -> Option<Version> {
+async fn first_bytes<A>(shared: &Shared<A>, tcp: &TcpStream, state: &ConnState) -> Option<Version> {
     tokio::select! {
         v = sniff(tcp) => Some(v),
         reason = state.expired() => {
@@ -341,8 +369,8 @@ async fn first_bytes(shared: &Shared, tcp: &TcpStream, state: &ConnState) -> Opt
 /// before anything is awaited: inline, the connection task was sized for the largest of them
 /// (the detecting connection, an h2 connection, a TLS stream) and every idle plain HTTP/1.1
 /// stream carried several KiB it never touched (docs/BENCHMARKS.md, issue 15 step 3).
-fn http<'a, I>(
-    shared: &'a Shared,
+fn http<'a, A: App, I>(
+    shared: &'a Shared<A>,
     io: I,
     info: ConnInfo,
     state: &'a Arc<ConnState>,
@@ -352,7 +380,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let io = TokioIo::new(io);
-    let svc = service(&shared.app, info, state);
+    let svc = service(&shared.app, info);
     // Without upgrades: the proxy strips `Upgrade`.
     match version {
         Version::H1 => {
@@ -372,42 +400,44 @@ where
 
 /// The service of one connection: the app, with the connection's facts in every request and
 /// the body bookkeeping of `drain` and `conns` around it.
-fn service(
-    app: &Router,
+fn service<A: App>(
+    app: &A,
     info: ConnInfo,
-    state: &Arc<ConnState>,
 ) -> impl hyper::service::Service<
     http::Request<hyper::body::Incoming>,
-    Response = http::Response<axum::body::Body>,
+    Response = http::Response<Tracked<Body>>,
     Error = std::convert::Infallible,
-    Future = impl Future<Output = Result<http::Response<axum::body::Body>, std::convert::Infallible>>
+    Future = impl Future<Output = Result<http::Response<Tracked<Body>>, std::convert::Infallible>>
                  + Send
                  + 'static,
 > + Clone
        + Send
        + 'static {
     let app = app.clone();
-    let handle = ConnHandle(state.clone());
-    let conn_state = state.clone();
     hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-        let in_flight = conn_state.request_started();
+        use http_body::Body as _;
+        let in_flight = info.state.request_started();
         let (mut parts, body) = req.into_parts();
-        parts.extensions.insert(info);
-        parts.extensions.insert(handle.clone());
-        let (body, rest) = drain::returnable(body);
-        let req = http::Request::from_parts(parts, axum::body::Body::new(body));
-        let app = app.clone();
+        detach::head(&mut parts);
+        parts.extensions.insert(info.clone());
+        // A request without a body has nothing to hand back or discard.
+        let (body, rest) = if body.is_end_stream() {
+            (Body::empty(), None)
+        } else {
+            let (body, rest) = drain::returnable(body);
+            (Body::new(body), Some(rest))
+        };
+        let answer = app.call(http::Request::from_parts(parts, body));
         async move {
-            let resp = app.oneshot(req).await?;
+            let resp = answer.await;
             // Answered before the body was read (it was dropped unread; one still streaming
             // to a gateway is not waited for): read a small rest first (see `drain`).
-            let mut rest = rest;
-            if let Ok(rest) = rest.try_recv() {
-                let _ = drain::drain(rest).await;
+            if let Some(mut rest) = rest {
+                if let Ok(rest) = rest.try_recv() {
+                    let _ = drain::drain(rest).await;
+                }
             }
-            Ok::<_, std::convert::Infallible>(
-                resp.map(|b| axum::body::Body::new(Tracked::new(b, in_flight))),
-            )
+            Ok(resp.map(|b| Tracked::new(b, in_flight)))
         }
     })
 }
@@ -415,8 +445,8 @@ fn service(
 /// Runs `conn` until it ends or the connection's bounds or the server's shutdown end it;
 /// `close_gracefully` asks it to finish its requests and close (each connection type of
 /// hyper has that method of its own, with its own bounds).
-async fn drive<C: Future>(
-    shared: &Shared,
+async fn drive<A, C: Future>(
+    shared: &Shared<A>,
     state: &ConnState,
     conn: C,
     close_gracefully: fn(Pin<&mut C>),
@@ -488,6 +518,6 @@ mod tests {
         assert_eq!(sniffed(&H2_PREFACE[..10]).await, Version::Unknown);
         assert_eq!(negotiated(Some(b"h2")), Version::H2);
         assert_eq!(negotiated(Some(b"http/1.1")), Version::H1);
-        assert_eq!(negotiated(None), Version::Unknown);
+        assert_eq!(negotiated(None), Version::H1);
     }
 }

@@ -17,9 +17,8 @@
 //! workers through [`spawn_background`], so no worker's runtime owns it.
 
 use super::conns::Conns;
-use super::{serve_with, ListenerSpec};
+use super::{serve_with, App, ListenerSpec};
 use crate::shutdown::Shutdown;
-use axum::Router;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -93,11 +92,11 @@ const WORKER_STOP: Duration = Duration::from_secs(2);
 
 /// Serves `listener` on `n` worker threads until `shutdown` completes (accepting stops,
 /// requests finish within the grace period, the rest are cut), like [`super::serve`].
-pub async fn serve(
+pub async fn serve<A: App>(
     listener: TcpListener,
     n: usize,
     spec: ListenerSpec,
-    app: Router,
+    app: A,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let conns = Conns::new(spec.limits);
@@ -206,7 +205,7 @@ mod tests {
         let l =
             TcpListener::from_std(bind_reuseport("127.0.0.1:0".parse().unwrap()).unwrap()).unwrap();
         let addr = l.local_addr().unwrap();
-        let app = Router::new()
+        let app = axum::Router::new()
             .route(
                 "/who",
                 axum::routing::get(|| async {

@@ -42,6 +42,8 @@ async fn request_headers_are_cleaned_and_mcp_headers_kept() {
             .header("last-event-id", "evt-7")
             .header("accept", "application/json, text/event-stream")
             .header("x-forwarded-for", "6.6.6.6")
+            .header("forwarded", "for=6.6.6.6")
+            .header("x-real-ip", "6.6.6.6")
             .header("x-custom", "kept");
         if proto == Proto::H1 {
             req = req
@@ -73,6 +75,14 @@ async fn request_headers_are_cleaned_and_mcp_headers_kept() {
             "client credentials replaced"
         );
         assert!(h.get("origin").is_none());
+        assert!(
+            h.get("forwarded").is_none(),
+            "client forwarding claims dropped"
+        );
+        assert!(
+            h.get("x-real-ip").is_none(),
+            "client forwarding claims dropped"
+        );
         assert!(h.get("x-client-hop").is_none());
         assert!(h.get("proxy-authorization").is_none());
         assert!(h.get("keep-alive").is_none());

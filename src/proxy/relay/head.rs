@@ -5,12 +5,11 @@
 use super::chunked::{Chunk, Framing};
 use super::Failure;
 use super::UpstreamError;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::io::Write as _;
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 /// The largest answer head accepted from a gateway (hyper's client default is 400 KiB; a
@@ -96,63 +95,87 @@ pub(super) struct Head {
 }
 
 thread_local! {
-    /// The buffer answer heads are read into, one per thread and reused: a head is copied out
-    /// once complete, so no request keeps it (and none allocates 8 KiB for a 200-byte head).
-    static HEAD_BUF: Cell<Option<BytesMut>> = const { Cell::new(None) };
+    /// The buffer answer heads are read into, one per thread. It is only ever borrowed between
+    /// two awaits (a read that is ready, then the parse), so every exchange on the thread
+    /// shares it: no request allocates 8 KiB for a 200-byte head.
+    static HEAD_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Reads the gateway's answer head (skipping interim 1xx answers). A connection that ends
 /// before the first byte is [`Failure::Ended`]: on a reused connection that is a gateway
 /// that closed it while idle, and the request may go again on a fresh one.
 pub(super) async fn read_head(io: &mut TcpStream) -> Result<Head, Failure> {
-    // Taken for the read (another request on this thread meanwhile makes its own).
-    let mut buf = HEAD_BUF
-        .with(Cell::take)
-        .unwrap_or_else(|| BytesMut::with_capacity(READ_SIZE));
-    buf.clear();
-    let head = read_head_into(io, &mut buf).await;
-    if buf.capacity() <= 2 * READ_SIZE {
-        buf.clear();
-        HEAD_BUF.with(|c| c.set(Some(buf)));
-    }
-    head
-}
-
-async fn read_head_into(io: &mut TcpStream, buf: &mut BytesMut) -> Result<Head, Failure> {
+    // A head that arrives in pieces waits here for its next piece (rare: a gateway's head
+    // comes in one segment).
+    let mut held = Vec::new();
     let mut any = false;
     loop {
-        if let Some((mut head, len)) = parse_head(buf)? {
-            buf.advance(len);
-            if head.status.is_informational() {
+        io.readable()
+            .await
+            .map_err(|e| Failure::from(super::protocol(e)))?;
+        let step = if held.is_empty() {
+            HEAD_BUF.with_borrow_mut(|buf| {
+                buf.clear();
+                let step = read_and_parse(io, buf, &mut any);
+                if matches!(step, Ok(None)) {
+                    held.extend_from_slice(buf);
+                }
+                if buf.capacity() > 2 * READ_SIZE {
+                    *buf = Vec::new();
+                }
+                step
+            })
+        } else {
+            read_and_parse(io, &mut held, &mut any)
+        };
+        if let Some(head) = step? {
+            return Ok(head);
+        }
+    }
+}
+
+/// One read that does not wait, then the final head if `buf` now holds it whole. `Ok(None)`:
+/// nothing was ready, or the head is not complete yet (what there is stays in `buf`).
+fn read_and_parse(
+    io: &TcpStream,
+    buf: &mut Vec<u8>,
+    any: &mut bool,
+) -> Result<Option<Head>, Failure> {
+    buf.reserve(READ_SIZE.min(MAX_HEAD - buf.len()));
+    match io.try_read_buf(buf) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+        Ok(0) | Err(_) if !*any => return Err(Failure::Ended),
+        Ok(0) => {
+            tracing::debug!("gateway closed in the middle of its answer head");
+            return Err(UpstreamError::Protocol.into());
+        }
+        Ok(_) => *any = true,
+        Err(e) => return Err(super::protocol(e).into()),
+    }
+    let mut at = 0;
+    loop {
+        match parse_head(&buf[at..])? {
+            Some((head, len)) if head.status.is_informational() => {
                 if head.status == StatusCode::SWITCHING_PROTOCOLS {
                     return Err(UpstreamError::Protocol.into());
                 }
-                continue;
+                at += len;
             }
-            if !buf.is_empty() {
-                head.rest = Bytes::copy_from_slice(buf);
-            }
-            return Ok(head);
-        }
-        if buf.len() >= MAX_HEAD {
-            tracing::debug!("gateway answer head over {MAX_HEAD} bytes");
-            return Err(UpstreamError::Protocol.into());
-        }
-        buf.reserve(READ_SIZE.min(MAX_HEAD - buf.len()));
-        match io.read_buf(buf).await {
-            Ok(0) | Err(_) if !any => return Err(Failure::Ended),
-            Ok(0) => {
-                tracing::debug!("gateway closed in the middle of its answer head");
-                return Err(UpstreamError::Protocol.into());
-            }
-            Ok(_) => any = true,
-            Err(e) => return Err(super::protocol(e).into()),
+            Some((head, _)) => return Ok(Some(head)),
+            None => break,
         }
     }
+    buf.drain(..at);
+    if buf.len() >= MAX_HEAD {
+        tracing::debug!("gateway answer head over {MAX_HEAD} bytes");
+        return Err(UpstreamError::Protocol.into());
+    }
+    Ok(None)
 }
 
-/// A complete head in `buf` and its length; `None` while incomplete. The head is copied
-/// once and its header values are slices of that copy.
+/// A complete head at the start of `buf` and its length; `None` while incomplete. `buf` is
+/// copied once: the header values and the body bytes that came with the head (`rest`) are
+/// slices of that copy.
 pub(super) fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, UpstreamError> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut fields);
@@ -168,7 +191,7 @@ pub(super) fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, UpstreamEr
         .code
         .and_then(|c| StatusCode::from_u16(c).ok())
         .ok_or(UpstreamError::Protocol)?;
-    let copy = Bytes::copy_from_slice(&buf[..len]);
+    let copy = Bytes::copy_from_slice(buf);
     let mut headers = HeaderMap::with_capacity(resp.headers.len());
     for f in resp.headers.iter() {
         let name =
@@ -184,7 +207,7 @@ pub(super) fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, UpstreamEr
         status,
         headers,
         keep_alive,
-        rest: Bytes::new(),
+        rest: copy.slice(len..),
     };
     Ok(Some((head, len)))
 }
