@@ -14,6 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use tokio::net::TcpStream;
+use tokio_util::io::poll_read_buf;
 
 /// Where a connection goes back to when its answer ended cleanly.
 pub(super) struct Home {
@@ -105,16 +106,18 @@ impl http_body::Body for RelayBody {
                 Ok(None) => this.pending = Bytes::new(),
                 Err(e) => return this.fail(e),
             }
-            let Some(io) = &this.io else {
+            let Some(io) = this.io.as_mut() else {
                 return Poll::Ready(None);
             };
             if let Err(e) = ready!(io.poll_read_ready(cx)) {
                 return this.fail(e);
             }
-            // The buffer exists from here until its data is handed on.
+            // The buffer exists from here until its data is handed on. The read goes through
+            // `AsyncRead`, which marks the socket not ready after a short read (a `try_read`
+            // would leave it ready, and the next poll would find nothing with a system call).
             let mut buf = BytesMut::with_capacity(READ_SIZE);
-            match io.try_read_buf(&mut buf) {
-                Ok(0) => {
+            match poll_read_buf(Pin::new(io), cx, &mut buf) {
+                Poll::Ready(Ok(0)) => {
                     if let Err(e) = this.framing.at_close() {
                         return this.fail(e);
                     }
@@ -123,9 +126,10 @@ impl http_body::Body for RelayBody {
                     this.finish();
                     return Poll::Ready(None);
                 }
-                Ok(_) => this.pending = buf.freeze(),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return this.fail(e),
+                Poll::Ready(Ok(_)) => this.pending = buf.freeze(),
+                Poll::Ready(Err(e)) => return this.fail(e),
+                // The readiness was stale: the reactor wakes this body when data arrives.
+                Poll::Pending => return Poll::Pending,
             }
         }
     }

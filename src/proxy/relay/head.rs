@@ -10,7 +10,10 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use std::cell::RefCell;
 use std::io::Write as _;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use tokio::net::TcpStream;
+use tokio_util::io::poll_read_buf;
 
 /// The largest answer head accepted from a gateway (hyper's client default is 400 KiB; a
 /// gateway's answers have a handful of headers).
@@ -95,9 +98,9 @@ pub(super) struct Head {
 }
 
 thread_local! {
-    /// The buffer answer heads are read into, one per thread. It is only ever borrowed between
-    /// two awaits (a read that is ready, then the parse), so every exchange on the thread
-    /// shares it: no request allocates 8 KiB for a 200-byte head.
+    /// The buffer answer heads are read into, one per thread. It is only ever borrowed within
+    /// one poll (a read, then the parse), so every exchange on the thread shares it: no
+    /// request allocates 8 KiB for a 200-byte head.
     static HEAD_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -109,68 +112,65 @@ pub(super) async fn read_head(io: &mut TcpStream) -> Result<Head, Failure> {
     // comes in one segment).
     let mut held = Vec::new();
     let mut any = false;
-    loop {
-        io.readable()
-            .await
-            .map_err(|e| Failure::from(super::protocol(e)))?;
-        let step = if held.is_empty() {
-            HEAD_BUF.with_borrow_mut(|buf| {
-                buf.clear();
-                let step = read_and_parse(io, buf, &mut any);
-                if matches!(step, Ok(None)) {
-                    held.extend_from_slice(buf);
-                }
-                if buf.capacity() > 2 * READ_SIZE {
-                    *buf = Vec::new();
-                }
-                step
-            })
-        } else {
-            read_and_parse(io, &mut held, &mut any)
-        };
-        if let Some(head) = step? {
-            return Ok(head);
+    std::future::poll_fn(|cx| {
+        if !held.is_empty() {
+            return poll_head(io, cx, &mut held, &mut any);
         }
-    }
+        HEAD_BUF.with_borrow_mut(|buf| {
+            buf.clear();
+            let step = poll_head(io, cx, buf, &mut any);
+            if step.is_pending() {
+                held.extend_from_slice(buf);
+            }
+            if buf.capacity() > 2 * READ_SIZE {
+                *buf = Vec::new();
+            }
+            step
+        })
+    })
+    .await
 }
 
-/// One read that does not wait, then the final head if `buf` now holds it whole. `Ok(None)`:
-/// nothing was ready, or the head is not complete yet (what there is stays in `buf`).
-fn read_and_parse(
-    io: &TcpStream,
+/// Reads until `buf` holds the final head. Reads go through `AsyncRead`, which marks the
+/// socket not ready after a short read: the next exchange on a kept connection then waits
+/// for the reactor instead of trying a read that finds nothing.
+fn poll_head(
+    io: &mut TcpStream,
+    cx: &mut Context<'_>,
     buf: &mut Vec<u8>,
     any: &mut bool,
-) -> Result<Option<Head>, Failure> {
-    buf.reserve(READ_SIZE.min(MAX_HEAD - buf.len()));
-    match io.try_read_buf(buf) {
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
-        Ok(0) | Err(_) if !*any => return Err(Failure::Ended),
-        Ok(0) => {
-            tracing::debug!("gateway closed in the middle of its answer head");
-            return Err(UpstreamError::Protocol.into());
-        }
-        Ok(_) => *any = true,
-        Err(e) => return Err(super::protocol(e).into()),
-    }
-    let mut at = 0;
+) -> Poll<Result<Head, Failure>> {
     loop {
-        match parse_head(&buf[at..])? {
-            Some((head, len)) if head.status.is_informational() => {
-                if head.status == StatusCode::SWITCHING_PROTOCOLS {
-                    return Err(UpstreamError::Protocol.into());
-                }
-                at += len;
+        buf.reserve(READ_SIZE.min(MAX_HEAD - buf.len()));
+        match ready!(poll_read_buf(Pin::new(&mut *io), cx, buf)) {
+            Ok(0) | Err(_) if !*any => return Poll::Ready(Err(Failure::Ended)),
+            Ok(0) => {
+                tracing::debug!("gateway closed in the middle of its answer head");
+                return Poll::Ready(Err(UpstreamError::Protocol.into()));
             }
-            Some((head, _)) => return Ok(Some(head)),
-            None => break,
+            Ok(_) => *any = true,
+            Err(e) => return Poll::Ready(Err(super::protocol(e).into())),
+        }
+        let mut at = 0;
+        loop {
+            match parse_head(&buf[at..]) {
+                Err(e) => return Poll::Ready(Err(e.into())),
+                Ok(Some((head, len))) if head.status.is_informational() => {
+                    if head.status == StatusCode::SWITCHING_PROTOCOLS {
+                        return Poll::Ready(Err(UpstreamError::Protocol.into()));
+                    }
+                    at += len;
+                }
+                Ok(Some((head, _))) => return Poll::Ready(Ok(head)),
+                Ok(None) => break,
+            }
+        }
+        buf.drain(..at);
+        if buf.len() >= MAX_HEAD {
+            tracing::debug!("gateway answer head over {MAX_HEAD} bytes");
+            return Poll::Ready(Err(UpstreamError::Protocol.into()));
         }
     }
-    buf.drain(..at);
-    if buf.len() >= MAX_HEAD {
-        tracing::debug!("gateway answer head over {MAX_HEAD} bytes");
-        return Err(UpstreamError::Protocol.into());
-    }
-    Ok(None)
 }
 
 /// A complete head at the start of `buf` and its length; `None` while incomplete. `buf` is
