@@ -109,3 +109,32 @@ async fn users_reach_their_own_gateway_and_leases_follow_open_streams() {
     assert_eq!(carol.status(), 503);
     assert_eq!(carol.headers()["retry-after"], "1");
 }
+
+/// The proxy path is told apart from the front door's own before any router (`app::Public`):
+/// paths that only look like the front door's go to the caller's gateway, with the token
+/// checked first; the front door's own never reach a gateway, whatever follows them.
+#[tokio::test]
+async fn look_alike_paths_go_to_the_gateway_and_own_paths_never_do() {
+    let up = TestUpstream::json().await;
+    let fd = Frontdoor::builder().upstream(&up.url()).start().await;
+    let c = fd.client(Proto::H1);
+    for path in ["/healthz/", "/api/v1x", "/api", "/uix", "/.well-known", "/"] {
+        let resp = c.send(c.req("GET", path)).await;
+        assert_eq!(resp.status(), 401, "{path}: a gateway path wants a token");
+        let resp = c.get_as("alice", path).await;
+        assert_eq!(resp.status(), 200, "{path}");
+        let seen = up.seen().pop().expect("the gateway got it");
+        assert_eq!(seen.uri.path(), path);
+    }
+    let before = up.seen().len();
+    for (path, status) in [
+        ("/healthz", 200),
+        ("/api/v1/nothing-here", 404),
+        ("/.well-known/x", 404),
+        ("/ui/none.js", 404),
+    ] {
+        let resp = c.get_as("alice", path).await;
+        assert_eq!(resp.status(), status, "{path}: answered by the front door");
+    }
+    assert_eq!(up.seen().len(), before, "no own path reached the gateway");
+}
