@@ -90,14 +90,25 @@ impl crate::server::App for Public {
         &self,
         req: axum::extract::Request,
     ) -> impl std::future::Future<Output = Response> + Send + use<> {
-        let own = is_own(req.uri().path()).then(|| self.router.clone());
-        let (proxy, gate) = (self.proxy.clone(), self.gate.clone());
+        enum To {
+            Router(Router),
+            Page,
+            Proxy(Arc<Proxy>, Arc<AuthGate>),
+        }
+        let to = if is_own(req.uri().path()) {
+            To::Router(self.router.clone())
+        } else if crate::ui::is_browser_at_root(&req) {
+            To::Page
+        } else {
+            To::Proxy(self.proxy.clone(), self.gate.clone())
+        };
         async move {
-            match own {
-                Some(router) => crate::server::App::call(&router, req).await,
+            match to {
+                To::Router(router) => crate::server::App::call(&router, req).await,
+                To::Page => crate::ui::to_page(),
                 // Boxed: the connection keeps its request's future in one box for its whole
                 // life, so the proxy's future inline would be room every idle stream holds.
-                None => Box::pin(proxy_or_page(proxy, gate, req)).await,
+                To::Proxy(proxy, gate) => Box::pin(proxy::handle(proxy, gate, req)).await,
             }
         }
     }

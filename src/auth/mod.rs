@@ -175,21 +175,37 @@ impl Authenticator {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(AuthFailure::Missing);
         }
-        self.verify(token.trim()).await
+        let token = token.trim();
+        match self.cached(token) {
+            Some(p) => Ok(p),
+            // Verifying may fetch a key set: in a box of its own, so that the future of every
+            // request (whose token is usually cached) does not carry room for that.
+            None => Box::pin(self.verify(token)).await,
+        }
+    }
+
+    /// The principal of a token verified before, if it is still cached (unexpired, and the
+    /// key that verified it still in the key set).
+    fn cached(&self, token: &str) -> Option<Arc<Principal>> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let key = token_hash(token);
+        let (p, by) = self.cache.get(&key, now)?;
+        if self.has_key(&by) {
+            return Some(p);
+        }
+        // Its key was rotated out: verify again (and fail, unless another key signs it).
+        self.cache.remove(&key);
+        None
     }
 
     /// Verifies one token (cached by hash until it expires, or until the key that verified it
     /// leaves the key set).
     pub async fn verify(&self, token: &str) -> Result<Arc<Principal>, AuthFailure> {
+        if let Some(p) = self.cached(token) {
+            return Ok(p);
+        }
         let now = jsonwebtoken::get_current_timestamp();
         let key = token_hash(token);
-        if let Some((p, by)) = self.cache.get(&key, now) {
-            if self.has_key(&by) {
-                return Ok(p);
-            }
-            // Its key was rotated out: verify again (and fail, unless another key signs it).
-            self.cache.remove(&key);
-        }
         let header = decode_header(token).map_err(|_| AuthFailure::Malformed)?;
         let unknown = |r: &Result<_, AuthFailure>| matches!(r, Err(AuthFailure::UnknownKey));
         let mut result = self.verify_with(token, &header, &self.static_keys);

@@ -103,7 +103,9 @@ pub async fn handle(proxy: Arc<Proxy>, gate: Arc<AuthGate>, req: Request<Body>) 
     };
     match run(&proxy, &gate, &mut cx, req).await {
         Ok((sent, session)) => respond(&proxy, cx, sent, session),
-        Err(failed) => refuse(&proxy, cx, failed).await,
+        // Boxed: reading a refused body for its JSON-RPC id is room the answered path
+        // need not carry.
+        Err(failed) => Box::pin(refuse(&proxy, cx, failed)).await,
     }
 }
 

@@ -50,6 +50,22 @@ pub async fn send(
     let (UpstreamError::Connect, Retry::IfGone(check)) = (&err, retry) else {
         return Err(err.into());
     };
+    // Rare (the gateway stopped under the request): in a box of its own, so every request's
+    // future does not carry room for a second exchange.
+    Box::pin(again(proxy, who, err, check, replay, upstream, bytes_in)).await
+}
+
+/// The gateway `upstream` turned out gone: asks the resolver's check, and sends the request
+/// once more to the gateway it names now, if the request can be sent twice.
+async fn again(
+    proxy: &Proxy,
+    who: &Principal,
+    err: UpstreamError,
+    check: Arc<dyn crate::gateways::GoneCheck>,
+    replay: Option<Replay>,
+    upstream: Upstream,
+    bytes_in: Arc<AtomicU64>,
+) -> Result<Sent, Error> {
     // Asked even when this request cannot be sent again: the next one gets a fresh gateway.
     if !check.gone(who).await {
         return Err(err.into());

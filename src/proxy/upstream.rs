@@ -36,13 +36,20 @@ impl UpstreamClient {
 
     /// Sends the request; the body streams as the client sends it, the answer's body as the
     /// gateway sends it. The response timeout bounds everything up to the answer's head.
-    pub async fn send(
+    ///
+    /// A plain fn: an `async fn` would keep room for the request it has handed on.
+    pub fn send(
         &self,
         req: http::Request<axum::body::Body>,
-    ) -> Result<http::Response<UpstreamBody>, UpstreamError> {
-        let sent = relay::send(req, &self.pools, self.connect_timeout);
-        tokio::time::timeout(self.response_timeout, sent)
-            .await
-            .unwrap_or(Err(UpstreamError::Timeout))
+    ) -> impl std::future::Future<Output = Result<http::Response<UpstreamBody>, UpstreamError>> + Send + '_
+    {
+        use futures_util::FutureExt as _;
+        // A combinator, not an `async` block: awaiting a future an `async` block captured
+        // holds it twice.
+        tokio::time::timeout(
+            self.response_timeout,
+            relay::send(req, &self.pools, self.connect_timeout),
+        )
+        .map(|r| r.unwrap_or(Err(UpstreamError::Timeout)))
     }
 }

@@ -153,8 +153,14 @@ pub async fn send(
             done => return done.map_err(Failure::into_upstream),
         }
     }
-    let io = connect(&gateway, connect_timeout).await?;
+    let io = fresh(&gateway, connect_timeout).await?;
     x.run(io, &mut out).await.map_err(Failure::into_upstream)
+}
+
+/// A new connection, in a box of its own: connecting (a resolver, a timer) is a few hundred
+/// bytes of state that a request on a kept connection, the usual case, would otherwise carry.
+async fn fresh(gateway: &Authority, timeout: Duration) -> Result<TcpStream, UpstreamError> {
+    Box::pin(connect(gateway, timeout)).await
 }
 
 async fn connect(gateway: &Authority, timeout: Duration) -> Result<TcpStream, UpstreamError> {
