@@ -162,7 +162,7 @@ start_fd() { # start_fd NAME UPSTREAM_PORT tls|plain [RUST_LOG]
   note_cmd "frontdoor-$3" "RUST_LOG=${4:-warn} mcp-frontdoor serve --config config.yaml   # with config.yaml:
 $(sed 's/^/#   /' "$cfg")"
   FD_PORT[$1]=$port
-  wait_http "$scheme://127.0.0.1:$port/healthz"
+  wait_http "$scheme://127.0.0.1:$port/healthz" || { tail -20 "$work/fd-$1/log" >&2; return 1; }
 }
 step "front doors (RUST_LOG=warn; one at info for the log cost)"
 start_fd plain "$P_GW" plain
