@@ -90,26 +90,17 @@ impl crate::server::App for Public {
         &self,
         req: axum::extract::Request,
     ) -> impl std::future::Future<Output = Response> + Send + use<> {
-        enum To {
-            Router(Router),
-            Page,
-            Proxy(Arc<Proxy>, Arc<AuthGate>),
-        }
-        let to = if is_own(req.uri().path()) {
-            To::Router(self.router.clone())
+        use futures_util::future::Either;
+        // Built here, not in an `async` block holding the request: the connection keeps this
+        // future's room for its whole life (see `server::service`).
+        if is_own(req.uri().path()) {
+            Either::Left(crate::server::App::call(&self.router, req))
         } else if crate::ui::is_browser_at_root(&req) {
-            To::Page
+            Either::Right(Either::Left(std::future::ready(crate::ui::to_page())))
         } else {
-            To::Proxy(self.proxy.clone(), self.gate.clone())
-        };
-        async move {
-            match to {
-                To::Router(router) => crate::server::App::call(&router, req).await,
-                To::Page => crate::ui::to_page(),
-                // Boxed: the connection keeps its request's future in one box for its whole
-                // life, so the proxy's future inline would be room every idle stream holds.
-                To::Proxy(proxy, gate) => Box::pin(proxy::handle(proxy, gate, req)).await,
-            }
+            // Boxed: inline, the proxy's future would be room every idle stream holds.
+            let proxied = Box::pin(proxy::handle(self.proxy.clone(), self.gate.clone(), req));
+            Either::Right(Either::Right(proxied))
         }
     }
 }

@@ -49,13 +49,11 @@ pub trait App: Clone + Send + Sync + 'static {
 
 impl App for Router {
     fn call(&self, req: http::Request<Body>) -> impl Future<Output = Response> + Send + use<> {
-        let router = self.clone();
-        async move {
-            match router.oneshot(req).await {
-                Ok(resp) => resp,
-                Err(never) => match never {},
-            }
-        }
+        use futures_util::FutureExt as _;
+        self.clone().oneshot(req).map(|r| match r {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        })
     }
 }
 
@@ -427,18 +425,22 @@ fn service<A: App>(
             let (body, rest) = drain::returnable(body);
             (Body::new(body), Some(rest))
         };
-        let answer = app.call(http::Request::from_parts(parts, body));
-        async move {
-            let resp = answer.await;
-            // Answered before the body was read (it was dropped unread; one still streaming
-            // to a gateway is not waited for): read a small rest first (see `drain`).
-            if let Some(mut rest) = rest {
-                if let Ok(rest) = rest.try_recv() {
-                    let _ = drain::drain(rest).await;
+        // Combinators, not an `async` block around `answer`: awaiting a future an `async`
+        // block captured holds it twice, and hyper keeps this future's room in a box for the
+        // connection's whole life (every idle stream's).
+        use futures_util::FutureExt as _;
+        app.call(http::Request::from_parts(parts, body))
+            .then(move |resp| async move {
+                // Answered before the body was read (it was dropped unread; one still
+                // streaming to a gateway is not waited for): read a small rest first (see
+                // `drain`).
+                if let Some(mut rest) = rest {
+                    if let Ok(rest) = rest.try_recv() {
+                        let _ = drain::drain(rest).await;
+                    }
                 }
-            }
-            Ok(resp.map(|b| Tracked::new(b, in_flight)))
-        }
+                Ok(resp.map(|b| Tracked::new(b, in_flight)))
+            })
     })
 }
 
