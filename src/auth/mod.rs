@@ -180,7 +180,7 @@ impl Authenticator {
             Some(p) => Ok(p),
             // Verifying may fetch a key set: in a box of its own, so that the future of every
             // request (whose token is usually cached) does not carry room for that.
-            None => Box::pin(self.verify(token)).await,
+            None => Box::pin(self.verify_uncached(token)).await,
         }
     }
 
@@ -201,9 +201,14 @@ impl Authenticator {
     /// Verifies one token (cached by hash until it expires, or until the key that verified it
     /// leaves the key set).
     pub async fn verify(&self, token: &str) -> Result<Arc<Principal>, AuthFailure> {
-        if let Some(p) = self.cached(token) {
-            return Ok(p);
+        match self.cached(token) {
+            Some(p) => Ok(p),
+            None => self.verify_uncached(token).await,
         }
+    }
+
+    /// Verifies a token that [`Self::cached`] did not have, and caches it.
+    async fn verify_uncached(&self, token: &str) -> Result<Arc<Principal>, AuthFailure> {
         let now = jsonwebtoken::get_current_timestamp();
         let key = token_hash(token);
         let header = decode_header(token).map_err(|_| AuthFailure::Malformed)?;
