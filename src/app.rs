@@ -119,19 +119,6 @@ pub fn is_own(path: &str) -> bool {
         || under("/ui")
 }
 
-/// A path no route of the front door's own matched: the page for a browser at `/`, else the
-/// caller's gateway.
-async fn proxy_or_page(
-    proxy: Arc<Proxy>,
-    gate: Arc<AuthGate>,
-    req: axum::extract::Request,
-) -> Response {
-    if crate::ui::is_browser_at_root(&req) {
-        return crate::ui::to_page();
-    }
-    proxy::handle(proxy, gate, req).await
-}
-
 /// A route of the front door's own; its path must be one [`is_own`] claims, or the proxy
 /// would get its requests first.
 fn own(router: Router<AppState>, path: &str, route: MethodRouter<AppState>) -> Router<AppState> {
@@ -166,13 +153,13 @@ pub fn public_router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(crate::error::json_error_bodies))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .fallback_service({
-            // Reached by a path under the front door's own that no route matched (anything
-            // else never comes here, see `Public`).
+            // Reached only by a path under the front door's own that no route matched
+            // (anything else, `/` included, never comes here: see `Public`), so never the page.
             let (proxy, gate) = (state.proxy.clone(), state.gate.clone());
             tower::service_fn(move |req: axum::extract::Request| {
                 let (proxy, gate) = (proxy.clone(), gate.clone());
                 async move {
-                    Ok::<_, std::convert::Infallible>(proxy_or_page(proxy, gate, req).await)
+                    Ok::<_, std::convert::Infallible>(proxy::handle(proxy, gate, req).await)
                 }
             })
         })
