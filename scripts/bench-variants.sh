@@ -3,7 +3,8 @@
 # round with nginx as reference: wrk saturation on GET /health (test gateway) and POST /rpc
 # (fd-load upstream), req/s and proxy CPU us/req per run, one JSON line each.
 #   WITH_NGINX=1 VARIANTS="before=/tmp/fd-old|plain|;after=target/release/mcp-frontdoor|tls|workers: 0" scripts/bench-variants.sh
-# Each variant is NAME=BINARY|plain or tls|server.* lines separated by commas. Needs the release
+# WORKLOADS=lat-get / lat-rpc: fixed-rate latency (fd-load latency at RATE req/s, default 14400)
+# instead of wrk saturation. Each variant is NAME=BINARY|plain or tls|server.* lines separated by commas. Needs the release
 # build of the workspace (fd-load, mcp-test-gateway), wrk and (WITH_NGINX=1) nginx.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -86,6 +87,13 @@ HZ=$(getconf CLK_TCK)
 for w in $WORKLOADS; do
   for r in $(seq "$ROUNDS"); do
     for c in "${LABELS[@]}"; do
+      if [[ $w == lat-get || $w == lat-rpc ]]; then # fixed rate, open loop: latency percentiles
+        if [[ $w == lat-get ]]; then base=${URL_GET[$c]}; x=(); else base=${URL_RPC[$c]}; x=(--path /rpc --method POST --body '{"jsonrpc":"2.0","id":{id},"method":"ping"}' -H 'Content-Type: application/json'); fi
+        "$bin/fd-load" latency --base "$base" --ca "$work/certs/cert.pem" -H "Authorization: Bearer $JWT" --label "$c" \
+          --rate "${RATE:-14400}" --duration "$DUR" --warmup 1 --conns "$CONNS" "${x[@]}" |
+          jq -c --arg w "$w" --argjson r "$r" --arg la "$(cut -d' ' -f1 /proc/loadavg)" '{label:.label, workload:$w, round:$r, p50_us:.p50_us, p90_us:.p90_us, p99_us:.p99_us, p999_us:.p999_us, errors:.errors, non2xx:.non2xx, load:$la}' | tee -a "$OUT"
+        continue
+      fi
       if [[ $w == get ]]; then url="${URL_GET[$c]}/health"; pid=${PID_GET[$c]}; body=""; else url="${URL_RPC[$c]}/rpc"; pid=${PID_RPC[$c]}; body='{"jsonrpc":"2.0","id":{id},"method":"ping"}'; fi
       read -r u0 s0 < <(cpu "$pid"); la=$(cut -d' ' -f1 /proc/loadavg)
       line=$(WRK_BODY="$body" WRK_SESSION="" wrk -t2 -c"$CONNS" -d"${DUR}s" -s $root/benches/load/wrk.lua -H "Authorization: Bearer $JWT" "$url" | grep '^{"kind":"wrk"' | tail -1)

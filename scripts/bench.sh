@@ -28,6 +28,7 @@ CONNS="${CONNS:-64}"         # wrk connections at saturation
 LAT_CONNS="${LAT_CONNS:-64}" # connections of the fixed-rate client
 RATE_FRACTION="${RATE_FRACTION:-0.3}" # fixed rate = this x the slowest contender's median req/s
 SSE_PRIO="${SSE_PRIO:-rt}"   # SSE phase priority: rt (SCHED_FIFO 10) or a nice level (see below)
+LAT_PRIO="${LAT_PRIO:-rt}"   # fixed-rate phase priority, the same choices (normal: as the saturation runs)
 SSE_SAMPLES="${SSE_SAMPLES:-6}" # streams per SSE run (100 events, 10 ms apart, each)
 STREAMS="${STREAMS:-10000}"  # idle streams held open
 AFTER_CLOSE="${AFTER_CLOSE:-30}" # seconds after the streams close for the late RSS reading
@@ -318,9 +319,9 @@ run_lat() { # run_lat CONTENDER WORKLOAD ROUND RATE
     base="${UP_BASE[$c]}"
     extra=(--path /rpc --method POST --body "$PING" -H 'Content-Type: application/json')
   fi
-  note_cmd "latency-$w" "fd-load latency --base <base> --ca cert.pem -H 'Authorization: Bearer <jwt>' --rate $rate --duration $DUR --warmup 1 --conns $LAT_CONNS$(squote "${extra[@]}" | sed "s/Mcp-Session-Id: [^']*/Mcp-Session-Id: <session>/")"
+  note_cmd "latency-$w" "${lat_pre[*]} fd-load latency --base <base> --ca cert.pem -H 'Authorization: Bearer <jwt>' --rate $rate --duration $DUR --warmup 1 --conns $LAT_CONNS$(squote "${extra[@]}" | sed "s/Mcp-Session-Id: [^']*/Mcp-Session-Id: <session>/")"
   local line
-  line=$("$bin/fd-load" latency --base "$base" --ca "$CA" -H "$AUTH" --label "$c" \
+  line=$("${lat_pre[@]}" "$bin/fd-load" latency --base "$base" --ca "$CA" -H "$AUTH" --label "$c" \
     --rate "$rate" --duration "$DUR" --warmup 1 --conns "$LAT_CONNS" "${extra[@]}")
   emit "$(jq -c --arg w "$w" --argjson r "$r" '. + {workload:$w, round:$r}' <<<"$line")"
   printf '  %-14s %-5s round %s: p50 %6s us  p99 %6s us  (errors %s, non2xx %s)\n' "$c" "$w" "$r" \
@@ -339,6 +340,32 @@ print(int(min(statistics.median(v) for v in by.values())))
 EOF
 }
 
+# Priorities for the light phases (fixed rate, SSE): every thread of every serving process
+# (upstreams, proxies; nginx master and workers), and the client started under `prio_pre`.
+serving_pids() {
+  echo "${PIDS[gw]}" "${PIDS[sse]}" "${PIDS[fd-plain]}" "${PIDS[fd-tls]}" "${PIDS[fd-sse-plain]}" \
+    "${PIDS[fd-sse-tls]}" "${PIDS[nginx-main]}" $(cat /proc/"${PIDS[nginx-main]}"/task/*/children)
+}
+set_prio() { # set_prio rt|NICE|normal
+  local p t
+  for p in $(serving_pids); do
+    for t in $(ls /proc/"$p"/task); do
+      case "$1" in
+        rt) chrt -f -p 10 "$t" ;;
+        normal) chrt -o -p 0 "$t"; renice -n 0 -p "$t" >/dev/null ;;
+        *) renice -n "$1" -p "$t" >/dev/null ;;
+      esac
+    done
+  done
+}
+prio_pre() { # prio_pre rt|NICE|normal -> the command prefix for the client
+  case "$1" in rt) echo chrt -f 10 ;; normal) echo env ;; *) echo nice -n "$1" ;; esac
+}
+if ! chrt -f 10 true 2>/dev/null; then
+  [[ "$SSE_PRIO" == rt ]] && SSE_PRIO=-10
+  [[ "$LAT_PRIO" == rt ]] && LAT_PRIO=-10
+fi
+
 if [[ "${ONLY:-}" != streams ]]; then
 # --- 1. warm request path ---------------------------------------------------------------
 for w in get post rpc; do
@@ -348,15 +375,19 @@ for w in get post rpc; do
     for c in "${SAT_CONTENDERS[@]}"; do run_wrk "$c" "$w" "$r"; done
   done
 done
+set_prio "$LAT_PRIO"
+read -r -a lat_pre <<<"$(prio_pre "$LAT_PRIO")"
 for w in get post rpc; do
   rate=$(python3 -c "import sys; print(max(50, int(int(sys.argv[1]) * float(sys.argv[2]) / 50) * 50))" "$(median_rps "$w")" "$RATE_FRACTION")
   emit "{\"kind\":\"rate\",\"workload\":\"$w\",\"rate\":$rate}"
-  step "1. fixed rate ($w): $rate req/s, $LAT_CONNS connections, ${DUR}s + 1s warm-up, $ROUNDS rounds"
+  step "1. fixed rate ($w): $rate req/s, $LAT_CONNS connections, ${DUR}s + 1s warm-up, $ROUNDS rounds, priority $LAT_PRIO"
   loadavg "latency-$w"
   for r in $(seq "$ROUNDS"); do
     for c in "${CONTENDERS[@]}"; do run_lat "$c" "$w" "$r" "$rate"; done
   done
 done
+set_prio normal
+emit "{\"kind\":\"lat-prio\",\"prio\":\"$LAT_PRIO\"}"
 step "1b. log cost: fd-plain at RUST_LOG=warn vs info (GET saturation)"
 loadavg "log-cost"
 for r in $(seq "$ROUNDS"); do
@@ -368,25 +399,11 @@ done
 # (several ms, 10-30 ms at normal priority) would swamp the 2 ms being measured, for every
 # contender alike, the upstream's own timer included. So this light phase (100 events/s) runs
 # the upstream, the proxies and the client at SCHED_FIFO 10 (SSE_PRIO=rt; the kernel's RT
-# throttling still leaves 5% to everyone else) or at a nice level (SSE_PRIO=-10); the heavy
-# phases stay at normal priority.
-sse_pids=("${PIDS[sse]}" "${PIDS[fd-sse-plain]}" "${PIDS[fd-sse-tls]}" "${PIDS[nginx-main]}" $(cat /proc/"${PIDS[nginx-main]}"/task/*/children))
-set_prio() { # set_prio rt|NICE|normal: every thread of the SSE-phase processes
-  local p t
-  for p in "${sse_pids[@]}"; do
-    for t in $(ls /proc/"$p"/task); do
-      case "$1" in
-        rt) chrt -f -p 10 "$t" ;;
-        normal) chrt -o -p 0 "$t"; renice -n 0 -p "$t" >/dev/null ;;
-        *) renice -n "$1" -p "$t" >/dev/null ;;
-      esac
-    done
-  done
-}
-if [[ "$SSE_PRIO" == rt ]] && ! chrt -f 10 true 2>/dev/null; then SSE_PRIO=-10; fi
-if [[ "$SSE_PRIO" == rt ]]; then sse_pre=(chrt -f 10); else sse_pre=(nice -n "$SSE_PRIO"); fi
+# throttling still leaves 5% to everyone else) or at a nice level (SSE_PRIO=-10); the
+# saturation runs stay at normal priority.
 step "2. SSE: $SSE_SAMPLES streams x 100 events 10 ms apart, $ROUNDS rounds, priority $SSE_PRIO"
 set_prio "$SSE_PRIO"
+read -r -a sse_pre <<<"$(prio_pre "$SSE_PRIO")"
 loadavg sse
 for r in $(seq "$ROUNDS"); do
   for c in "${CONTENDERS[@]}"; do

@@ -142,6 +142,14 @@ w("connections, latency counted from each request's scheduled time so stalls are
 w(f"exact percentiles over every request). Rate = {settings['RATE_FRACTION']} x the slowest contender's median")
 w(f"saturation figure: GET {rates.get('get')} req/s, POST {rates.get('post')} req/s, RPC {rates.get('rpc')} req/s.")
 w("Median over rounds of each round's percentile; max is the worst round.")
+lprio = next((r["prio"] for r in rows if r["kind"] == "lat-prio"), None)
+if lprio is not None and lprio != "normal":
+    how = "SCHED_FIFO priority 10" if lprio == "rt" else f"nice {lprio}"
+    w(f"Every process involved (upstreams, proxies, client) ran at {how} in this phase, as in the")
+    w("SSE phase below: at normal priority the neighbours' compiles decided the p99 (one round of")
+    w("a contender at 0.4 ms, the next at 3-7 ms), so two contenders could not be told apart. At")
+    w("0.3 x saturation the phase leaves most of the 2 cores idle; the saturation runs above stay")
+    w("at normal priority.")
 w("")
 w("| workload | contender | p50 | p90 | p99 | p99.9 | max | p99 vs nginx same TLS mode | rounds' p99 |")
 w("|---|---|---|---|---|---|---|---|---|")
