@@ -8,10 +8,12 @@
 //! - `sse`: time to first event and the spacing of events sent 10 ms apart.
 //! - `streams`: holds N idle event streams open and reports the RSS growth of given pids.
 //! - `proxy`: a bare hyper reverse proxy, the floor of the front door's HTTP stack.
+//! - `lean`: a prototype h1 proxy that holds no buffer while it waits (issue 15's question).
 //!
 //! Every command prints one JSON object on stdout.
 
 mod latency;
+mod lean;
 mod net;
 mod proxy;
 mod sse;
@@ -69,6 +71,16 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
+    /// A lean h1 reverse proxy holding no buffer while it waits (measuring prototype).
+    Lean {
+        #[arg(long)]
+        port: u16,
+        /// `host:port` of the upstream.
+        #[arg(long)]
+        upstream: String,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// Open-loop fixed-rate load; prints exact latency percentiles.
     Latency(latency::Args),
     /// Time to first event and event spacing over fresh connections.
@@ -94,6 +106,15 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(proxy::serve(port, upstream)),
+        Command::Lean {
+            port,
+            upstream,
+            threads,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()?
+            .block_on(lean::serve(port, upstream)),
         Command::Latency(args) => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(args.threads)
             .enable_all()
