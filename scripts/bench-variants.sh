@@ -2,7 +2,9 @@
 # A/B of front door variants (binary + extra server.* lines), plain or TLS, alternated round by
 # round with nginx as reference: wrk saturation on GET /health (test gateway) and POST /rpc
 # (fd-load upstream), req/s and proxy CPU us/req per run, one JSON line each.
-#   WITH_NGINX=1 VARIANTS="before=/tmp/fd-old|plain|;after=target/release/mcp-frontdoor|tls|workers: 0" scripts/bench-variants.sh
+#   WITH_NGINX=1 [WITH_REFS=1] VARIANTS="before=/tmp/fd-old|plain|;after=target/release/mcp-frontdoor|tls|workers: 0" scripts/bench-variants.sh
+# WITH_REFS=1 adds `fd-load proxy` (bare hyper) and `fd-load lean` (the h1 prototype that holds
+# no buffer while it waits), both plain, labelled proxy and lean.
 # WORKLOADS=lat-get / lat-rpc: fixed-rate latency (fd-load latency at RATE req/s, default 14400)
 # instead of wrk saturation. Each variant is NAME=BINARY|plain or tls|server.* lines separated by commas. Needs the release
 # build of the workspace (fd-load, mcp-test-gateway), wrk and (WITH_NGINX=1) nginx.
@@ -79,6 +81,16 @@ N
   URL_GET[nginx-tls]="https://127.0.0.1:$NT"; URL_RPC[nginx-tls]="https://127.0.0.1:$NRT"
   PID_GET[nginx-plain]=$NPID; PID_RPC[nginx-plain]=$NPID; PID_GET[nginx-tls]=$NPID; PID_RPC[nginx-tls]=$NPID
   LABELS+=(nginx-plain nginx-tls)
+fi
+if [[ -n "${WITH_REFS:-}" ]]; then # plain references: bare hyper, and the lean h1 prototype
+  for ref in proxy lean; do
+    pg=$(free_port); pr=$(free_port)
+    "$bin/fd-load" "$ref" --port "$pg" --upstream "127.0.0.1:$gw" >"$work/$ref-get.log" 2>&1 & pids+=($!); PID_GET[$ref]=$!
+    "$bin/fd-load" "$ref" --port "$pr" --upstream "127.0.0.1:$up" >"$work/$ref-rpc.log" 2>&1 & pids+=($!); PID_RPC[$ref]=$!
+    URL_GET[$ref]="http://127.0.0.1:$pg"; URL_RPC[$ref]="http://127.0.0.1:$pr"
+    wait_up "${URL_GET[$ref]}/health"; wait_up "${URL_RPC[$ref]}/health"
+    LABELS+=("$ref")
+  done
 fi
 JWT=$("$bin/mcp-frontdoor" token --config "$work/${LABELS[0]}-get/config.yaml" --sub bench --ttl 2h)
 # CPU ticks of a process and its children: user, then system.

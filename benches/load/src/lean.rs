@@ -7,8 +7,10 @@
 //! `Content-Length`) and the framings its upstreams answer with (length, chunked).
 
 use std::cell::RefCell;
+use std::pin::Pin;
 use std::sync::Arc;
-use tokio::io::Interest;
+use std::task::Poll;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 const BUF: usize = 16 * 1024;
@@ -69,82 +71,95 @@ fn framing_of(headers: &[httparse::Header<'_>], default: Framing) -> Result<(Fra
 }
 
 /// Reads one head into the per-thread buffer (after `carry`, what the last read left) and
-/// hands `f` the buffer and the parsed head. Only a head split over reads is kept between
-/// polls, in `carry`.
+/// hands `f` the buffer and the parsed head, all within one poll. Only a head split over
+/// reads, or what came after one, is kept between polls, in `carry`. Reads go through
+/// `AsyncRead`, which marks the socket not ready after a short read (`readable()` +
+/// `try_read` would cost an extra `EAGAIN` read per request).
 async fn read_head<R>(
-    io: &TcpStream,
+    io: &mut TcpStream,
     carry: &mut Vec<u8>,
     request: bool,
     mut f: impl FnMut(&[u8], &Head) -> R,
 ) -> anyhow::Result<Option<R>> {
+    // Bytes left from the last message may hold a whole head: parsed once without new bytes.
+    let mut left_over = !carry.is_empty();
     loop {
-        if carry.is_empty() {
-            io.readable().await?;
-        }
-        let done = SCRATCH.with(|s| -> anyhow::Result<Option<Option<R>>> {
-            let mut buf = s.borrow_mut();
-            let have = carry.len();
-            buf[..have].copy_from_slice(carry);
-            let n = match io.try_read(&mut buf[have..]) {
-                Ok(0) if have == 0 => return Ok(Some(None)),
-                Ok(0) => anyhow::bail!("closed inside a head"),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && have > 0 => 0,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
-                Err(e) => return Err(e.into()),
-            };
-            let filled = &buf[..have + n];
-            let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let parsed = if request {
-                let mut r = httparse::Request::new(&mut fields);
-                match r.parse(filled)? {
-                    httparse::Status::Complete(len) => Some((len, r.headers.len())),
-                    httparse::Status::Partial => None,
+        let step = std::future::poll_fn(|cx| {
+            SCRATCH.with(|s| {
+                let mut buf = s.borrow_mut();
+                let have = carry.len();
+                buf[..have].copy_from_slice(carry);
+                let mut rb = ReadBuf::new(&mut buf[have..]);
+                match Pin::new(&mut *io).poll_read(cx, &mut rb) {
+                    Poll::Pending if !left_over => return Poll::Pending,
+                    Poll::Pending => left_over = false,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                    Poll::Ready(Ok(())) if rb.filled().is_empty() && have == 0 => {
+                        return Poll::Ready(Ok(Some(None)))
+                    }
+                    Poll::Ready(Ok(())) if rb.filled().is_empty() => {
+                        return Poll::Ready(Err(anyhow::anyhow!("closed inside a head")))
+                    }
+                    Poll::Ready(Ok(())) => {}
                 }
-            } else {
-                let mut r = httparse::Response::new(&mut fields);
-                match r.parse(filled)? {
-                    httparse::Status::Complete(len) => Some((len, r.headers.len())),
-                    httparse::Status::Partial => None,
-                }
-            };
-            match parsed {
-                None => {
-                    carry.clear();
-                    carry.extend_from_slice(filled);
-                    anyhow::ensure!(carry.len() < BUF, "head too large");
-                    Ok(None)
-                }
-                Some((len, count)) => {
-                    let default = if request {
-                        Framing::Length(0)
-                    } else {
-                        Framing::Close
-                    };
-                    let (framing, close) = framing_of(&fields[..count], default)
-                        .map_err(|_| anyhow::anyhow!("bad framing"))?;
-                    let out = f(
-                        filled,
-                        &Head {
-                            len,
-                            framing,
-                            close,
-                        },
-                    );
-                    carry.clear();
-                    carry.extend_from_slice(&filled[len..]);
-                    carry.shrink_to_fit();
-                    Ok(Some(Some(out)))
-                }
-            }
-        })?;
-        if let Some(out) = done {
+                let n = rb.filled().len();
+                Poll::Ready(parse(&buf[..have + n], carry, request, &mut f))
+            })
+        })
+        .await?;
+        if let Some(out) = step {
             return Ok(out);
         }
-        if !carry.is_empty() {
-            io.readable().await?;
-        }
     }
+}
+
+/// One parse of `filled`: `Some(Some(_))` when a head was complete, `None` when more is
+/// needed (then `filled` is kept in `carry`).
+fn parse<R>(
+    filled: &[u8],
+    carry: &mut Vec<u8>,
+    request: bool,
+    f: &mut impl FnMut(&[u8], &Head) -> R,
+) -> anyhow::Result<Option<Option<R>>> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let parsed = if request {
+        let mut r = httparse::Request::new(&mut fields);
+        match r.parse(filled)? {
+            httparse::Status::Complete(len) => Some((len, r.headers.len())),
+            httparse::Status::Partial => None,
+        }
+    } else {
+        let mut r = httparse::Response::new(&mut fields);
+        match r.parse(filled)? {
+            httparse::Status::Complete(len) => Some((len, r.headers.len())),
+            httparse::Status::Partial => None,
+        }
+    };
+    let Some((len, count)) = parsed else {
+        anyhow::ensure!(filled.len() < BUF, "head too large");
+        carry.clear();
+        carry.extend_from_slice(filled);
+        return Ok(None);
+    };
+    let default = if request {
+        Framing::Length(0)
+    } else {
+        Framing::Close
+    };
+    let (framing, close) =
+        framing_of(&fields[..count], default).map_err(|_| anyhow::anyhow!("bad framing"))?;
+    let out = f(
+        filled,
+        &Head {
+            len,
+            framing,
+            close,
+        },
+    );
+    carry.clear();
+    carry.extend_from_slice(&filled[len..]);
+    carry.shrink_to_fit();
+    Ok(Some(Some(out)))
 }
 
 /// Writes all of `b`, waiting for room as needed.
@@ -166,7 +181,7 @@ async fn write_all(io: &TcpStream, mut b: &[u8]) -> std::io::Result<()> {
 /// does not take at once is kept (and freed once written). While waiting for `from`, a close
 /// of `watch` (the client, during an answer) ends the copy. `Ok(false)`: ended by a close.
 async fn body(
-    from: &TcpStream,
+    from: &mut TcpStream,
     to: &TcpStream,
     first: Vec<u8>,
     framing: Framing,
@@ -180,46 +195,48 @@ async fn body(
         if progress.done() {
             return Ok(true);
         }
-        match watch {
-            Some(client) => {
-                tokio::select! {
-                    r = from.readable() => r?,
-                    r = client.ready(Interest::READABLE) => {
-                        // A client that sends while its answer streams is closing or
-                        // misbehaving: either way the answer ends.
-                        if r?.is_read_closed() { anyhow::bail!("client gone"); }
-                        let mut one = [0u8; 1];
-                        match client.try_read(&mut one) {
-                            Ok(0) => anyhow::bail!("client gone"),
-                            Ok(_) => anyhow::bail!("client sent during an answer"),
-                            Err(_) => continue,
-                        }
+        let step = std::future::poll_fn(|cx| {
+            if let Some(client) = watch {
+                // A client that sends while its answer streams is closing or misbehaving:
+                // either way the answer ends.
+                while let Poll::Ready(r) = client.poll_read_ready(cx) {
+                    r?;
+                    let mut one = [0u8; 1];
+                    match client.try_read(&mut one) {
+                        Ok(0) => return Poll::Ready(Err(anyhow::anyhow!("client gone"))),
+                        Ok(_) => return Poll::Ready(Err(anyhow::anyhow!("client sent"))),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Poll::Ready(Err(e.into())),
                     }
                 }
             }
-            None => from.readable().await?,
-        }
-        let rest = SCRATCH.with(|s| -> std::io::Result<Option<Vec<u8>>> {
-            let mut buf = s.borrow_mut();
-            let cap = buf.len().min(progress.left);
-            let n = match from.try_read(&mut buf[..cap]) {
-                Ok(0) => return Ok(None),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    return Ok(Some(Vec::new()))
+            // Read and write within one poll when the peer takes it, as the front door's
+            // relay does; only what it does not take at once is kept.
+            SCRATCH.with(|s| {
+                let mut buf = s.borrow_mut();
+                let cap = buf.len().min(progress.left);
+                let mut rb = ReadBuf::new(&mut buf[..cap]);
+                match Pin::new(&mut *from).poll_read(cx, &mut rb) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                    Poll::Ready(Ok(())) => {}
                 }
-                Err(e) => return Err(e),
-            };
-            let n = progress.take(&buf[..n]);
-            let w = match to.try_write(&buf[..n]) {
-                Ok(w) => w,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-                Err(e) => return Err(e),
-            };
-            Ok(Some(buf[w..n].to_vec()))
-        })?;
-        match rest {
-            None if matches!(framing, Framing::Close) => return Ok(false),
+                let n = rb.filled().len();
+                if n == 0 {
+                    return Poll::Ready(Ok(None));
+                }
+                let n = progress.take(&buf[..n]);
+                let w = match to.try_write(&buf[..n]) {
+                    Ok(w) => w,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+                    Err(e) => return Poll::Ready(Err(e.into())),
+                };
+                Poll::Ready(Ok(Some(buf[w..n].to_vec())))
+            })
+        })
+        .await?;
+        match step {
+            None if matches!(progress.framing, Framing::Close) => return Ok(false),
             None => anyhow::bail!("closed inside a body"),
             Some(rest) => write_all(to, &rest).await?,
         }
@@ -337,12 +354,12 @@ impl Chunked {
     }
 }
 
-async fn conn(client: TcpStream, upstream: &str) -> anyhow::Result<()> {
+async fn conn(mut client: TcpStream, upstream: &str) -> anyhow::Result<()> {
     let mut carry = Vec::new();
     loop {
         // The request head, forwarded as it came (the bench's clients send what the upstream
         // accepts); a pooled connection or a new one.
-        let Some((req_head, req)) = read_head(&client, &mut carry, true, |b, h| {
+        let Some((req_head, req)) = read_head(&mut client, &mut carry, true, |b, h| {
             (b[..h.len].to_vec(), (h.framing, h.close))
         })
         .await?
@@ -350,7 +367,7 @@ async fn conn(client: TcpStream, upstream: &str) -> anyhow::Result<()> {
             return Ok(());
         };
         let pooled = POOL.with(|p| p.borrow_mut().pop());
-        let up = match pooled {
+        let mut up = match pooled {
             Some(c) => c,
             None => {
                 let c = TcpStream::connect(upstream).await?;
@@ -365,9 +382,16 @@ async fn conn(client: TcpStream, upstream: &str) -> anyhow::Result<()> {
             matches!(req_framing, Framing::Length(_)),
             "request body framing"
         );
-        body(&client, &up, std::mem::take(&mut carry), req_framing, None).await?;
+        body(
+            &mut client,
+            &up,
+            std::mem::take(&mut carry),
+            req_framing,
+            None,
+        )
+        .await?;
         let mut up_carry = Vec::new();
-        let (resp_head, resp) = read_head(&up, &mut up_carry, false, |b, h| {
+        let (resp_head, resp) = read_head(&mut up, &mut up_carry, false, |b, h| {
             (b[..h.len].to_vec(), (h.framing, h.close))
         })
         .await?
@@ -375,7 +399,7 @@ async fn conn(client: TcpStream, upstream: &str) -> anyhow::Result<()> {
         write_all(&client, &resp_head).await?;
         drop(resp_head);
         let (resp_framing, up_close) = resp;
-        let ended = body(&up, &client, up_carry, resp_framing, Some(&client)).await?;
+        let ended = body(&mut up, &client, up_carry, resp_framing, Some(&client)).await?;
         if ended && !up_close {
             POOL.with(|p| p.borrow_mut().push(up));
         }
