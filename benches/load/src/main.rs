@@ -92,42 +92,30 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Upstream { port, threads } => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .enable_all()
-            .build()?
-            .block_on(upstream::serve(port)),
+        Command::Upstream { port, threads } => runtime(threads)?.block_on(upstream::serve(port)),
         Command::Proxy {
             port,
             upstream,
             threads,
-        } => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .enable_all()
-            .build()?
-            .block_on(proxy::serve(port, upstream)),
+        } => runtime(threads)?.block_on(proxy::serve(port, upstream)),
         Command::Lean {
             port,
             upstream,
             threads,
-        } => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .enable_all()
-            .build()?
-            .block_on(lean::serve(port, upstream)),
-        Command::Latency(args) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads)
-            .enable_all()
-            .build()?
-            .block_on(latency::run(args)),
+        } => runtime(threads)?.block_on(lean::serve(port, upstream)),
+        Command::Latency(args) => runtime(args.threads)?.block_on(latency::run(args)),
         Command::Sse(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
             .block_on(sse::run(args)),
-        Command::Streams(args) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?
-            .block_on(streams::run(args)),
+        Command::Streams(args) => runtime(2)?.block_on(streams::run(args)),
     }
+}
+
+/// A multi-thread runtime of `threads` workers.
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
 }
