@@ -51,6 +51,18 @@ pub struct Target {
     pub label: String,
 }
 
+/// Where a reference proxy listens and forwards to.
+#[derive(clap::Args)]
+struct ProxyArgs {
+    #[arg(long)]
+    port: u16,
+    /// `host:port` of the upstream.
+    #[arg(long)]
+    upstream: String,
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the bench SSE upstream on 127.0.0.1.
@@ -62,25 +74,9 @@ enum Command {
         threads: usize,
     },
     /// A bare hyper 1 reverse proxy on 127.0.0.1 (reference point, not a product).
-    Proxy {
-        #[arg(long)]
-        port: u16,
-        /// `host:port` of the upstream.
-        #[arg(long)]
-        upstream: String,
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
-    },
+    Proxy(ProxyArgs),
     /// A lean h1 reverse proxy holding no buffer while it waits (measuring prototype).
-    Lean {
-        #[arg(long)]
-        port: u16,
-        /// `host:port` of the upstream.
-        #[arg(long)]
-        upstream: String,
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
-    },
+    Lean(ProxyArgs),
     /// Open-loop fixed-rate load; prints exact latency percentiles.
     Latency(latency::Args),
     /// Time to first event and event spacing over fresh connections.
@@ -93,16 +89,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Upstream { port, threads } => runtime(threads)?.block_on(upstream::serve(port)),
-        Command::Proxy {
-            port,
-            upstream,
-            threads,
-        } => runtime(threads)?.block_on(proxy::serve(port, upstream)),
-        Command::Lean {
-            port,
-            upstream,
-            threads,
-        } => runtime(threads)?.block_on(lean::serve(port, upstream)),
+        Command::Proxy(a) => runtime(a.threads)?.block_on(proxy::serve(a.port, a.upstream)),
+        Command::Lean(a) => runtime(a.threads)?.block_on(lean::serve(a.port, a.upstream)),
         Command::Latency(args) => runtime(args.threads)?.block_on(latency::run(args)),
         Command::Sse(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
