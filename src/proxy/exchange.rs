@@ -45,7 +45,8 @@ impl RequestLine {
 
 /// The bytes of a proxied exchange (the front door's own answers count none).
 struct Traffic {
-    bytes_in: Arc<AtomicU64>,
+    /// `None` for a request without a body.
+    bytes_in: Option<Arc<AtomicU64>>,
     bytes_out: u64,
     finished: bool,
     /// The gateway lease: keeps the user's gateway "active" while the body is open.
@@ -74,7 +75,7 @@ impl Exchange {
     /// A body streamed from a gateway: its bytes are counted and the lease held until it ends.
     pub fn proxied(
         mut self,
-        bytes_in: Arc<AtomicU64>,
+        bytes_in: Option<Arc<AtomicU64>>,
         lease: Option<Box<dyn Any + Send + Sync>>,
     ) -> Self {
         self.body = Some(Traffic {
@@ -121,7 +122,7 @@ impl Drop for Exchange {
         match (&self.body, &self.error) {
             (Some(t), _) => tracing::info!(
                 %method, ?route, user, status, duration_ms,
-                bytes_in = t.bytes_in.load(Ordering::Relaxed),
+                bytes_in = t.bytes_in.as_ref().map_or(0, |b| b.load(Ordering::Relaxed)),
                 bytes_out = t.bytes_out,
                 completed = t.finished,
                 "request"

@@ -32,14 +32,16 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// the headers there are: a removal (a hash lookup) only for a header that is present, which
 /// is usually none, rather than one per name that could be.
 fn strip(headers: &mut HeaderMap, also: &[HeaderName]) {
-    let named: Vec<HeaderName> = headers
+    // On the stack: every request to a gateway drops at least its `Authorization` and `Host`.
+    type Names = smallvec::SmallVec<[HeaderName; 8]>;
+    let named: Names = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
         .collect();
-    let doomed: Vec<HeaderName> = headers
+    let doomed: Names = headers
         .keys()
         .filter(|n| {
             HOP_BY_HOP.contains(n) || *n == header::UPGRADE || also.contains(n) || named.contains(n)

@@ -15,11 +15,11 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// The gateway's answer, with the upstream it came from (its lease is held while the body
-/// streams) and the count of request bytes sent to it.
+/// streams) and the count of request bytes sent to it (`None`: the request had no body).
 pub struct Sent {
     pub resp: http::Response<UpstreamBody>,
     pub upstream: Upstream,
-    pub bytes_in: Arc<AtomicU64>,
+    pub bytes_in: Option<Arc<AtomicU64>>,
 }
 
 /// Sends `req` to `upstream`; on a refused connection, follows `upstream.retry`.
@@ -29,7 +29,9 @@ pub async fn send(
     req: Request<Body>,
     mut upstream: Upstream,
 ) -> Result<Sent, Error> {
-    let bytes_in = Arc::new(AtomicU64::new(0));
+    // A counter only for a body to count: most requests (GETs, DELETEs) have none.
+    let bytes_in =
+        (!http_body::Body::is_end_stream(req.body())).then(|| Arc::new(AtomicU64::new(0)));
     let retry = std::mem::replace(&mut upstream.retry, Retry::Never);
     // Only a request that can be replaced keeps a copy of its head (a fixed upstream pays none).
     let replay = match retry {
@@ -64,7 +66,7 @@ async fn again(
     check: Arc<dyn crate::gateways::GoneCheck>,
     replay: Option<Replay>,
     upstream: Upstream,
-    bytes_in: Arc<AtomicU64>,
+    bytes_in: Option<Arc<AtomicU64>>,
 ) -> Result<Sent, Error> {
     // Asked even when this request cannot be sent again: the next one gets a fresh gateway.
     if !check.gone(who).await {
@@ -101,7 +103,7 @@ fn counted(proxy: &Proxy, e: UpstreamError) -> UpstreamError {
 fn upstream_request(
     req: Request<Body>,
     upstream: &Upstream,
-    bytes_in: Arc<AtomicU64>,
+    bytes_in: Option<Arc<AtomicU64>>,
 ) -> Result<Request<Body>, Error> {
     let (mut parts, body) = req.into_parts();
     let info = parts.extensions.get::<ConnInfo>();
@@ -133,10 +135,11 @@ fn upstream_request(
     parts.version = http::Version::HTTP_11;
     parts.extensions = http::Extensions::new();
     // Nothing to count (or box) for a request without a body.
-    let body = if http_body::Body::is_end_stream(&body) {
-        Body::empty()
-    } else {
-        Body::new(Counted::new(body, bytes_in))
+    let body = match bytes_in {
+        Some(count) if !http_body::Body::is_end_stream(&body) => {
+            Body::new(Counted::new(body, count))
+        }
+        _ => Body::empty(),
     };
     Ok(Request::from_parts(parts, body))
 }
@@ -178,5 +181,41 @@ impl Replay {
             req.extensions_mut().insert(c);
         }
         req
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::sync::atomic::Ordering;
+
+    fn upstream() -> Upstream {
+        Upstream {
+            base: http::uri::Authority::from_static("127.0.0.1:9"),
+            authorization: None,
+            lease: None,
+            retry: Retry::Never,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_is_counted_as_it_streams_and_a_bodiless_request_gets_no_counter() {
+        let count = Arc::new(AtomicU64::new(0));
+        let req = Request::post("/mcp")
+            .body(Body::from("{\"id\":1}"))
+            .unwrap();
+        let out = upstream_request(req, &upstream(), Some(count.clone())).unwrap();
+        let sent = out.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&sent[..], b"{\"id\":1}");
+        assert_eq!(
+            count.load(Ordering::Relaxed),
+            8,
+            "every byte sent is counted"
+        );
+
+        let req = Request::get("/mcp").body(Body::empty()).unwrap();
+        let out = upstream_request(req, &upstream(), None).unwrap();
+        assert!(http_body::Body::is_end_stream(out.body()));
     }
 }
