@@ -29,16 +29,13 @@ pub async fn send(
     req: Request<Body>,
     mut upstream: Upstream,
 ) -> Result<Sent, Error> {
-    // A counter only for a body to count: most requests (GETs, DELETEs) have none.
-    let bytes_in =
-        (!http_body::Body::is_end_stream(req.body())).then(|| Arc::new(AtomicU64::new(0)));
     let retry = std::mem::replace(&mut upstream.retry, Retry::Never);
     // Only a request that can be replaced keeps a copy of its head (a fixed upstream pays none).
     let replay = match retry {
         Retry::IfGone(_) => Replay::of(&req),
         Retry::Never => None,
     };
-    let first = upstream_request(req, &upstream, bytes_in.clone())?;
+    let (first, bytes_in) = upstream_request(req, &upstream)?;
     let err = match proxy.client.send(first).await {
         Ok(resp) => {
             return Ok(Sent {
@@ -54,7 +51,7 @@ pub async fn send(
     };
     // Rare (the gateway stopped under the request): in a box of its own, so every request's
     // future does not carry room for a second exchange.
-    Box::pin(again(proxy, who, err, check, replay, upstream, bytes_in)).await
+    Box::pin(again(proxy, who, err, check, replay, upstream)).await
 }
 
 /// The gateway `upstream` turned out gone: asks the resolver's check, and sends the request
@@ -66,7 +63,6 @@ async fn again(
     check: Arc<dyn crate::gateways::GoneCheck>,
     replay: Option<Replay>,
     upstream: Upstream,
-    bytes_in: Option<Arc<AtomicU64>>,
 ) -> Result<Sent, Error> {
     // Asked even when this request cannot be sent again: the next one gets a fresh gateway.
     if !check.gone(who).await {
@@ -77,7 +73,7 @@ async fn again(
     };
     let fresh = proxy.resolver.ensure(who).await?;
     drop(upstream);
-    let req = upstream_request(again.request(), &fresh, bytes_in.clone())?;
+    let (req, bytes_in) = upstream_request(again.request(), &fresh)?;
     match proxy.client.send(req).await {
         Ok(resp) => Ok(Sent {
             resp,
@@ -99,12 +95,12 @@ fn counted(proxy: &Proxy, e: UpstreamError) -> UpstreamError {
 }
 
 /// The request as the gateway gets it: same path and query, clean headers, the gateway's own
-/// token, and the client body streamed as it arrives.
+/// token, and the client body streamed as it arrives; with the count of its body's bytes
+/// (`None` for a request without a body: most GETs and DELETEs, which pay for no counter).
 fn upstream_request(
     req: Request<Body>,
     upstream: &Upstream,
-    bytes_in: Option<Arc<AtomicU64>>,
-) -> Result<Request<Body>, Error> {
+) -> Result<(Request<Body>, Option<Arc<AtomicU64>>), Error> {
     let (mut parts, body) = req.into_parts();
     let info = parts.extensions.get::<ConnInfo>();
     let host = parts.headers.get(http::header::HOST).cloned().or_else(|| {
@@ -135,13 +131,13 @@ fn upstream_request(
     parts.version = http::Version::HTTP_11;
     parts.extensions = http::Extensions::new();
     // Nothing to count (or box) for a request without a body.
-    let body = match bytes_in {
-        Some(count) if !http_body::Body::is_end_stream(&body) => {
-            Body::new(Counted::new(body, count))
-        }
-        _ => Body::empty(),
+    let (body, bytes_in) = if http_body::Body::is_end_stream(&body) {
+        (Body::empty(), None)
+    } else {
+        let count = Arc::new(AtomicU64::new(0));
+        (Body::new(Counted::new(body, count.clone())), Some(count))
     };
-    Ok(Request::from_parts(parts, body))
+    Ok((Request::from_parts(parts, body), bytes_in))
 }
 
 /// The head of a request with no body, kept so it can be sent a second time.
@@ -201,11 +197,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_is_counted_as_it_streams_and_a_bodiless_request_gets_no_counter() {
-        let count = Arc::new(AtomicU64::new(0));
         let req = Request::post("/mcp")
             .body(Body::from("{\"id\":1}"))
             .unwrap();
-        let out = upstream_request(req, &upstream(), Some(count.clone())).unwrap();
+        let (out, count) = upstream_request(req, &upstream()).unwrap();
+        let count = count.expect("a body is counted");
         let sent = out.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&sent[..], b"{\"id\":1}");
         assert_eq!(
@@ -215,7 +211,8 @@ mod tests {
         );
 
         let req = Request::get("/mcp").body(Body::empty()).unwrap();
-        let out = upstream_request(req, &upstream(), None).unwrap();
+        let (out, count) = upstream_request(req, &upstream()).unwrap();
         assert!(http_body::Body::is_end_stream(out.body()));
+        assert!(count.is_none());
     }
 }
