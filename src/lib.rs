@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod gate;
 pub mod gateways;
+pub mod http1;
 pub mod metrics;
 pub mod owners;
 pub mod proxy;

@@ -5,6 +5,7 @@ pub mod conns;
 mod detach;
 pub mod drain;
 pub mod edge_metrics;
+mod h1;
 pub mod scrape_auth;
 pub mod tls;
 pub mod workers;
@@ -15,7 +16,7 @@ use axum::response::Response;
 use axum::Router;
 use conns::{ConnState, Conns, Limits, Slot, Tracked};
 use edge_metrics::{CloseReason, EdgeMetrics};
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use std::future::Future;
@@ -76,14 +77,6 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pings find dead peers under hours-long streams that carry no data.
 const H2_PING_EVERY: Duration = Duration::from_secs(30);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The HTTP/1.1 server of a connection known to speak it.
-fn http1_builder() -> http1::Builder {
-    let mut b = http1::Builder::new();
-    b.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    b
-}
 
 /// The HTTP/2 server of a connection known to speak it.
 fn http2_builder() -> http2::Builder<TokioExecutor> {
@@ -192,9 +185,8 @@ fn negotiated(alpn: Option<&[u8]>) -> Version {
 /// What every connection task of a listener shares.
 struct Shared<A> {
     name: &'static str,
-    /// Detects the version; `h1` and `h2` serve a version known up front.
+    /// Detects the version; `h2` serves HTTP/2 known up front, [`h1`] HTTP/1.1.
     auto: auto::Builder<TokioExecutor>,
-    h1: http1::Builder,
     h2: http2::Builder<TokioExecutor>,
     app: A,
     tls: Option<TlsAcceptor>,
@@ -225,7 +217,6 @@ pub async fn serve_with<A: App>(
     let shared = Arc::new(Shared {
         name: spec.name,
         auto: auto_builder(),
-        h1: http1_builder(),
         h2: http2_builder(),
         app,
         tls: spec.tls,
@@ -377,14 +368,17 @@ fn http<'a, A: App, I>(
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    if version == Version::H1 {
+        let (conn, handle) = h1::Connection::new(io);
+        let app = shared.app.clone();
+        let served = conn.serve(move |req| answer(&app, &info, req));
+        return Box::pin(drive(shared, state, served, move |_| handle.close()));
+    }
     let io = TokioIo::new(io);
     let svc = service(&shared.app, info);
     // Without upgrades: the proxy strips `Upgrade`.
     match version {
-        Version::H1 => {
-            let conn = shared.h1.serve_connection(io, svc);
-            Box::pin(drive(shared, state, conn, |c| c.graceful_shutdown()))
-        }
+        Version::H1 => unreachable!("served above"),
         Version::H2 => {
             let conn = shared.h2.serve_connection(io, svc);
             Box::pin(drive(shared, state, conn, |c| c.graceful_shutdown()))
@@ -414,10 +408,8 @@ fn service<A: App>(
     let app = app.clone();
     hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
         use http_body::Body as _;
-        let in_flight = info.state.request_started();
         let (mut parts, body) = req.into_parts();
         detach::head(&mut parts);
-        parts.extensions.insert(info.clone());
         // A request without a body has nothing to hand back or discard.
         let (body, rest) = if body.is_end_stream() {
             (Body::empty(), None)
@@ -429,19 +421,31 @@ fn service<A: App>(
         // block captured holds it twice, and hyper keeps this future's room in a box for the
         // connection's whole life (every idle stream's).
         use futures_util::FutureExt as _;
-        app.call(http::Request::from_parts(parts, body))
-            .then(move |resp| async move {
-                // Answered before the body was read (it was dropped unread; one still
-                // streaming to a gateway is not waited for): read a small rest first (see
-                // `drain`).
-                if let Some(mut rest) = rest {
-                    if let Ok(rest) = rest.try_recv() {
-                        let _ = drain::drain(rest).await;
-                    }
+        answer(&app, &info, http::Request::from_parts(parts, body)).then(move |resp| async move {
+            // Answered before the body was read (it was dropped unread; one still streaming
+            // to a gateway is not waited for): read a small rest first (see `drain`).
+            if let Some(mut rest) = rest {
+                if let Ok(rest) = rest.try_recv() {
+                    let _ = drain::drain(rest).await;
                 }
-                Ok(resp.map(|b| Tracked::new(b, in_flight)))
-            })
+            }
+            Ok(resp)
+        })
     })
+}
+
+/// The app's answer to one request of a connection, which is in flight until the answer's
+/// body ends; the request carries the connection's facts.
+fn answer<A: App>(
+    app: &A,
+    info: &ConnInfo,
+    mut req: http::Request<Body>,
+) -> impl Future<Output = http::Response<Tracked<Body>>> + Send + use<A> {
+    use futures_util::FutureExt as _;
+    let in_flight = info.state.request_started();
+    req.extensions_mut().insert(info.clone());
+    app.call(req)
+        .map(move |resp| resp.map(|b| Tracked::new(b, in_flight)))
 }
 
 /// Runs `conn` until it ends or the connection's bounds or the server's shutdown end it;
@@ -451,7 +455,7 @@ async fn drive<A, C: Future>(
     shared: &Shared<A>,
     state: &ConnState,
     conn: C,
-    close_gracefully: fn(Pin<&mut C>),
+    mut close_gracefully: impl FnMut(Pin<&mut C>),
 ) {
     tokio::pin!(conn);
     let mut asked = false;

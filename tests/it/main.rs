@@ -13,6 +13,7 @@ mod config_files;
 mod conventions;
 mod edge;
 mod events;
+mod h1_wire;
 mod headers;
 mod identities;
 mod keepalive;

@@ -3,9 +3,9 @@
 //! framing state, nothing more. Once the body has been read to its framed end with nothing
 //! left over, the connection goes back to its pool (see [`super::pool`]).
 
-use super::chunked::{Framing, Malformed};
 use super::head::READ_SIZE;
 use super::pool::Pools;
+use crate::http1::chunked::{Framing, Malformed};
 use bytes::{Bytes, BytesMut};
 use http::uri::Authority;
 use http_body::{Frame, SizeHint};

@@ -2,9 +2,10 @@
 //! as read from it (bounded, parsed by `httparse` as hyper does), with what they say about the
 //! body's framing and whether the connection can carry another request.
 
-use super::chunked::{Chunk, Framing};
 use super::Failure;
 use super::UpstreamError;
+use crate::http1::chunked::{Chunk, Framing};
+use crate::http1::has_token;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
@@ -210,16 +211,6 @@ pub(super) fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, UpstreamEr
         rest: copy.slice(len..),
     };
     Ok(Some((head, len)))
-}
-
-/// Whether a comma-separated header lists `token` (case-insensitively).
-fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// How the answer's body ends (RFC 9112 section 6.3). Conflicting lengths are refused, as a

@@ -19,17 +19,17 @@
 //! said is never used again.
 
 mod body;
-mod chunked;
+
 mod head;
 mod pool;
 
 pub use body::RelayBody;
 pub use pool::Pools;
 
+use crate::http1::chunked::Framing;
 use axum::body::Body;
 use body::Home;
 use bytes::{Buf, Bytes};
-use chunked::Framing;
 use head::BodyLength;
 use http::header;
 use http::uri::Authority;

@@ -1,9 +1,9 @@
-//! The body framing of a gateway's HTTP/1.1 answer (RFC 9112 section 6), decoded from the
-//! bytes as they arrive. Data is handed on as slices of the read buffer (no copy); everything
-//! else (chunk sizes, extensions, trailers) is consumed a byte at a time into the state, so no
-//! partial line is ever kept as bytes between reads. Every length a gateway sends is attacker
-//! input (tenants run their own servers behind it): sizes are checked for overflow and lines
-//! are bounded.
+//! The body framing of an HTTP/1.1 message (RFC 9112 section 6): a client's request, a
+//! gateway's answer. Decoded from the bytes as they arrive. Data is handed on as slices of the
+//! read buffer (no copy); everything else (chunk sizes, extensions, trailers) is consumed a byte
+//! at a time into the state, so no partial line is ever kept as bytes between reads. Every
+//! length either side sends is attacker input (tenants are clients and run the servers behind
+//! their gateways): sizes are checked for overflow and lines are bounded.
 
 use bytes::{Buf, Bytes};
 
@@ -54,9 +54,9 @@ impl Chunk {
     }
 }
 
-/// A gateway's body that does not follow its own framing.
+/// A body that does not follow its own framing.
 #[derive(Debug, thiserror::Error)]
-#[error("malformed body from the gateway: {0}")]
+#[error("malformed body: {0}")]
 pub struct Malformed(pub &'static str);
 
 impl Framing {
