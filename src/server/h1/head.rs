@@ -237,6 +237,32 @@ fn digits(s: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_in_pieces_is_read_whole_and_must_be_complete_within_its_deadline() {
+        let (server, mut client) = tokio::io::duplex(1024);
+        let core = super::super::Connection::new(server).0 .0;
+        client.write_all(b"GET /a HTTP/1.1\r\nHo").await.unwrap();
+        let reading = tokio::spawn({
+            let core = core.clone();
+            async move { read(&core).await.map(|h| h.map(|h| h.uri)) }
+        });
+        tokio::time::sleep(HEADER_READ_TIMEOUT / 2).await;
+        client
+            .write_all(b"st: a\r\n\r\nGET /b HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        assert_eq!(reading.await.unwrap(), Ok(Some(Uri::from_static("/a"))));
+        // The pipelined start of the next head waits in the buffer, and its deadline runs.
+        let t0 = tokio::time::Instant::now();
+        assert!(
+            matches!(read(&core).await, Ok(None)),
+            "closed at the deadline"
+        );
+        assert!(t0.elapsed() >= HEADER_READ_TIMEOUT);
+        assert!(core.lock().buf.starts_with(b"GET /b"));
+    }
 
     fn parsed(wire: &str) -> Result<Option<(Head, usize)>, Refusal> {
         parse(&Bytes::copy_from_slice(wire.as_bytes()))

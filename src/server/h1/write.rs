@@ -352,3 +352,118 @@ pub(super) async fn refusal<I: AsyncRead + AsyncWrite + Unpin>(core: &Shared<I>,
     };
     response(core, resp, &asked).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{Full, StreamBody};
+    use tokio::io::AsyncReadExt;
+
+    /// What a client reads of the answer (without its `date` line), and whether the
+    /// connection was kept. The pipe holds 7 bytes: every write is a partial one.
+    async fn wire<B>(resp: http::Response<B>, asked: Asked) -> (String, bool)
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Data: Send,
+        B::Error: std::fmt::Display + Send,
+    {
+        let (server, mut client) = tokio::io::duplex(7);
+        let core = super::super::Connection::new(server).0 .0;
+        let writer = tokio::spawn(async move { response(&core, resp, &asked).await });
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        let kept = writer.await.unwrap();
+        let text = String::from_utf8(got).unwrap();
+        let without_date: Vec<&str> = text
+            .split("\r\n")
+            .filter(|l| !l.starts_with("date: "))
+            .collect();
+        assert!(text.contains("\r\ndate: "), "{text}");
+        (without_date.join("\r\n"), kept)
+    }
+
+    fn pieces(
+        parts: &[&'static str],
+    ) -> http::Response<impl Body<Data = Bytes, Error = io::Error>> {
+        let frames = parts
+            .iter()
+            .map(|p| Ok(http_body::Frame::data(Bytes::from_static(p.as_bytes()))));
+        http::Response::new(StreamBody::new(futures_util::stream::iter(
+            frames.collect::<Vec<_>>(),
+        )))
+    }
+
+    const KEEP: Asked = Asked {
+        head: false,
+        http10: false,
+        keep_alive: true,
+    };
+
+    #[tokio::test]
+    async fn bodies_go_out_framed_by_length_or_in_chunks_through_partial_writes() {
+        let (text, kept) = wire(pieces(&["hello", "", "world!"]), KEEP).await;
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+             5\r\nhello\r\n6\r\nworld!\r\n0\r\n\r\n"
+        );
+        assert!(kept);
+
+        let (text, kept) = wire(http::Response::new(Full::new(Bytes::from("abc"))), KEEP).await;
+        assert_eq!(text, "HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc");
+        assert!(kept);
+
+        let http10 = Asked {
+            http10: true,
+            ..KEEP
+        };
+        let (text, kept) = wire(pieces(&["a", "b"]), http10).await;
+        assert_eq!(text, "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nab");
+        assert!(
+            !kept,
+            "an HTTP/1.0 body of unknown length ends with the connection"
+        );
+
+        let head = Asked { head: true, ..KEEP };
+        let mut resp = http::Response::new(Full::new(Bytes::from("abc")));
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(3));
+        let (text, kept) = wire(resp, head).await;
+        assert_eq!(text, "HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n");
+        assert!(kept);
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_breaks_its_length_or_says_close_ends_the_connection() {
+        let mut short = pieces(&["abc"]);
+        short
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(10));
+        let (text, kept) = wire(short, KEEP).await;
+        assert!(text.ends_with("\r\n\r\nabc"), "{text}");
+        assert!(!kept, "a short body cannot be told from a cut one");
+
+        let mut long = pieces(&["abc", "def"]);
+        long.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(4));
+        let (text, kept) = wire(long, KEEP).await;
+        assert!(text.ends_with("\r\n\r\nabcd"), "cut at its length: {text}");
+        assert!(!kept);
+
+        let mut close = pieces(&["x"]);
+        close
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        close
+            .headers_mut()
+            .insert(header::TRANSFER_ENCODING, HeaderValue::from_static("gzip"));
+        let (text, kept) = wire(close, KEEP).await;
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+             1\r\nx\r\n0\r\n\r\n",
+            "the app's framing and Connection headers are replaced by the writer's"
+        );
+        assert!(!kept);
+    }
+}
