@@ -68,6 +68,10 @@ impl Out {
     fn advance(&mut self, mut n: usize) {
         let k = n.min(self.head.len());
         self.head.advance(k);
+        if self.head.is_empty() {
+            // An empty slice still holds the head's allocation.
+            self.head = Bytes::new();
+        }
         n -= k;
         let k = n.min(18 - self.size_at);
         self.size_at += k;
@@ -151,6 +155,9 @@ where
         && framing != Framing::Close
         && !core.lock().closing;
     let head = head_bytes(status, headers, keep, asked.http10, continue_rest);
+    // The head is in bytes now: its map (and the gateway's head it points into) is not kept
+    // for the life of a stream.
+    drop(parts);
     let mut out = Out::new(head);
     if framing == Framing::None {
         return send(core, &mut out).await.is_ok() && keep;
