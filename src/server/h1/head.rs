@@ -17,6 +17,8 @@ use tokio::io::AsyncRead;
 pub(super) const MAX_HEAD: usize = 64 * 1024;
 /// The most header fields in one head (hyper's default).
 pub(super) const MAX_HEADERS: usize = 100;
+/// Fields the proxy adds to a request on its way to a gateway.
+const FORWARDING_FIELDS: usize = 4;
 /// A head that started arriving must be complete within this; the wait for its first byte is
 /// the connection's first-request or idle deadline (`server::conns`).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -147,7 +149,9 @@ fn parse(buf: &Bytes) -> Result<Option<(Head, usize)>, Refusal> {
     let target = req.path.ok_or(bad("no request target"))?;
     let uri = Uri::from_maybe_shared(buf.slice_ref(target.as_bytes()))
         .map_err(|_| bad("malformed request target"))?;
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    // Room for the forwarding headers the proxy adds (`proxy::headers::to_upstream`): a map
+    // sized to the client's fields alone grew (rehashed and reallocated) on every request.
+    let mut headers = HeaderMap::with_capacity(req.headers.len() + FORWARDING_FIELDS);
     for f in req.headers.iter() {
         let name =
             HeaderName::from_bytes(f.name.as_bytes()).map_err(|_| bad("malformed header name"))?;
