@@ -172,15 +172,24 @@ where
     I: AsyncRead + Unpin,
 {
     let mut answer = pin!(answer);
+    unless_gone(core, |cx| answer.as_mut().poll(cx)).await
+}
+
+/// Polls with `poll` until it is ready, or `None` once the client has gone
+/// ([`Core::poll_gone`]).
+async fn unless_gone<I, T>(
+    core: &Shared<I>,
+    mut poll: impl FnMut(&mut Context<'_>) -> Poll<T>,
+) -> Option<T>
+where
+    I: AsyncRead + Unpin,
+{
     std::future::poll_fn(|cx| {
-        if let Poll::Ready(r) = answer.as_mut().poll(cx) {
+        if let Poll::Ready(r) = poll(cx) {
             return Poll::Ready(Some(r));
         }
-        // Not while the answer was polled: it may read the request body, which locks too.
-        match core.lock().poll_gone(cx) {
-            Poll::Ready(()) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
+        // Not while `poll` ran: it may read the request body, which locks too.
+        core.lock().poll_gone(cx).map(|()| None)
     })
     .await
 }

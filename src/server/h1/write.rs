@@ -259,16 +259,7 @@ where
     I: AsyncRead + Unpin,
     B: Body<Data = Bytes>,
 {
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(f) = body.as_mut().poll_frame(cx) {
-            return Poll::Ready(Some(f));
-        }
-        match core.lock().poll_gone(cx) {
-            Poll::Ready(()) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    })
-    .await
+    super::unless_gone(core, |cx| body.as_mut().poll_frame(cx)).await
 }
 
 /// The `Content-Length` the app set, if it is one number.
