@@ -169,6 +169,12 @@ fn poll_data<I: AsyncRead + AsyncWrite + Unpin>(
         }
         match framing.next_data(&mut core.buf) {
             Ok(Some(data)) => {
+                if framing.is_done() {
+                    // Over with this piece: the holder learns it now (`is_end_stream`), so a
+                    // body that came whole goes to a gateway in one write with its head, and
+                    // may be sent again on a fresh connection.
+                    core.body = State::Done;
+                }
                 if core.buf.is_empty() {
                     // An empty slice still holds the read's allocation.
                     core.buf = Bytes::new();
@@ -234,4 +240,63 @@ pub(super) async fn settle<I: AsyncRead + AsyncWrite + Unpin>(core: &Shared<I>) 
         core.lock().body = State::Broken;
     }
     done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body::Body as _;
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn a_body_is_over_with_its_last_piece_and_a_broken_one_says_so() {
+        let (server, mut client) = tokio::io::duplex(1024);
+        let core = super::super::Connection::new(server).0 .0;
+        core.lock().buf = Bytes::from_static(b"hello");
+        let mut body = start(&core, Framing::Length(5), false);
+        assert!(!body.is_end_stream());
+        let piece = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(piece, "hello");
+        assert!(
+            body.is_end_stream(),
+            "known to be over without another poll"
+        );
+        drop(body);
+        assert!(
+            settle(&core).await,
+            "a body read to its end keeps the connection"
+        );
+
+        let mut body = start(
+            &core,
+            Framing::Chunked(crate::http1::chunked::Chunk::start()),
+            false,
+        );
+        client.write_all(b"3\r\nabc\r\nzz\r\n").await.unwrap();
+        let piece = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(piece, "abc");
+        assert!(
+            body.frame().await.unwrap().is_err(),
+            "a chunk size that is no number"
+        );
+        drop(body);
+        assert!(!settle(&core).await, "a broken body closes the connection");
+    }
+
+    #[tokio::test]
+    async fn a_body_still_held_when_the_answer_is_out_is_cut() {
+        let (server, _client) = tokio::io::duplex(1024);
+        let core = super::super::Connection::new(server).0 .0;
+        let mut body = start(&core, Framing::Length(5), false);
+        assert!(
+            !settle(&core).await,
+            "someone still reads it: the connection closes"
+        );
+        let e = body.frame().await.unwrap().unwrap_err().into_inner();
+        assert!(
+            matches!(e.downcast_ref::<BodyError>(), Some(BodyError::Cut)),
+            "{e:?}"
+        );
+    }
 }
