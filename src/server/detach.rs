@@ -3,7 +3,9 @@
 //! and hyper reads the connection while a request is in flight (to notice a client that went
 //! away): finding its buffer shared, it allocates a fresh 8 KiB one, once per request. The
 //! head is copied once here instead (a few hundred bytes, one allocation), before hyper reads
-//! again, so hyper keeps reusing its own buffer.
+//! again, so hyper keeps reusing its own buffer. Only for the connections hyper serves (HTTP/2,
+//! and a plain connection whose version was not known before its first read); `h1`'s heads
+//! are one copy already.
 
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
