@@ -368,23 +368,24 @@ fn http<'a, A: App, I>(
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    if version == Version::H1 {
-        let (conn, handle) = h1::Connection::new(io);
-        let app = shared.app.clone();
-        let served = conn.serve(move |req| answer(&app, &info, req));
-        return Box::pin(drive(shared, state, served, move |_| handle.close()));
-    }
-    let io = TokioIo::new(io);
-    let svc = service(&shared.app, info);
     // Without upgrades: the proxy strips `Upgrade`.
     match version {
-        Version::H1 => unreachable!("served above"),
+        Version::H1 => {
+            let (conn, handle) = h1::Connection::new(io);
+            let app = shared.app.clone();
+            let served = conn.serve(move |req| answer(&app, &info, req));
+            Box::pin(drive(shared, state, served, move |_| handle.close()))
+        }
         Version::H2 => {
-            let conn = shared.h2.serve_connection(io, svc);
+            let conn = shared
+                .h2
+                .serve_connection(TokioIo::new(io), service(&shared.app, info));
             Box::pin(drive(shared, state, conn, |c| c.graceful_shutdown()))
         }
         Version::Unknown => {
-            let conn = shared.auto.serve_connection(io, svc);
+            let conn = shared
+                .auto
+                .serve_connection(TokioIo::new(io), service(&shared.app, info));
             Box::pin(drive(shared, state, conn, |c| c.graceful_shutdown()))
         }
     }
@@ -450,7 +451,7 @@ fn answer<A: App>(
 
 /// Runs `conn` until it ends or the connection's bounds or the server's shutdown end it;
 /// `close_gracefully` asks it to finish its requests and close (each connection type of
-/// hyper has that method of its own, with its own bounds).
+/// hyper has that method of its own, with its own bounds; `h1` has its handle).
 async fn drive<A, C: Future>(
     shared: &Shared<A>,
     state: &ConnState,

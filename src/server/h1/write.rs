@@ -148,12 +148,13 @@ where
         );
         Framing::Chunked
     };
-    let (body_keeps, continue_rest) = core.lock().body.answer_started();
-    let keep = asked.keep_alive
-        && body_keeps
-        && !closing_asked
-        && framing != Framing::Close
-        && !core.lock().closing;
+    let (body_keeps, continue_rest, closing) = {
+        let mut c = core.lock();
+        let (keeps, rest) = c.body.answer_started();
+        (keeps, rest, c.closing)
+    };
+    let keep =
+        asked.keep_alive && body_keeps && !closing_asked && framing != Framing::Close && !closing;
     let head = head_bytes(status, headers, keep, asked.http10, continue_rest);
     // The head is in bytes now: its map (and the gateway's head it points into) is not kept
     // for the life of a stream.
