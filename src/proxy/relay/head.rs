@@ -239,16 +239,7 @@ pub(super) fn framing(
             Framing::UntilClose
         });
     }
-    let mut length = None;
-    for v in headers.get_all(header::CONTENT_LENGTH) {
-        for part in v.to_str().map_err(|_| UpstreamError::Protocol)?.split(',') {
-            let n: u64 = part.trim().parse().map_err(|_| UpstreamError::Protocol)?;
-            if length.is_some_and(|l| l != n) {
-                return Err(UpstreamError::Protocol);
-            }
-            length = Some(n);
-        }
-    }
+    let length = crate::http1::content_length(headers).map_err(|_| UpstreamError::Protocol)?;
     Ok(match length {
         Some(0) => Framing::Done,
         Some(n) => Framing::Length(n),
@@ -367,6 +358,10 @@ mod tests {
         )
         .is_err());
         assert!(framing(&get, ok, &h(&[("content-length", "-1")])).is_err());
+        assert!(
+            framing(&get, ok, &h(&[("content-length", "+5")])).is_err(),
+            "digits only, as a client's length is read"
+        );
         assert!(matches!(
             framing(&get, ok, &h(&[])),
             Ok(Framing::UntilClose)

@@ -208,16 +208,8 @@ pub(super) fn framing(version: Version, headers: &HeaderMap) -> Result<Framing, 
         }
         return Ok(Framing::Chunked(Chunk::start()));
     }
-    let mut length: Option<u64> = None;
-    for v in headers.get_all(header::CONTENT_LENGTH) {
-        for part in v.as_bytes().split(|&b| b == b',') {
-            let n = digits(part.trim_ascii()).ok_or(bad("malformed Content-Length"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(bad("Content-Length values disagree"));
-            }
-            length = Some(n);
-        }
-    }
+    let length = crate::http1::content_length(headers)
+        .map_err(|_| bad("Content-Length is not one decimal number"))?;
     Ok(match length {
         None | Some(0) => Framing::Done,
         Some(n) => Framing::Length(n),
@@ -226,16 +218,6 @@ pub(super) fn framing(version: Version, headers: &HeaderMap) -> Result<Framing, 
 
 fn is_chunked(coding: &[u8]) -> bool {
     coding.eq_ignore_ascii_case(b"chunked")
-}
-
-/// A decimal number of digits only (no sign, no spaces, no overflow).
-fn digits(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    s.iter().try_fold(0u64, |n, d| {
-        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
 }
 
 #[cfg(test)]

@@ -138,7 +138,8 @@ where
         B::Error: std::fmt::Display,
     {
         let core = self.0;
-        let refused = loop {
+        // Whether the close reads what the client still sends (a refusal, a body left unread).
+        let linger = loop {
             let head = match head::read(&core).await {
                 Ok(Some(head)) => head,
                 Ok(None) => break false,
@@ -161,7 +162,7 @@ where
                 break true;
             }
         };
-        close(&core, refused).await;
+        close(&core, linger).await;
     }
 }
 
