@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A/B of front door variants (binary + extra server.* lines), plain or TLS, alternated round by
-# round with nginx as reference: wrk saturation on GET /health (test gateway) and POST /rpc
-# (fd-load upstream), req/s and proxy CPU us/req per run, one JSON line each.
+# round with nginx as reference: wrk saturation on GET /health (test gateway), POST /rpc
+# (fd-load upstream) and (WORKLOADS=post) POST /mcp ping on an rmcp session of the test gateway
+# opened through each contender, req/s and proxy CPU us/req per run, one JSON line each.
 #   WITH_NGINX=1 [WITH_REFS=1] VARIANTS="before=/tmp/fd-old|plain|;after=target/release/mcp-frontdoor|tls|workers: 0" scripts/bench-variants.sh
 # WITH_REFS=1 adds `fd-load proxy` (bare hyper) and `fd-load lean` (the h1 prototype that holds
 # no buffer while it waits), both plain, labelled proxy and lean.
@@ -96,6 +97,16 @@ JWT=$("$bin/mcp-frontdoor" token --config "$work/${LABELS[0]}-get/config.yaml" -
 # CPU ticks of a process and its children: user, then system.
 cpu() { local u=0 s=0 q a b; for q in $1 $(cat /proc/"$1"/task/*/children 2>/dev/null); do read -r a b < <(awk '{print $14, $15}' /proc/$q/stat 2>/dev/null || echo 0 0); u=$((u + a)); s=$((s + b)); done; echo "$u $s"; }
 HZ=$(getconf CLK_TCK)
+declare -A SESSION=()
+if [[ " $WORKLOADS " == *" post "* ]]; then # an MCP session per contender, opened through it
+  for c in "${LABELS[@]}"; do
+    h="$work/init-$c"; mcp=(-sk --max-time 5 -H "Authorization: Bearer $JWT" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream')
+    curl "${mcp[@]}" -D "$h" -o /dev/null -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}' "${URL_GET[$c]}/mcp"
+    SESSION[$c]=$(awk 'tolower($1)=="mcp-session-id:"{print $2}' "$h" | tr -d '\r')
+    [[ -n "${SESSION[$c]}" ]] || { echo "no Mcp-Session-Id through $c" >&2; exit 1; }
+    curl "${mcp[@]}" -o /dev/null -H "Mcp-Session-Id: ${SESSION[$c]}" -d '{"jsonrpc":"2.0","method":"notifications/initialized"}' "${URL_GET[$c]}/mcp"
+  done
+fi
 for w in $WORKLOADS; do
   for r in $(seq "$ROUNDS"); do
     for c in "${LABELS[@]}"; do
@@ -106,9 +117,14 @@ for w in $WORKLOADS; do
           jq -c --arg w "$w" --argjson r "$r" --arg la "$(cut -d' ' -f1 /proc/loadavg)" '{label:.label, workload:$w, round:$r, p50_us:.p50_us, p90_us:.p90_us, p99_us:.p99_us, p999_us:.p999_us, errors:.errors, non2xx:.non2xx, load:$la}' | tee -a "$OUT"
         continue
       fi
-      if [[ $w == get ]]; then url="${URL_GET[$c]}/health"; pid=${PID_GET[$c]}; body=""; else url="${URL_RPC[$c]}/rpc"; pid=${PID_RPC[$c]}; body='{"jsonrpc":"2.0","id":{id},"method":"ping"}'; fi
+      body='{"jsonrpc":"2.0","id":{id},"method":"ping"}'; sess=""
+      case $w in
+        get) url="${URL_GET[$c]}/health"; pid=${PID_GET[$c]}; body="" ;;
+        post) url="${URL_GET[$c]}/mcp"; pid=${PID_GET[$c]}; sess=${SESSION[$c]} ;;
+        *) url="${URL_RPC[$c]}/rpc"; pid=${PID_RPC[$c]} ;;
+      esac
       read -r u0 s0 < <(cpu "$pid"); la=$(cut -d' ' -f1 /proc/loadavg)
-      line=$(WRK_BODY="$body" WRK_SESSION="" wrk -t2 -c"$CONNS" -d"${DUR}s" -s $root/benches/load/wrk.lua -H "Authorization: Bearer $JWT" "$url" | grep '^{"kind":"wrk"' | tail -1)
+      line=$(WRK_BODY="$body" WRK_SESSION="$sess" wrk -t2 -c"$CONNS" -d"${DUR}s" -s $root/benches/load/wrk.lua -H "Authorization: Bearer $JWT" "$url" | grep '^{"kind":"wrk"' | tail -1)
       read -r u1 s1 < <(cpu "$pid")
       jq -c --arg c "$c" --arg w "$w" --argjson r "$r" --argjson t $((u1 + s1 - u0 - s0)) --argjson u $((u1 - u0)) --argjson hz "$HZ" --arg la "$la" \
         '{label:$c, workload:$w, round:$r, rps:.rps, p99_us:.p99_us, errors:(.err_connect+.err_read+.err_write+.err_timeout), non2xx:.non2xx, load:$la, cpu_us_per_req:(if .requests>0 then ($t*1e6/$hz/.requests*10|round/10) else null end), user_us_per_req:(if .requests>0 then ($u*1e6/$hz/.requests*10|round/10) else null end)}' <<<"$line" | tee -a "$OUT"

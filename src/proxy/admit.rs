@@ -11,6 +11,9 @@ use http::Request;
 pub struct SessionUse {
     /// The sealed `Mcp-Session-Id` the client sent, and the gateway's id inside it.
     pub id: Option<(String, String)>,
+    /// The client's header as it came (set by [`unseal_headers`]), handed back unchanged when
+    /// the gateway answers with the same session: no new string, no copy.
+    pub sent: Option<http::HeaderValue>,
 }
 
 /// The origin check, then the session check.
@@ -59,21 +62,28 @@ fn check_session(
         },
         None => None,
     };
-    Ok(SessionUse { id })
+    Ok(SessionUse { id, sent: None })
 }
 
 /// Puts the gateway's own id in place of every spelling of the sealed header.
-pub fn unseal_headers(headers: &mut http::HeaderMap, session: &SessionUse) {
+pub fn unseal_headers(headers: &mut http::HeaderMap, session: &mut SessionUse) {
     let Some((_, upstream)) = &session.id else {
         return;
     };
-    let names: Vec<_> = headers
+    // The usual spelling first; the others (all with the same id, `session_ids`) are rare.
+    session.sent = headers.remove(super::MCP_SESSION_ID);
+    if headers
         .keys()
-        .filter(|n| session_ids::is_session_header(n.as_str()))
-        .cloned()
-        .collect();
-    for n in names {
-        headers.remove(n);
+        .any(|n| session_ids::is_session_header(n.as_str()))
+    {
+        let names: Vec<_> = headers
+            .keys()
+            .filter(|n| session_ids::is_session_header(n.as_str()))
+            .cloned()
+            .collect();
+        for n in names {
+            headers.remove(n);
+        }
     }
     if let Ok(v) = http::HeaderValue::from_str(upstream) {
         headers.insert(super::MCP_SESSION_ID, v);

@@ -29,6 +29,7 @@ use admit::SessionUse;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use body::{EndpointSniffer, Keepalive, ProxyBody};
+use bytes::Bytes;
 use exchange::RequestLine;
 use http::{HeaderName, Method, Request};
 use http_body_util::BodyExt;
@@ -68,8 +69,9 @@ pub fn classify(path: &str) -> RouteClass {
 /// One request on its way through the phases: what is known about it so far.
 struct Context {
     line: RequestLine,
-    /// The JSON-RPC ids, once a small body was read before forwarding.
-    ids: rpc::RpcIds,
+    /// A small JSON-RPC body read before forwarding; its ids are looked for only when the
+    /// front door answers the request itself (a refusal echoes them), never on the way through.
+    rpc_body: Option<Bytes>,
 }
 
 /// A request the front door answers itself.
@@ -99,7 +101,7 @@ impl From<Error> for Failed {
 pub async fn handle(proxy: Arc<Proxy>, gate: Arc<AuthGate>, req: Request<Body>) -> Response {
     let mut cx = Context {
         line: RequestLine::new(req.method().clone(), classify(req.uri().path())),
-        ids: rpc::RpcIds::Unknown,
+        rpc_body: None,
     };
     match run(&proxy, &gate, &mut cx, req).await {
         Ok((sent, session)) => respond(&proxy, cx, sent, session),
@@ -123,7 +125,7 @@ async fn run(
     };
     cx.line.user = Some(Arc::from(who.slug.as_str()));
     // Phase 2: from an allowed page, naming only the caller's own sessions.
-    let session = match admit::admit(
+    let mut session = match admit::admit(
         &req,
         &who,
         &proxy.allowed_origins,
@@ -134,10 +136,10 @@ async fn run(
         Err(e) => return Err(Failed::unsent(e, req)),
     };
     let mut req = req;
-    admit::unseal_headers(req.headers_mut(), &session);
+    admit::unseal_headers(req.headers_mut(), &mut session);
     let req = if cx.line.route == RouteClass::Mcp {
-        let (req, ids) = read_small_rpc(req).await?;
-        cx.ids = ids;
+        let (req, body) = read_small_rpc(req).await?;
+        cx.rpc_body = body;
         req
     } else {
         req
@@ -170,12 +172,13 @@ async fn refuse(proxy: &Proxy, cx: Context, Failed { err, body }: Failed) -> Res
     }
     // Find the request's id in a small body (this also reads it before the early answer, see
     // `server::drain`).
-    let ids = match (cx.ids, body) {
-        (rpc::RpcIds::Unknown, Some(body)) => match drain(body).await {
+    let ids = match (cx.rpc_body, body) {
+        (Some(read), _) => rpc::ids_of(&read),
+        (None, Some(body)) => match drain(body).await {
             Drained::Whole(bytes) => rpc::ids_of(&bytes),
             Drained::Left => rpc::RpcIds::Unknown,
         },
-        (ids, _) => ids,
+        (None, None) => rpc::RpcIds::Unknown,
     };
     err.into_jsonrpc_response(&ids)
 }
@@ -184,9 +187,9 @@ async fn refuse(proxy: &Proxy, cx: Context, Failed { err, body }: Failed) -> Res
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Before resolving: a POST to `/mcp` with a small announced body is read before the gateway
-/// is asked for, so its JSON-RPC id is known for any error after this point; anything else
-/// streams.
-async fn read_small_rpc(req: Request<Body>) -> Result<(Request<Body>, rpc::RpcIds), Error> {
+/// is asked for, so its JSON-RPC id can be echoed by any error after this point; anything else
+/// streams. Returns the request with the body in one piece, and that piece.
+async fn read_small_rpc(req: Request<Body>) -> Result<(Request<Body>, Option<Bytes>), Error> {
     use http_body::Body as _;
     let small = req.method() == Method::POST
         && req
@@ -195,11 +198,11 @@ async fn read_small_rpc(req: Request<Body>) -> Result<(Request<Body>, rpc::RpcId
             .exact()
             .is_some_and(|n| n > 0 && n <= DRAIN_MAX_BYTES);
     if !small {
-        return Ok((req, rpc::RpcIds::Unknown));
+        return Ok((req, None));
     }
     let (parts, body) = req.into_parts();
-    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, body.collect()).await {
-        Ok(Ok(c)) => c.to_bytes(),
+    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, whole(body)).await {
+        Ok(Ok(b)) => b,
         Ok(Err(_)) => {
             return Err(Error::BadRequest(
                 "the request body could not be read".into(),
@@ -212,8 +215,33 @@ async fn read_small_rpc(req: Request<Body>) -> Result<(Request<Body>, rpc::RpcId
             )))
         }
     };
-    let ids = rpc::ids_of(&bytes);
-    Ok((Request::from_parts(parts, Body::from(bytes)), ids))
+    Ok((
+        Request::from_parts(parts, Body::from(bytes.clone())),
+        Some(bytes),
+    ))
+}
+
+/// A small body in one piece: its one data frame as it came (the usual case: no copy, no
+/// list of frames as `collect` keeps), or the frames joined; trailers are dropped.
+async fn whole(mut body: Body) -> Result<Bytes, axum::Error> {
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<bytes::BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        match (&mut joined, first.take()) {
+            (Some(j), _) => j.extend_from_slice(&data),
+            (None, None) => first = Some(data),
+            (None, Some(f)) => {
+                let mut j = bytes::BytesMut::with_capacity(f.len() + data.len());
+                j.extend_from_slice(&f);
+                j.extend_from_slice(&data);
+                joined = Some(j);
+            }
+        }
+    }
+    Ok(joined.map_or_else(|| first.unwrap_or_default(), bytes::BytesMut::freeze))
 }
 
 /// Phase 3: the user's gateway, started from their own directory (claimed for the caller's id
@@ -245,11 +273,17 @@ fn seal_response_session(
     let Ok(upstream) = upstream.to_str() else {
         return;
     };
-    let sealed = match &session.id {
-        Some((sealed, same)) if same == upstream => Some(sealed.clone()),
-        _ => proxy.seal.seal(user, upstream),
+    let sealed = match (&session.id, &session.sent) {
+        (Some((_, same)), Some(sent)) if same == upstream => Some(sent.clone()),
+        (Some((sealed, same)), None) if same == upstream => {
+            http::HeaderValue::from_str(sealed).ok()
+        }
+        _ => proxy
+            .seal
+            .seal(user, upstream)
+            .and_then(|s| http::HeaderValue::from_str(&s).ok()),
     };
-    match sealed.and_then(|s| http::HeaderValue::from_str(&s).ok()) {
+    match sealed {
         Some(v) => {
             headers.insert(MCP_SESSION_ID, v);
         }

@@ -6,7 +6,7 @@
 //! user's, tampered with, truncated, sealed under an unknown key, or a raw upstream id) is the
 //! same 404 as an unknown session, and never reaches a gateway.
 
-use aes_gcm::aead::{Aead, Generate, KeyInit, Nonce, Payload};
+use aes_gcm::aead::{Aead, AeadInOut, Generate, KeyInit, Nonce, Payload, Tag};
 use aes_gcm::Aes256Gcm;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
@@ -27,10 +27,25 @@ pub struct SessionSeal {
     ciphers: Vec<Aes256Gcm>,
 }
 
-fn aad(slug: &str) -> Vec<u8> {
-    let mut a = b"mcp-frontdoor/session/v1\0".to_vec();
-    a.extend_from_slice(slug.as_bytes());
-    a
+const AAD_PREFIX: &[u8] = b"mcp-frontdoor/session/v1\0";
+/// AES-GCM's tag length.
+const TAG_LEN: usize = 16;
+/// The longest id that opens: nonce, the longest upstream id, tag (base64 of it is about
+/// 720 characters).
+const MAX_RAW: usize = NONCE_LEN + MAX_UPSTREAM_ID + TAG_LEN;
+
+/// The associated data for `slug` (user slugs are at most 40 bytes; a longer one, which no
+/// caller has, goes to the heap), handed to `f`.
+fn with_aad<T>(slug: &str, f: impl FnOnce(&[u8]) -> T) -> T {
+    let mut stack = [0u8; AAD_PREFIX.len() + 64];
+    let len = AAD_PREFIX.len() + slug.len();
+    if len <= stack.len() {
+        stack[..AAD_PREFIX.len()].copy_from_slice(AAD_PREFIX);
+        stack[AAD_PREFIX.len()..len].copy_from_slice(slug.as_bytes());
+        f(&stack[..len])
+    } else {
+        f(&[AAD_PREFIX, slug.as_bytes()].concat())
+    }
 }
 
 impl SessionSeal {
@@ -59,33 +74,52 @@ impl SessionSeal {
             return None;
         }
         let nonce = Nonce::<Aes256Gcm>::try_generate().ok()?;
-        let aad = aad(slug);
-        let ct = self.ciphers.first()?.encrypt(
-            &nonce,
-            Payload {
-                msg: upstream.as_bytes(),
-                aad: &aad,
-            },
-        );
+        let ct = with_aad(slug, |aad| {
+            self.ciphers
+                .first()?
+                .encrypt(
+                    &nonce,
+                    Payload {
+                        msg: upstream.as_bytes(),
+                        aad,
+                    },
+                )
+                .ok()
+        });
         let mut raw = nonce.to_vec();
-        raw.extend_from_slice(&ct.ok()?);
+        raw.extend_from_slice(&ct?);
         Some(format!("{PREFIX}{}", B64.encode(raw)))
     }
 
     /// The upstream id inside `sealed` when it was sealed for `slug`; `None` otherwise.
+    /// Decoded and decrypted on the stack: every request of a session pays this.
     pub fn open(&self, slug: &str, sealed: &str) -> Option<String> {
-        let raw = B64.decode(sealed.strip_prefix(PREFIX)?).ok()?;
-        if raw.len() <= NONCE_LEN + 16 {
+        let mut raw = [0u8; MAX_RAW];
+        // Longer than any id this seals: `decode_slice` refuses it for want of room.
+        let len = B64
+            .decode_slice(sealed.strip_prefix(PREFIX)?, &mut raw)
+            .ok()?;
+        if len <= NONCE_LEN + TAG_LEN {
             return None;
         }
-        let (nonce, ct) = raw.split_at(NONCE_LEN);
-        let nonce = Nonce::<Aes256Gcm>::try_from(nonce).ok()?;
-        let aad = aad(slug);
-        let plain = self
-            .ciphers
-            .iter()
-            .find_map(|c| c.decrypt(&nonce, Payload { msg: ct, aad: &aad }).ok())?;
-        String::from_utf8(plain).ok()
+        let (nonce, rest) = raw[..len].split_at_mut(NONCE_LEN);
+        let nonce = Nonce::<Aes256Gcm>::try_from(&*nonce).ok()?;
+        let (ct, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
+        let tag = Tag::<Aes256Gcm>::try_from(&*tag).ok()?;
+        // Each key decrypts a fresh copy: a failed attempt may leave the buffer changed.
+        let mut plain = [0u8; MAX_UPSTREAM_ID];
+        let plain = &mut plain[..ct.len()];
+        let opened = with_aad(slug, |aad| {
+            self.ciphers.iter().any(|c| {
+                plain.copy_from_slice(ct);
+                c.decrypt_inout_detached(&nonce, aad, (&mut *plain).into(), &tag)
+                    .is_ok()
+            })
+        });
+        if !opened {
+            return None;
+        }
+        std::str::from_utf8(plain).ok().map(str::to_owned)
     }
 }
 
@@ -137,6 +171,18 @@ mod tests {
             }
         }
         assert_eq!(s.seal("alice", &"x".repeat(MAX_UPSTREAM_ID + 1)), None);
+        // The longest id that is sealed opens; one byte more of ciphertext does not fit.
+        let longest = "y".repeat(MAX_UPSTREAM_ID);
+        let id = s.seal("alice", &longest).unwrap();
+        assert_eq!(s.open("alice", &id).as_deref(), Some(longest.as_str()));
+        let raw = B64.decode(&id[4..]).unwrap();
+        let longer = format!("fd1.{}", B64.encode([&raw[..], &[0u8][..]].concat()));
+        assert_eq!(s.open("alice", &longer), None);
+        // A slug longer than the stack's room for the associated data still seals and opens.
+        let slug = "s".repeat(100);
+        let id = s.seal(&slug, "z").unwrap();
+        assert_eq!(s.open(&slug, &id).as_deref(), Some("z"));
+        assert_eq!(s.open(&slug[..99], &id), None);
     }
 
     #[test]
