@@ -28,19 +28,34 @@ pub enum Framing {
 /// Where a chunked decoder is.
 #[derive(Debug)]
 pub enum Chunk {
-    /// Reading the size line: the size so far, its digits, whether extensions started.
+    /// Reading the size line: the size so far, its digits, where in the line it is.
     Size {
         size: u64,
         digits: usize,
-        ext: bool,
+        at: SizeLine,
         line: usize,
     },
     /// `left` data bytes of the current chunk to come.
     Data { left: u64 },
     /// The CRLF after a chunk's data; `cr` once the CR was seen.
     DataEnd { cr: bool },
-    /// Trailer lines after the last chunk: bytes so far, and of the current line.
-    Trailers { total: usize, line: usize },
+    /// Trailer lines after the last chunk: bytes so far, of the current line, and whether the
+    /// CR that must end it was seen.
+    Trailers { total: usize, line: usize, cr: bool },
+}
+
+/// Where a chunk-size line is (RFC 9112 7.1: `size [BWS] *(";" extension) CRLF`). Lines end
+/// with CRLF only: a bare LF, or a CR followed by anything but LF, is refused, as hyper and
+/// current Go do, so no two readers can split the line differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeLine {
+    Digits,
+    /// Spaces or tabs after the digits: only more of them, `;` or the CR may follow.
+    Space,
+    /// After a `;`: extensions, read and dropped (no CR or LF inside).
+    Extension,
+    /// The CR: the LF must follow.
+    Cr,
 }
 
 impl Chunk {
@@ -48,7 +63,7 @@ impl Chunk {
         Chunk::Size {
             size: 0,
             digits: 0,
-            ext: false,
+            at: SizeLine::Digits,
             line: 0,
         }
     }
@@ -140,27 +155,37 @@ fn step(state: &mut Chunk, b: u8) -> Result<Option<Framing>, Malformed> {
         Chunk::Size {
             size,
             digits,
-            ext,
+            at,
             line,
         } => {
             *line += 1;
             if *line > MAX_SIZE_LINE {
                 return Err(Malformed("chunk size line too long"));
             }
-            match b {
-                b'\n' => {
+            match (*at, b) {
+                (SizeLine::Cr, b'\n') => {
                     if *digits == 0 {
                         return Err(Malformed("chunk without a size"));
                     }
                     return Ok(Some(if *size == 0 {
-                        Framing::Chunked(Chunk::Trailers { total: 0, line: 0 })
+                        Framing::Chunked(Chunk::Trailers {
+                            total: 0,
+                            line: 0,
+                            cr: false,
+                        })
                     } else {
                         Framing::Chunked(Chunk::Data { left: *size })
                     }));
                 }
-                _ if *ext => {}
-                b';' | b'\r' | b' ' | b'\t' => *ext = true,
-                _ => {
+                (SizeLine::Cr, _) | (_, b'\n') => {
+                    return Err(Malformed("chunk size line not ended by CRLF"))
+                }
+                (_, b'\r') => *at = SizeLine::Cr,
+                (SizeLine::Extension, _) => {}
+                (_, b';') => *at = SizeLine::Extension,
+                (SizeLine::Digits | SizeLine::Space, b' ' | b'\t') => *at = SizeLine::Space,
+                (SizeLine::Space, _) => return Err(Malformed("chunk size is not hexadecimal")),
+                (SizeLine::Digits, _) => {
                     let d = (b as char)
                         .to_digit(16)
                         .ok_or(Malformed("chunk size is not hexadecimal"))?;
@@ -178,21 +203,26 @@ fn step(state: &mut Chunk, b: u8) -> Result<Option<Framing>, Malformed> {
                 *cr = true;
                 Ok(None)
             }
-            (b'\n', _) => Ok(Some(Framing::Chunked(Chunk::start()))),
+            (b'\n', true) => Ok(Some(Framing::Chunked(Chunk::start()))),
             _ => Err(Malformed("chunk data not followed by CRLF")),
         },
-        Chunk::Trailers { total, line } => {
+        Chunk::Trailers { total, line, cr } => {
             *total += 1;
             if *total > MAX_TRAILERS {
                 return Err(Malformed("trailers too long"));
             }
-            match b {
-                b'\n' if *line == 0 => Ok(Some(Framing::Done)),
-                b'\n' => {
+            match (b, *cr) {
+                (b'\n', true) if *line == 0 => Ok(Some(Framing::Done)),
+                (b'\n', true) => {
                     *line = 0;
+                    *cr = false;
                     Ok(None)
                 }
-                b'\r' => Ok(None),
+                (b'\r', false) => {
+                    *cr = true;
+                    Ok(None)
+                }
+                (b'\n', false) | (_, true) => Err(Malformed("trailer line not ended by CRLF")),
                 _ => {
                     *line += 1;
                     Ok(None)
@@ -225,7 +255,8 @@ mod tests {
 
     #[test]
     fn chunked_bodies_decode_the_same_whatever_the_read_boundaries() {
-        let wire = b"5\r\nhello\r\n7;ext=\"a b\"\r\n, world\r\n0\r\nx-trailer: 1\r\n\r\n";
+        let wire =
+            b"5\r\nhello\r\n7 \t;ext=\"a b\";x\r\n, world\r\n0\r\nx-trailer: 1\r\ny: 2\r\n\r\n";
         for piece in 1..wire.len() {
             let (data, end) = decode(Framing::Chunked(Chunk::start()), wire, piece);
             assert_eq!(data, b"hello, world", "piece {piece}");
@@ -251,6 +282,14 @@ mod tests {
             (b"zz\r\n", "not hex"),
             (b"\r\n", "no size"),
             (b"3\r\nabcX", "no CRLF after data"),
+            (b"3\nabc\r\n0\r\n\r\n", "bare LF after the size"),
+            (b"3\rXabc\r\n", "CR then not LF"),
+            (b"3 4\r\nabc\r\n", "a second number after a space"),
+            (b"3;a\nb\r\nabc\r\n", "LF inside an extension"),
+            (b"3\r\nabc\n0\r\n\r\n", "bare LF after data"),
+            (b"0\r\nx: 1\n\r\n", "bare LF in a trailer"),
+            (b"0\r\n\n", "bare LF ending the trailers"),
+            (b"0\r\nx: 1\rY\r\n\r\n", "CR inside a trailer line"),
         ] {
             let (_, end) = decode(Framing::Chunked(Chunk::start()), wire, 64);
             assert!(end.is_err(), "{why}: {wire:?}");

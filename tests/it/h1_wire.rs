@@ -444,10 +444,15 @@ async fn content_length_is_refused(value: &str) {
 /// then the close; the GET written behind it is never answered and the gateway never gets a
 /// whole body.
 async fn bad_chunk_size_is_not_served(size: &str) {
+    bad_chunked_body_is_not_served(&format!("{size}\r\nhello\r\n0\r\n\r\n")).await
+}
+
+/// The same for a whole chunked `body` that breaks the framing somewhere.
+async fn bad_chunked_body_is_not_served(body: &str) {
     let (gw, fd) = behind_gateway(Wire::Plain).await;
     let mut c = Conn::open(&fd, Wire::Plain).await;
     c.send(format!(
-        "{}{size}\r\nhello\r\n0\r\n\r\n{}",
+        "{}{body}{}",
         head(
             "POST /rpc HTTP/1.1",
             &[&auth(), "transfer-encoding: chunked"]
@@ -455,7 +460,7 @@ async fn bad_chunk_size_is_not_served(size: &str) {
         authed_get("/smuggled")
     ))
     .await;
-    let what = format!("chunk size {size:?}");
+    let what = format!("chunked body {body:?}");
     if let Some(a) = c.next(false).await {
         assert!(a.status >= 400, "{what}: {}{}", a.head, lossy(&a.body));
     }
@@ -679,6 +684,21 @@ async fn chunk_size_not_hex_is_not_served() {
 #[tokio::test]
 async fn chunk_size_overflowing_is_not_served() {
     bad_chunk_size_is_not_served("ffffffffffffffffffff").await
+}
+
+/// Lines ended by a bare LF (or a CR and something else) are read differently by different
+/// servers; a body framed with them is refused, not guessed at.
+#[tokio::test]
+async fn chunked_lines_not_ended_by_crlf_are_not_served() {
+    for body in [
+        "5\nhello\n0\n\n",
+        "5\r\nhello\n0\r\n\r\n",
+        "5\rXhello\r\n0\r\n\r\n",
+        "5;ext\nhello\r\n0\r\n\r\n",
+        "5\r\nhello\r\n0\r\nx-t: 1\n\r\n",
+    ] {
+        bad_chunked_body_is_not_served(body).await
+    }
 }
 
 // 4. Malformed heads.
