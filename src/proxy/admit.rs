@@ -9,10 +9,10 @@ use http::Request;
 
 /// What the request said about its MCP session.
 pub struct SessionUse {
-    /// The sealed `Mcp-Session-Id` the client sent, and the gateway's id inside it.
-    pub id: Option<(String, String)>,
-    /// The client's header as it came (set by [`unseal_headers`]), handed back unchanged when
-    /// the gateway answers with the same session: no new string, no copy.
+    /// The gateway's id inside the sealed `Mcp-Session-Id` the client sent.
+    pub upstream: Option<String>,
+    /// The client's sealed header as it came (moved out by [`unseal_headers`]), handed back
+    /// unchanged when the gateway answers with the same session: no new string, no copy.
     pub sent: Option<http::HeaderValue>,
 }
 
@@ -52,9 +52,9 @@ fn check_session(
             return Err(Error::SessionNotFound);
         }
     }
-    let id = match header_id {
+    let upstream = match header_id {
         Some(sealed) => match seal.open(&who.slug, &sealed) {
-            Some(upstream) => Some((sealed, upstream)),
+            Some(upstream) => Some(upstream),
             None => {
                 tracing::warn!(user = %who.slug, "session id that does not open for this user; refused");
                 return Err(Error::SessionNotFound);
@@ -62,15 +62,19 @@ fn check_session(
         },
         None => None,
     };
-    Ok(SessionUse { id, sent: None })
+    Ok(SessionUse {
+        upstream,
+        sent: None,
+    })
 }
 
 /// Puts the gateway's own id in place of every spelling of the sealed header.
 pub fn unseal_headers(headers: &mut http::HeaderMap, session: &mut SessionUse) {
-    let Some((_, upstream)) = &session.id else {
+    let Some(upstream) = &session.upstream else {
         return;
     };
-    // The usual spelling first; the others (all with the same id, `session_ids`) are rare.
+    // Every spelling carries the same id (`session_ids`); the usual one is taken first, the
+    // others are rare.
     session.sent = headers.remove(super::MCP_SESSION_ID);
     if headers
         .keys()
@@ -82,7 +86,8 @@ pub fn unseal_headers(headers: &mut http::HeaderMap, session: &mut SessionUse) {
             .cloned()
             .collect();
         for n in names {
-            headers.remove(n);
+            let value = headers.remove(n);
+            session.sent = session.sent.take().or(value);
         }
     }
     if let Ok(v) = http::HeaderValue::from_str(upstream) {

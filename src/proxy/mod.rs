@@ -273,11 +273,8 @@ fn seal_response_session(
     let Ok(upstream) = upstream.to_str() else {
         return;
     };
-    let sealed = match (&session.id, &session.sent) {
-        (Some((_, same)), Some(sent)) if same == upstream => Some(sent.clone()),
-        (Some((sealed, same)), None) if same == upstream => {
-            http::HeaderValue::from_str(sealed).ok()
-        }
+    let sealed = match (&session.upstream, &session.sent) {
+        (Some(same), Some(sent)) if same == upstream => Some(sent.clone()),
         _ => proxy
             .seal
             .seal(user, upstream)

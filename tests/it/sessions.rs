@@ -177,6 +177,86 @@ async fn legacy_sse_session_ids_are_bound_from_the_endpoint_event() {
     assert_eq!(own.status(), 202);
 }
 
+/// A gateway that names the session on every answer (rmcp does): the client gets back the very
+/// sealed id it holds, whichever spelling it sent it under, and the gateway sees only its own
+/// id; a gateway that names another session gets that one sealed afresh, for its user only.
+#[tokio::test]
+async fn the_sealed_id_a_client_holds_comes_back_unchanged() {
+    let up = TestUpstream::start(|req| async move {
+        let id = match req.headers().get("mcp-session-id") {
+            _ if req.headers().contains_key("x-switch") => "s-2".to_string(),
+            Some(v) => v.to_str().unwrap().to_string(),
+            None => "s-1".to_string(),
+        };
+        Response::builder()
+            .header("content-type", "application/json")
+            .header("mcp-session-id", id)
+            .body(full("{}"))
+            .unwrap() as Response<Body>
+    })
+    .await;
+    let fd = Frontdoor::builder().upstream(&up.url()).start().await;
+    let c = fd.client(Proto::H1);
+    let post = |id: Option<(&'static str, String)>, switch: bool| {
+        let mut r = c
+            .req("POST", "/mcp")
+            .header("authorization", tokens::bearer("alice"));
+        if let Some((name, id)) = id {
+            r = r.header(name, id);
+        }
+        if switch {
+            r = r.header("x-switch", "1");
+        }
+        c.send(r)
+    };
+    let sealed = post(None, false).await.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(sealed.starts_with("fd1."), "{sealed}");
+    for spelling in ["mcp-session-id", "mcp_session_id", "Mcp-Session-ID"] {
+        let resp = post(Some((spelling, sealed.clone())), false).await;
+        assert_eq!(resp.status(), 200, "{spelling}");
+        assert_eq!(
+            resp.headers()["mcp-session-id"],
+            sealed.as_str(),
+            "{spelling}"
+        );
+        let seen = up.seen().last().unwrap().headers.clone();
+        assert_eq!(seen["mcp-session-id"], "s-1", "{spelling}");
+        assert!(!seen.contains_key("mcp_session_id"), "{spelling}: {seen:?}");
+        assert!(
+            seen.get_all("mcp-session-id").iter().count() == 1,
+            "{spelling}: {seen:?}"
+        );
+    }
+    // The gateway moved the session: that id is sealed for alice, not her old one handed back.
+    let moved = post(Some(("mcp-session-id", sealed.clone())), true).await;
+    let resealed = moved.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        resealed.starts_with("fd1.") && resealed != sealed,
+        "{resealed}"
+    );
+    assert_eq!(
+        post(Some(("mcp-session-id", resealed.clone())), false)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(up.seen().last().unwrap().headers["mcp-session-id"], "s-2");
+    let bob = c
+        .send(
+            c.req("POST", "/mcp")
+                .header("authorization", tokens::bearer("bob"))
+                .header("mcp-session-id", &resealed),
+        )
+        .await;
+    assert_eq!(bob.status(), 404, "alice's resealed id is not bob's");
+}
+
 /// A shared gateway that speaks like docker/mcp-gateway's Go SDK: its legacy SSE endpoint
 /// names the session `?sessionid=`.
 async fn go_style_gateway() -> TestUpstream {
