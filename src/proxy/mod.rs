@@ -24,7 +24,7 @@ use crate::error::Error;
 use crate::gate::AuthGate;
 use crate::gateways::{GatewayResolver, Upstream};
 use crate::metrics::{Metrics, RouteClass};
-use crate::server::drain::{drain, Drained, DRAIN_MAX_BYTES};
+use crate::server::drain::{drain, whole, Drained, DRAIN_MAX_BYTES};
 use admit::SessionUse;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -32,7 +32,6 @@ use body::{EndpointSniffer, Keepalive, ProxyBody};
 use bytes::Bytes;
 use exchange::RequestLine;
 use http::{HeaderName, Method, Request};
-use http_body_util::BodyExt;
 use send::Sent;
 use sessions::SessionBindings;
 use std::sync::Arc;
@@ -201,9 +200,9 @@ async fn read_small_rpc(req: Request<Body>) -> Result<(Request<Body>, Option<Byt
         return Ok((req, None));
     }
     let (parts, body) = req.into_parts();
-    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, whole(body)).await {
-        Ok(Ok(b)) => b,
-        Ok(Err(_)) => {
+    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, whole(body, DRAIN_MAX_BYTES)).await {
+        Ok(Some(b)) => b,
+        Ok(None) => {
             return Err(Error::BadRequest(
                 "the request body could not be read".into(),
             ))
@@ -219,29 +218,6 @@ async fn read_small_rpc(req: Request<Body>) -> Result<(Request<Body>, Option<Byt
         Request::from_parts(parts, Body::from(bytes.clone())),
         Some(bytes),
     ))
-}
-
-/// A small body in one piece: its one data frame as it came (the usual case: no copy, no
-/// list of frames as `collect` keeps), or the frames joined; trailers are dropped.
-async fn whole(mut body: Body) -> Result<Bytes, axum::Error> {
-    let mut first: Option<Bytes> = None;
-    let mut joined: Option<bytes::BytesMut> = None;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame?.into_data() else {
-            continue;
-        };
-        match (&mut joined, first.take()) {
-            (Some(j), _) => j.extend_from_slice(&data),
-            (None, None) => first = Some(data),
-            (None, Some(f)) => {
-                let mut j = bytes::BytesMut::with_capacity(f.len() + data.len());
-                j.extend_from_slice(&f);
-                j.extend_from_slice(&data);
-                joined = Some(j);
-            }
-        }
-    }
-    Ok(joined.map_or_else(|| first.unwrap_or_default(), bytes::BytesMut::freeze))
 }
 
 /// Phase 3: the user's gateway, started from their own directory (claimed for the caller's id

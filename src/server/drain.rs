@@ -99,25 +99,43 @@ where
     if body.size_hint().lower() > DRAIN_MAX_BYTES {
         return Drained::Left;
     }
-    let read = async {
-        let mut body = body;
-        let mut got = bytes::BytesMut::new();
-        while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else {
-                return Drained::Left;
-            };
-            if let Some(d) = frame.data_ref() {
-                if (got.len() + d.len()) as u64 > DRAIN_MAX_BYTES {
-                    return Drained::Left;
-                }
-                got.extend_from_slice(d);
+    tokio::time::timeout(DRAIN_MAX_TIME, whole(body, DRAIN_MAX_BYTES))
+        .await
+        .ok()
+        .flatten()
+        .map_or(Drained::Left, Drained::Whole)
+}
+
+/// `body` read to its end in one piece when it is at most `max` bytes: its one data frame as
+/// it came (the usual case: no copy), or the frames joined; `None` when it is larger or
+/// breaks. Trailers are dropped.
+pub async fn whole<B>(mut body: B, max: u64) -> Option<Bytes>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<bytes::BytesMut> = None;
+    let mut len = 0u64;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.ok()?.into_data() else {
+            continue;
+        };
+        len += data.len() as u64;
+        if len > max {
+            return None;
+        }
+        match (&mut joined, first.take()) {
+            (Some(j), _) => j.extend_from_slice(&data),
+            (None, None) => first = Some(data),
+            (None, Some(f)) => {
+                let mut j = bytes::BytesMut::with_capacity(f.len() + data.len());
+                j.extend_from_slice(&f);
+                j.extend_from_slice(&data);
+                joined = Some(j);
             }
         }
-        Drained::Whole(got.freeze())
-    };
-    tokio::time::timeout(DRAIN_MAX_TIME, read)
-        .await
-        .unwrap_or(Drained::Left)
+    }
+    Some(joined.map_or_else(|| first.unwrap_or_default(), bytes::BytesMut::freeze))
 }
 
 #[cfg(test)]
@@ -140,6 +158,27 @@ mod tests {
         assert!(
             rx.await.is_err(),
             "a body read to its end is not handed back"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_in_one_frame_is_taken_as_it_came_and_frames_are_joined() {
+        let one = Bytes::from_static(b"{\"id\":1}");
+        let got = whole(Full::new(one.clone()), 64).await.unwrap();
+        assert_eq!(got.as_ptr(), one.as_ptr(), "no copy of a single frame");
+        let parts = || {
+            futures_util::stream::iter(["ab", "c", "de"].map(|p| {
+                Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from_static(p.as_bytes())))
+            }))
+        };
+        assert_eq!(
+            whole(StreamBody::new(parts()), 5).await.as_deref(),
+            Some(&b"abcde"[..])
+        );
+        assert_eq!(
+            whole(StreamBody::new(parts()), 4).await,
+            None,
+            "over the bound"
         );
     }
 
